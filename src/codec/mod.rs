@@ -1,0 +1,33 @@
+//! Sans-IO codecs: bytes in, values and bytes out; no sockets, no clocks.
+//!
+//! Every decoder follows one contract, shaped like `httparse`'s but reporting how many bytes
+//! it used:
+//!
+//! - `Ok(Decode::Done { item, consumed })`: `item` was decoded from the first `consumed`
+//!   bytes; the caller drops them and calls again for the next item.
+//! - `Ok(Decode::NeedMore)`: the input is a valid prefix; nothing was consumed; call again
+//!   with the same bytes plus more. Decoders remember how far they have scanned, so a slow
+//!   sender never causes an O(n²) rescan.
+//! - `Err(e)`: the input can never become valid; the error is final for the connection.
+//!
+//! Every length chosen by the peer is checked against a limit before it is used or reserved.
+
+pub mod frame;
+pub mod http;
+pub mod text;
+pub mod ws;
+
+/// What a decoder made of the bytes it was offered. Incomplete input is not an error
+/// (cf. `httparse::Status::Partial`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decode<T> {
+    /// `item` was decoded from the first `consumed` bytes of the input.
+    Done {
+        /// The decoded value; it may borrow from the input.
+        item: T,
+        /// How many bytes of the input `item` used; always at least 1.
+        consumed: usize,
+    },
+    /// The input is a valid prefix; call again with more bytes. Nothing was consumed.
+    NeedMore,
+}

@@ -1,0 +1,12 @@
+//! RFC 6455 WebSocket, server side: the handshake, frame headers, masking, close codes, and
+//! [`WsSession`], the per-connection state machine that turns frames into messages.
+
+pub mod close;
+pub mod handshake;
+pub mod header;
+pub mod mask;
+mod session;
+
+pub use close::{CloseCode, ProtocolError};
+pub use header::{FrameHeader, OpCode};
+pub use session::{Event, State, WsSession};
