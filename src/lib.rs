@@ -3,15 +3,45 @@
 //! # Layout
 //!
 //! ```text
-//! codec (pure) ──► reactor (mio) ──► worker (callbacks) ──► push (application)
+//! codec (pure) ──► reactor (mio) ──► runtime (event loop, callbacks) ──► push (application)
 //! ```
 //!
 //! - [`codec`]: sans-IO codecs (text lines, length-prefixed frames, HTTP, WebSocket). Bytes
 //!   in, values and bytes out; they never touch a socket or a clock, so they are fuzzed and
 //!   unit-tested alone.
+//! - `reactor`: the only code that reads and writes sockets: one `mio::Poll`, a slab of
+//!   connections, timers, signals. [`Io`] is its face towards callbacks.
+//! - `runtime`: the event loop; [`Runtime`] runs [`Worker`]s and calls their callbacks with
+//!   a [`Ctx`].
+//! - [`worker`], [`connection`], [`ctx`]: the Workerman-style API.
 //! - [`error`]: the crate's error type.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use pushman::{Message, Worker};
+//!
+//! let mut ws = Worker::<()>::new("websocket://0.0.0.0:1234")?;
+//! ws.on_message(|ctx, conn, msg| {
+//!     if let Message::Text(text) = msg {
+//!         let _ = ctx.io.send(conn, format!("you said: {text}"));
+//!     }
+//! });
+//! Worker::run_all((), vec![ws])?;
+//! # Ok::<(), pushman::Error>(())
+//! ```
 
 pub mod codec;
+pub mod connection;
+pub mod ctx;
 pub mod error;
+mod reactor;
+mod runtime;
+pub mod worker;
 
+pub use connection::{ConnError, ConnId, ConnInfo, Message, SendError};
+pub use ctx::Ctx;
 pub use error::{Error, Result};
+pub use reactor::{timer::TimerId, Io};
+pub use runtime::{Runtime, StopHandle};
+pub use worker::{Limits, Protocol, Refusal, Worker};

@@ -1,0 +1,305 @@
+//! One connection's socket, protocol state and buffers, and the only code that reads and
+//! writes sockets. `WouldBlock` never leaves this file: I/O results become [`Progress`].
+
+use crate::{
+    codec::{frame::FrameCodec, http::HttpCodec, text::TextCodec, ws::WsSession},
+    connection::ConnId,
+    worker::{Limits, Protocol},
+};
+use mio::net::TcpStream;
+use std::{
+    any::Any,
+    io::{self, IoSlice, Read, Write},
+    net::SocketAddr,
+    time::Instant,
+};
+
+/// Largest request head accepted for HTTP and the WebSocket handshake.
+pub(crate) const MAX_HTTP_HEAD: usize = 16 << 10;
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Messages flow both ways.
+    Open,
+    /// Closing was asked for: queued output is flushed (WebSocket: after our close frame),
+    /// no new sends are taken, input is still decoded so a WebSocket close reply is seen.
+    Closing,
+    /// Output is flushed and our write side shut down; input is read and discarded until the
+    /// peer closes too, so unread data never turns our close into a reset.
+    Linger,
+    /// Gone: deregistered; `on_close` is pending or done; the slot is freed after the batch.
+    Dead,
+}
+
+/// Protocol state; `Detached` while the runtime has lent it out to decode.
+#[derive(Debug)]
+pub(crate) enum Codec {
+    Tcp,
+    Text(TextCodec),
+    Frame(FrameCodec),
+    Http(HttpCodec),
+    Handshake(HttpCodec),
+    Ws(Box<WsSession>),
+    Detached,
+}
+
+impl Codec {
+    pub(crate) fn new(protocol: Protocol, limits: &Limits) -> Self {
+        match protocol {
+            Protocol::Tcp => Self::Tcp,
+            Protocol::Text => Self::Text(TextCodec::new(limits.max_package_size)),
+            Protocol::Frame => Self::Frame(FrameCodec::new(limits.max_package_size)),
+            Protocol::Http => Self::Http(HttpCodec::new(MAX_HTTP_HEAD, limits.max_package_size)),
+            Protocol::WebSocket => Self::Handshake(HttpCodec::new(MAX_HTTP_HEAD, 0)),
+        }
+    }
+}
+
+/// What a read or write achieved.
+#[derive(Debug)]
+pub(crate) enum Progress {
+    /// Some bytes moved; try again.
+    Moved,
+    /// The socket has nothing more for now (`WouldBlock`), or the buffer is flushed.
+    Drained,
+    /// The peer closed its write side (read returned 0).
+    Eof,
+    /// The socket failed.
+    Error(io::Error),
+}
+
+/// Input bytes: `data[start..end]` is pending; `data` is fully initialised so reads need no
+/// `unsafe`, and it is allocated only while bytes are pending or being read.
+#[derive(Debug, Default)]
+pub(crate) struct InBuf {
+    pub(crate) data: Vec<u8>,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+}
+
+impl InBuf {
+    pub(crate) fn pending(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Makes room for at least `min` more bytes at the end.
+    pub(crate) fn reserve(&mut self, min: usize) {
+        if self.data.len() - self.end >= min {
+            return;
+        }
+        if self.start > 0 {
+            self.data.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.data.len() - self.end < min {
+            let want = (self.end + min).max(self.data.len() * 2);
+            self.data.resize(want, 0);
+        }
+    }
+
+    /// Appends `bytes`.
+    pub(crate) fn extend(&mut self, bytes: &[u8]) {
+        self.reserve(bytes.len());
+        self.data[self.end..self.end + bytes.len()].copy_from_slice(bytes);
+        self.end += bytes.len();
+    }
+
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+}
+
+/// Output bytes not yet accepted by the socket: `buf[head..]`.
+#[derive(Debug, Default)]
+pub(crate) struct OutBuf {
+    buf: Vec<u8>,
+    head: usize,
+}
+
+impl OutBuf {
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len() - self.head
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(crate) fn extend(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Puts `bytes` in front of everything queued (the WebSocket 101 before early sends).
+    pub(crate) fn prepend(&mut self, bytes: &[u8]) {
+        let mut buf = Vec::with_capacity(bytes.len() + self.len());
+        buf.extend_from_slice(bytes);
+        buf.extend_from_slice(&self.buf[self.head..]);
+        self.buf = buf;
+        self.head = 0;
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.head += n;
+        if self.head == self.buf.len() {
+            // Release the memory: an idle connection keeps no buffer.
+            self.buf = Vec::new();
+            self.head = 0;
+        } else if self.head >= 64 << 10 && self.head * 2 >= self.buf.len() {
+            self.buf.drain(..self.head);
+            self.head = 0;
+        }
+    }
+}
+
+/// A connection in the reactor's slab.
+pub(crate) struct Conn {
+    pub(crate) id: ConnId,
+    pub(crate) socket: TcpStream,
+    pub(crate) peer: SocketAddr,
+    /// Index of the worker that accepted it.
+    pub(crate) worker: usize,
+    pub(crate) protocol: Protocol,
+    pub(crate) codec: Codec,
+    pub(crate) phase: Phase,
+    /// Unconsumed input (a partial message), empty while idle.
+    pub(crate) input: InBuf,
+    pub(crate) output: OutBuf,
+    pub(crate) max_send_buffer: usize,
+    /// Whether WRITABLE interest is registered (only while output is pending).
+    pub(crate) writable: bool,
+    /// WebSocket before the 101 is written: sends are queued, not written.
+    pub(crate) hold_output: bool,
+    pub(crate) recv_paused: bool,
+    /// `on_buffer_full` fired; `on_buffer_drain` is owed once the output empties.
+    pub(crate) buffer_full: bool,
+    /// The peer closed its write side; no lingering needed after our flush.
+    pub(crate) peer_eof: bool,
+    /// HTTP: close after the response to the current request.
+    pub(crate) close_after_response: bool,
+    /// WebSocket close code and reason asked for by `close`, applied by the runtime.
+    pub(crate) close_request: Option<(u16, Box<str>)>,
+    pub(crate) data: Option<Box<dyn Any>>,
+    pub(crate) bytes_in: u64,
+    pub(crate) bytes_out: u64,
+    pub(crate) since: Instant,
+}
+
+impl Conn {
+    pub(crate) fn new(
+        id: ConnId,
+        socket: TcpStream,
+        peer: SocketAddr,
+        worker: usize,
+        protocol: Protocol,
+        limits: &Limits,
+        now: Instant,
+    ) -> Self {
+        Self {
+            id,
+            socket,
+            peer,
+            worker,
+            protocol,
+            codec: Codec::new(protocol, limits),
+            phase: Phase::Open,
+            input: InBuf::default(),
+            output: OutBuf::default(),
+            max_send_buffer: limits.max_send_buffer_size,
+            writable: false,
+            hold_output: protocol == Protocol::WebSocket,
+            recv_paused: false,
+            buffer_full: false,
+            peer_eof: false,
+            close_after_response: false,
+            close_request: None,
+            data: None,
+            bytes_in: 0,
+            bytes_out: 0,
+            since: now,
+        }
+    }
+
+    /// Reads once into `buf`'s free space.
+    pub(crate) fn read_into(&mut self, buf: &mut InBuf) -> Progress {
+        loop {
+            return match self.socket.read(&mut buf.data[buf.end..]) {
+                Ok(0) => Progress::Eof,
+                Ok(n) => {
+                    buf.end += n;
+                    self.bytes_in += n as u64;
+                    Progress::Moved
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Progress::Drained,
+                Err(e) => Progress::Error(e),
+            };
+        }
+    }
+
+    /// Reads and discards; for lingering connections.
+    pub(crate) fn read_discard(&mut self) -> Progress {
+        let mut sink = [0u8; 4096];
+        loop {
+            match self.socket.read(&mut sink) {
+                Ok(0) => return Progress::Eof,
+                Ok(n) => self.bytes_in += n as u64,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Progress::Drained,
+                Err(e) => return Progress::Error(e),
+            }
+        }
+    }
+
+    /// Sends `parts` as one message: written straight to the socket when nothing is queued
+    /// (one `writev`, no copy), the rest queued.
+    pub(crate) fn write_parts(&mut self, parts: &[&[u8]]) -> Progress {
+        let mut written = 0;
+        if self.output.is_empty() && !self.hold_output {
+            let slices: [IoSlice<'_>; 3] =
+                std::array::from_fn(|i| IoSlice::new(parts.get(i).copied().unwrap_or(&[])));
+            loop {
+                match self.socket.write_vectored(&slices[..parts.len().min(3)]) {
+                    Ok(n) => written = n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Progress::Error(e),
+                }
+                break;
+            }
+            self.bytes_out += written as u64;
+        }
+        let mut skip = written;
+        for part in parts {
+            if skip >= part.len() {
+                skip -= part.len();
+                continue;
+            }
+            self.output.extend(&part[skip..]);
+            skip = 0;
+        }
+        Progress::Moved
+    }
+
+    /// Writes queued output until it is empty (`Drained`) or the socket is full (`Moved`).
+    pub(crate) fn flush(&mut self) -> Progress {
+        while !self.output.is_empty() {
+            match self.socket.write(&self.output.buf[self.output.head..]) {
+                Ok(0) => return Progress::Error(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.output.consume(n);
+                    self.bytes_out += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Progress::Moved,
+                Err(e) => return Progress::Error(e),
+            }
+        }
+        Progress::Drained
+    }
+}

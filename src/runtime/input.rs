@@ -1,0 +1,300 @@
+//! Decoding a connection's input with its codec and delivering messages to callbacks.
+
+use super::Runtime;
+use crate::{
+    codec::{
+        http::{Request, Response},
+        ws::{self, handshake, Event, WsSession},
+        Decode,
+    },
+    connection::{ConnError, ConnId, Message},
+    reactor::conn::{Codec, InBuf, Phase},
+};
+
+/// What one decode step asks the runtime to do next.
+enum Step {
+    /// `consumed` bytes were used; decode again.
+    Next(usize),
+    /// Wait for more input.
+    Wait,
+    /// The input can never become valid: report `error`, then close (the codec has queued
+    /// any protocol reply, e.g. a WebSocket close frame or an HTTP error).
+    Fail(ConnError),
+}
+
+impl<S: 'static> Runtime<S> {
+    /// Decodes and delivers every complete message in `buf`, leaving a partial one.
+    pub(super) fn process_input(&mut self, key: usize, buf: &mut InBuf) {
+        loop {
+            let conn = &mut self.io.conns[key];
+            if !matches!(conn.phase, Phase::Open | Phase::Closing)
+                || conn.recv_paused
+                || buf.pending() == 0
+            {
+                return;
+            }
+            let (id, worker) = (conn.id, conn.worker);
+            let open = conn.phase == Phase::Open;
+            let mut codec = std::mem::replace(&mut conn.codec, Codec::Detached);
+            let src = &mut buf.data[buf.start..buf.end];
+            let step = self.decode_step(key, id, worker, open, &mut codec, src);
+            if let Some(conn) = self.io.conns.get_mut(key) {
+                conn.codec = codec;
+            }
+            match step {
+                Step::Next(consumed) => buf.consume(consumed),
+                Step::Wait => return,
+                Step::Fail(error) => {
+                    self.fail(key, error);
+                    return;
+                }
+            }
+            self.after_callback();
+        }
+    }
+
+    /// One decode step with the detached `codec`; runs `on_message` for a message.
+    fn decode_step(
+        &mut self,
+        key: usize,
+        id: ConnId,
+        worker: usize,
+        open: bool,
+        codec: &mut Codec,
+        src: &mut [u8],
+    ) -> Step {
+        match codec {
+            Codec::Tcp => {
+                let n = src.len();
+                self.deliver(worker, id, open, Message::Bytes(src));
+                Step::Next(n)
+            }
+            Codec::Text(text) => match text.decode(src) {
+                Ok(Decode::Done { item, consumed }) => {
+                    self.deliver(worker, id, open, Message::Bytes(item));
+                    Step::Next(consumed)
+                }
+                Ok(Decode::NeedMore) => Step::Wait,
+                Err(e) => Step::Fail(ConnError::Line(e)),
+            },
+            Codec::Frame(frame) => match frame.decode(src) {
+                Ok(Decode::Done { item, consumed }) => {
+                    self.deliver(worker, id, open, Message::Bytes(item));
+                    Step::Next(consumed)
+                }
+                Ok(Decode::NeedMore) => Step::Wait,
+                Err(e) => Step::Fail(ConnError::Frame(e)),
+            },
+            Codec::Http(http) => match http.decode(src) {
+                Ok(Decode::Done { item, consumed }) => {
+                    self.io.conns[key].close_after_response = !item.keep_alive();
+                    self.deliver(worker, id, open, Message::Request(&item));
+                    Step::Next(consumed)
+                }
+                Ok(Decode::NeedMore) => Step::Wait,
+                Err(e) => {
+                    let body = format!("{e}\n");
+                    self.write_raw(key, |out| {
+                        Response::new(e.status())
+                            .header("Content-Type", "text/plain; charset=utf-8")
+                            .header("Connection", "close")
+                            .body(body)
+                            .encode(out)
+                    });
+                    Step::Fail(ConnError::Http(e))
+                }
+            },
+            Codec::Handshake(http) => match http.decode_head(src) {
+                Ok(Decode::Done { item, consumed }) => {
+                    match self.handshake(key, id, worker, &item) {
+                        Ok(()) => {
+                            let max = self.io.workers[worker].limits.max_package_size;
+                            *codec = Codec::Ws(Box::new(WsSession::new(max)));
+                            Step::Next(consumed)
+                        }
+                        Err(error) => Step::Fail(error),
+                    }
+                }
+                Ok(Decode::NeedMore) => Step::Wait,
+                Err(e) => {
+                    self.write_raw(key, |out| {
+                        handshake::write_refusal(e.status(), &e.to_string(), out)
+                    });
+                    Step::Fail(ConnError::Http(e))
+                }
+            },
+            Codec::Ws(session) => self.ws_step(key, id, worker, open, session, src),
+            Codec::Detached => Step::Wait,
+        }
+    }
+
+    fn ws_step(
+        &mut self,
+        key: usize,
+        id: ConnId,
+        worker: usize,
+        open: bool,
+        session: &mut WsSession,
+        src: &mut [u8],
+    ) -> Step {
+        let mut out = std::mem::take(&mut self.io.scratch);
+        out.clear();
+        let result = session.decode(src, &mut out);
+        let step = match result {
+            Ok(Decode::Done { item, consumed }) => {
+                match item {
+                    Event::Text(text) => self.deliver(worker, id, open, Message::Text(text)),
+                    Event::Binary(bytes) => self.deliver(worker, id, open, Message::Binary(bytes)),
+                    Event::Control => {}
+                    // The session queued its echo; flush it, then close.
+                    Event::Close { .. } => self.io.begin_closing(key, None),
+                }
+                Step::Next(consumed)
+            }
+            Ok(Decode::NeedMore) => Step::Wait,
+            Err(e) => {
+                let error = match e {
+                    ws::ProtocolError::TooBig => ConnError::PackageTooBig,
+                    other => ConnError::WebSocket(other),
+                };
+                Step::Fail(error)
+            }
+        };
+        if !out.is_empty() {
+            let conn = &mut self.io.conns[key];
+            if matches!(conn.phase, Phase::Open | Phase::Closing) {
+                let _ = conn.write_parts(&[&out]);
+                self.io.update_interest(key);
+            }
+        }
+        self.io.scratch = out;
+        step
+    }
+
+    /// Validates an upgrade, asks the handshake hook, and writes 101 (or a refusal).
+    fn handshake(
+        &mut self,
+        key: usize,
+        id: ConnId,
+        worker: usize,
+        request: &Request,
+    ) -> Result<(), ConnError> {
+        let accept = match handshake::validate(request) {
+            Ok(accept) => accept,
+            Err(handshake::HandshakeError::NotUpgrade) => {
+                self.plain_http(key, id, worker, request);
+                return Err(ConnError::Handshake(handshake::HandshakeError::NotUpgrade));
+            }
+            Err(e) => {
+                self.write_raw(key, |out| {
+                    handshake::write_refusal(e.status(), &e.to_string(), out)
+                });
+                return Err(ConnError::Handshake(e));
+            }
+        };
+        let verdict = self.call(worker, |h, ctx| match h.ws_handshake.as_mut() {
+            Some(f) => f(ctx, id, request),
+            None => Ok(()),
+        });
+        let conn = &mut self.io.conns[key];
+        if conn.phase != Phase::Open {
+            return Ok(());
+        }
+        match verdict {
+            Ok(()) => {
+                let mut head = Vec::new();
+                handshake::write_accept(&accept, &[], &mut head);
+                conn.output.prepend(&head);
+                conn.hold_output = false;
+                if let crate::reactor::conn::Progress::Error(e) = conn.flush() {
+                    self.io.kill(key, Some(ConnError::Io(e)));
+                } else {
+                    self.io.update_interest(key);
+                }
+                Ok(())
+            }
+            Err(refusal) => {
+                log::debug!(
+                    "connection {id}: upgrade refused: {} {}",
+                    refusal.status,
+                    refusal.reason
+                );
+                self.write_raw(key, |out| {
+                    handshake::write_refusal(refusal.status, &refusal.reason, out)
+                });
+                self.io.close(id);
+                Ok(())
+            }
+        }
+    }
+
+    /// A plain HTTP request on a WebSocket port: the worker's page, or 400.
+    fn plain_http(&mut self, key: usize, id: ConnId, worker: usize, request: &Request) {
+        let response = self.call(worker, |h, ctx| {
+            h.ws_http.as_mut().map(|f| f(ctx, id, request))
+        });
+        match response {
+            Some(response) => self.write_raw(key, |out| {
+                response.clone().header("Connection", "close").encode(out)
+            }),
+            None => self.write_raw(key, |out| {
+                handshake::write_refusal(
+                    400,
+                    "this port speaks WebSocket; connect with a WebSocket client",
+                    out,
+                )
+            }),
+        }
+    }
+
+    /// Writes bytes produced by `encode` ahead of everything the application queued, even
+    /// while closing: protocol replies and refusals.
+    fn write_raw(&mut self, key: usize, encode: impl FnOnce(&mut Vec<u8>)) {
+        let mut out = std::mem::take(&mut self.io.scratch);
+        out.clear();
+        encode(&mut out);
+        if let Some(conn) = self
+            .io
+            .conns
+            .get_mut(key)
+            .filter(|c| matches!(c.phase, Phase::Open | Phase::Closing))
+        {
+            conn.hold_output = false;
+            let _ = conn.write_parts(&[&out]);
+            self.io.update_interest(key);
+        }
+        self.io.scratch = out;
+    }
+
+    fn deliver(&mut self, worker: usize, id: ConnId, open: bool, message: Message<'_>) {
+        if !open {
+            return;
+        }
+        let mut ctx = crate::ctx::Ctx {
+            state: &mut self.state,
+            io: &mut self.io,
+        };
+        if let Some(f) = self.handlers[worker].message.as_mut() {
+            f(&mut ctx, id, message);
+        }
+    }
+
+    /// Reports `error`, then closes (flushing the protocol's reply), with 1009/1002/1007 for
+    /// WebSocket peers as the codec chose.
+    fn fail(&mut self, key: usize, error: ConnError) {
+        let conn = &mut self.io.conns[key];
+        let (id, worker) = (conn.id, conn.worker);
+        if !matches!(
+            error,
+            ConnError::Handshake(handshake::HandshakeError::NotUpgrade)
+        ) {
+            log::debug!("connection {id} ({}): {error}", conn.peer);
+            self.io
+                .deferred
+                .push_back(crate::reactor::Deferred::Error(id, worker, error));
+        }
+        // No close request: the codec has already queued its protocol reply.
+        self.io.begin_closing(key, None);
+        self.after_callback();
+    }
+}

@@ -1,0 +1,309 @@
+//! `Worker`: a listening address, its protocol, its limits and its callbacks, in Workerman's
+//! vocabulary.
+//!
+//! # Call order
+//!
+//! Callbacks receive a [`Ctx`]: the application state and the reactor's [`Io`](crate::Io).
+//! They run one at a time on the reactor thread. Sends through `ctx.io` are written (or
+//! queued) at once; events they cause on other connections (`on_close`, `on_buffer_full`,
+//! `on_buffer_drain`, `on_error`) are delivered after the running callback returns, never
+//! re-entrantly. For one connection the order is: `on_connect`, then (WebSocket) the
+//! handshake hook, then `on_message`s, then `on_close` exactly once.
+
+use crate::{
+    codec::http::{Request, Response},
+    connection::{ConnError, ConnId, Message},
+    ctx::Ctx,
+    error::{Error, Result},
+};
+use std::{fmt, net::SocketAddr, net::ToSocketAddrs};
+
+/// The protocols a worker can speak, named by the scheme of its address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// `tcp://`: raw bytes; each read is one message.
+    Tcp,
+    /// `text://`: newline-terminated lines (`\r\n` accepted); sends get a `\n`.
+    Text,
+    /// `frame://`: a 4-byte big-endian total length, then the payload.
+    Frame,
+    /// `websocket://`: RFC 6455 server.
+    WebSocket,
+    /// `http://`: HTTP/1.1 requests with `Content-Length` bodies.
+    Http,
+}
+
+impl Protocol {
+    /// The supported schemes, for error messages.
+    pub const SCHEMES: &'static str = "tcp, text, frame, websocket, http";
+
+    /// The protocol for `scheme`, if supported.
+    pub fn from_scheme(scheme: &str) -> Option<Self> {
+        Some(match scheme {
+            "tcp" => Self::Tcp,
+            "text" => Self::Text,
+            "frame" => Self::Frame,
+            "websocket" | "ws" => Self::WebSocket,
+            "http" => Self::Http,
+            _ => return None,
+        })
+    }
+
+    /// The scheme naming this protocol.
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Self::Tcp => "tcp",
+            Self::Text => "text",
+            Self::Frame => "frame",
+            Self::WebSocket => "websocket",
+            Self::Http => "http",
+        }
+    }
+}
+
+/// A refused WebSocket upgrade: the HTTP status and a one-line reason for the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The status, e.g. 401 or 403.
+    pub status: u16,
+    /// The reason, sent as a plain-text body.
+    pub reason: String,
+}
+
+pub(crate) type StartFn<S> = Box<dyn FnMut(&mut Ctx<'_, S>) -> Result<()>>;
+pub(crate) type StopFn<S> = Box<dyn FnMut(&mut Ctx<'_, S>)>;
+pub(crate) type ConnFn<S> = Box<dyn FnMut(&mut Ctx<'_, S>, ConnId)>;
+pub(crate) type MessageFn<S> = Box<dyn FnMut(&mut Ctx<'_, S>, ConnId, Message<'_>)>;
+pub(crate) type ErrorFn<S> = Box<dyn FnMut(&mut Ctx<'_, S>, ConnId, &ConnError)>;
+pub(crate) type HandshakeFn<S> =
+    Box<dyn FnMut(&mut Ctx<'_, S>, ConnId, &Request) -> std::result::Result<(), Refusal>>;
+pub(crate) type HttpFn<S> = Box<dyn FnMut(&mut Ctx<'_, S>, ConnId, &Request) -> Response>;
+
+/// The callbacks of one worker; all optional.
+pub(crate) struct Handlers<S> {
+    pub(crate) worker_start: Option<StartFn<S>>,
+    pub(crate) worker_stop: Option<StopFn<S>>,
+    pub(crate) connect: Option<ConnFn<S>>,
+    pub(crate) message: Option<MessageFn<S>>,
+    pub(crate) close: Option<ConnFn<S>>,
+    pub(crate) error: Option<ErrorFn<S>>,
+    pub(crate) buffer_full: Option<ConnFn<S>>,
+    pub(crate) buffer_drain: Option<ConnFn<S>>,
+    pub(crate) ws_handshake: Option<HandshakeFn<S>>,
+    pub(crate) ws_http: Option<HttpFn<S>>,
+}
+
+impl<S> Default for Handlers<S> {
+    fn default() -> Self {
+        Self {
+            worker_start: None,
+            worker_stop: None,
+            connect: None,
+            message: None,
+            close: None,
+            error: None,
+            buffer_full: None,
+            buffer_drain: None,
+            ws_handshake: None,
+            ws_http: None,
+        }
+    }
+}
+
+/// Limits applied to each connection of a worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest message accepted (a line, a frame, a WebSocket message, an HTTP request).
+    /// Past it the connection gets an error and is closed (1009 for WebSocket). Workerman's
+    /// `maxPackageSize`; default 10 MiB.
+    pub max_package_size: usize,
+    /// Largest send buffer. Once it is reached `on_buffer_full` fires and further sends are
+    /// refused with [`SendError::BufferFull`](crate::SendError::BufferFull) until it drains.
+    /// Workerman's `maxSendBufferSize`; default 1 MiB.
+    pub max_send_buffer_size: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_package_size: 10 << 20,
+            max_send_buffer_size: 1 << 20,
+        }
+    }
+}
+
+/// A listening address with a protocol and callbacks: Workerman's `Worker`.
+///
+/// ```no_run
+/// use pushman::{Message, Worker};
+///
+/// let mut worker = Worker::<()>::new("websocket://127.0.0.1:1234")?;
+/// worker.on_message(|ctx, conn, msg| {
+///     if let Message::Text(text) = msg {
+///         let _ = ctx.io.send(conn, text);
+///     }
+/// });
+/// Worker::run_all((), vec![worker])?;
+/// # Ok::<(), pushman::Error>(())
+/// ```
+pub struct Worker<S> {
+    /// Shown in logs and status; defaults to the address.
+    pub name: String,
+    /// The protocol, from the address's scheme.
+    pub protocol: Protocol,
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// Per-connection limits.
+    pub limits: Limits,
+    pub(crate) handlers: Handlers<S>,
+}
+
+impl<S> fmt::Debug for Worker<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Worker")
+            .field("name", &self.name)
+            .field("protocol", &self.protocol)
+            .field("addr", &self.addr)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: 'static> Worker<S> {
+    /// A worker for `"scheme://host:port"`; see [`Protocol`] for the schemes.
+    ///
+    /// # Errors
+    /// [`Error::Address`] for an unknown scheme or an address that does not resolve.
+    pub fn new(address: &str) -> Result<Self> {
+        let bad = |reason| Error::Address {
+            given: address.to_string(),
+            reason,
+        };
+        let (scheme, rest) = address.split_once("://").ok_or_else(|| {
+            bad("expected scheme://host:port with scheme tcp, text, frame, websocket or http")
+        })?;
+        let protocol = Protocol::from_scheme(scheme)
+            .ok_or_else(|| bad("unknown scheme; supported: tcp, text, frame, websocket, http"))?;
+        let addr = resolve(rest).ok_or_else(|| bad("expected host:port, e.g. 0.0.0.0:1234"))?;
+        Ok(Self {
+            name: address.to_string(),
+            protocol,
+            addr,
+            limits: Limits::default(),
+            handlers: Handlers::default(),
+        })
+    }
+
+    /// Runs `workers` and everything they start on one reactor in this thread, until a
+    /// signal (SIGINT/SIGTERM) or [`Io::stop`](crate::Io::stop). Workerman's `runAll`.
+    ///
+    /// # Errors
+    /// A listener that cannot bind, an `on_worker_start` error, or a failing poll.
+    pub fn run_all(state: S, workers: Vec<Worker<S>>) -> Result<()> {
+        let mut runtime = crate::Runtime::new(state)?;
+        for worker in workers {
+            runtime.listen(worker)?;
+        }
+        runtime.run()
+    }
+
+    /// Called once when the reactor starts (or, for a worker listened from a callback, at
+    /// once); may start more workers with [`Io::listen`](crate::Io::listen). An error stops
+    /// the reactor with that error.
+    pub fn on_worker_start(&mut self, f: impl FnMut(&mut Ctx<'_, S>) -> Result<()> + 'static) {
+        self.handlers.worker_start = Some(Box::new(f));
+    }
+
+    /// Called once when the reactor stops, before connections are closed.
+    pub fn on_worker_stop(&mut self, f: impl FnMut(&mut Ctx<'_, S>) + 'static) {
+        self.handlers.worker_stop = Some(Box::new(f));
+    }
+
+    /// Called when a TCP connection is accepted (before any WebSocket handshake).
+    pub fn on_connect(&mut self, f: impl FnMut(&mut Ctx<'_, S>, ConnId) + 'static) {
+        self.handlers.connect = Some(Box::new(f));
+    }
+
+    /// Called for each message the protocol decodes.
+    pub fn on_message(&mut self, f: impl FnMut(&mut Ctx<'_, S>, ConnId, Message<'_>) + 'static) {
+        self.handlers.message = Some(Box::new(f));
+    }
+
+    /// Called exactly once when a connection is gone, whoever closed it.
+    pub fn on_close(&mut self, f: impl FnMut(&mut Ctx<'_, S>, ConnId) + 'static) {
+        self.handlers.close = Some(Box::new(f));
+    }
+
+    /// Called when a connection fails (socket error, bad input, limit); `on_close` follows.
+    pub fn on_error(&mut self, f: impl FnMut(&mut Ctx<'_, S>, ConnId, &ConnError) + 'static) {
+        self.handlers.error = Some(Box::new(f));
+    }
+
+    /// Called when a connection's send buffer reaches `max_send_buffer_size`.
+    pub fn on_buffer_full(&mut self, f: impl FnMut(&mut Ctx<'_, S>, ConnId) + 'static) {
+        self.handlers.buffer_full = Some(Box::new(f));
+    }
+
+    /// Called when a send buffer that was full has been written out completely.
+    pub fn on_buffer_drain(&mut self, f: impl FnMut(&mut Ctx<'_, S>, ConnId) + 'static) {
+        self.handlers.buffer_drain = Some(Box::new(f));
+    }
+
+    /// WebSocket only: sees each valid upgrade request (path, query, headers) and may refuse
+    /// it with an HTTP status (Workerman's `onWebSocketConnect`).
+    pub fn on_ws_handshake(
+        &mut self,
+        f: impl FnMut(&mut Ctx<'_, S>, ConnId, &Request) -> std::result::Result<(), Refusal> + 'static,
+    ) {
+        self.handlers.ws_handshake = Some(Box::new(f));
+    }
+
+    /// WebSocket only: answers a plain HTTP request (no `Upgrade`) on the WebSocket port,
+    /// e.g. to serve a page. Without it such requests get `400 Bad Request`. The connection
+    /// closes after the response.
+    pub fn on_http_request(
+        &mut self,
+        f: impl FnMut(&mut Ctx<'_, S>, ConnId, &Request) -> Response + 'static,
+    ) {
+        self.handlers.ws_http = Some(Box::new(f));
+    }
+}
+
+/// Resolves `host:port`, preferring a literal address.
+fn resolve(hostport: &str) -> Option<SocketAddr> {
+    if let Ok(addr) = hostport.parse() {
+        return Some(addr);
+    }
+    hostport.to_socket_addrs().ok()?.next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_scheme() {
+        for (addr, protocol) in [
+            ("tcp://127.0.0.1:1", Protocol::Tcp),
+            ("text://127.0.0.1:2", Protocol::Text),
+            ("frame://127.0.0.1:3", Protocol::Frame),
+            ("websocket://0.0.0.0:1234", Protocol::WebSocket),
+            ("http://[::1]:80", Protocol::Http),
+        ] {
+            let worker = Worker::<()>::new(addr).unwrap();
+            assert_eq!(worker.protocol, protocol);
+        }
+    }
+
+    #[test]
+    fn unknown_scheme_names_the_supported_ones() {
+        let err = Worker::<()>::new("udp://127.0.0.1:1").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("udp://") && text.contains("websocket"),
+            "{text}"
+        );
+        assert!(Worker::<()>::new("127.0.0.1:1").is_err());
+        assert!(Worker::<()>::new("text://nohostport").is_err());
+    }
+}
