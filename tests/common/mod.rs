@@ -1,0 +1,167 @@
+//! Helpers shared by the integration tests: servers on port 0, clients with timeouts.
+#![allow(dead_code)]
+
+use pushman::{Runtime, StopHandle, Worker};
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::{SocketAddr, TcpStream},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    thread::JoinHandle,
+    time::Duration,
+};
+use tungstenite::{stream::MaybeTlsStream, WebSocket};
+
+/// Every blocking read in the tests gives up after this long.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A runtime running in a thread; stopped (gracefully) on drop.
+pub struct Server {
+    pub addrs: Vec<SocketAddr>,
+    stop: StopHandle,
+    thread: Option<JoinHandle<pushman::Result<()>>>,
+}
+
+impl Server {
+    pub fn addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    /// Stops the runtime and returns what `run` returned.
+    pub fn stop(mut self) -> pushman::Result<()> {
+        self.stop.stop();
+        self.thread.take().unwrap().join().expect("runtime thread panicked")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            self.stop.stop();
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts a runtime in a thread with the workers `build` makes (their addresses should use
+/// port 0); returns once every worker listens.
+pub fn serve<S: 'static>(build: impl FnOnce() -> (S, Vec<Worker<S>>) + Send + 'static) -> Server {
+    let (tx, rx) = mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let (state, workers) = build();
+        let mut runtime = Runtime::new(state)?;
+        runtime.handle_signals(false);
+        let addrs = workers.into_iter().map(|w| runtime.listen(w)).collect::<Result<Vec<_>, _>>()?;
+        tx.send((addrs, runtime.stop_handle())).unwrap();
+        runtime.run()
+    });
+    let (addrs, stop) = rx.recv_timeout(TIMEOUT).expect("runtime did not start");
+    Server { addrs, stop, thread: Some(thread) }
+}
+
+pub type Ws = WebSocket<MaybeTlsStream<TcpStream>>;
+
+/// A WebSocket client connected to `addr` at `path`, with read timeouts.
+#[track_caller]
+pub fn ws_connect(addr: SocketAddr, path: &str) -> Ws {
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let (ws, _) = tungstenite::client::client(format!("ws://{addr}{path}"), MaybeTlsStream::Plain(stream))
+        .expect("WebSocket handshake");
+    ws
+}
+
+/// The next text message, skipping pings and pongs.
+#[track_caller]
+pub fn ws_read_text(ws: &mut Ws) -> String {
+    loop {
+        match ws.read().expect("read a WebSocket message") {
+            tungstenite::Message::Text(t) => return t.to_string(),
+            tungstenite::Message::Ping(_) | tungstenite::Message::Pong(_) => {}
+            other => panic!("expected a text message, got {other:?}"),
+        }
+    }
+}
+
+/// A TCP client with read timeouts.
+#[track_caller]
+pub fn tcp_connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    stream
+}
+
+/// Reads one `\n`-terminated line (without it).
+#[track_caller]
+pub fn read_line(reader: &mut impl BufRead) -> String {
+    let mut line = String::new();
+    let n = reader.read_line(&mut line).expect("read a line");
+    assert!(n > 0, "connection closed before a line arrived");
+    assert!(line.ends_with('\n'), "line without newline: {line:?}");
+    line.pop();
+    line
+}
+
+/// Writes `line` and returns the server's one-line answer.
+#[track_caller]
+pub fn request_line(stream: &mut TcpStream, line: &str) -> String {
+    stream.write_all(format!("{line}\n").as_bytes()).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    read_line(&mut reader)
+}
+
+/// Reads until the peer closes; panics on timeout.
+#[track_caller]
+pub fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
+    let mut all = Vec::new();
+    stream.read_to_end(&mut all).expect("read until close");
+    all
+}
+
+/// The path of an example binary built by `cargo test`.
+pub fn example_path(name: &str) -> PathBuf {
+    let mut dir = std::env::current_exe().unwrap();
+    dir.pop();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir.join("examples").join(name)
+}
+
+/// A running example process, killed on drop.
+pub struct Example {
+    pub child: Child,
+    pub addrs: Vec<SocketAddr>,
+}
+
+impl Drop for Example {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts example `name` with `args` and waits for `ports` lines `...port on ADDR` on its
+/// stdout.
+pub fn run_example(name: &str, args: &[&str], ports: usize) -> Example {
+    let mut child = Command::new(example_path(name))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run example {name}: {e}"));
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line.rsplit(" on ").next().and_then(|a| a.parse::<SocketAddr>().ok()) {
+                if tx.send(addr).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let addrs = (0..ports).map(|_| rx.recv_timeout(TIMEOUT).expect("example did not print its address")).collect();
+    Example { child, addrs }
+}
