@@ -153,8 +153,8 @@ pub fn encode_header(
     // 126, the following 2 bytes interpreted as a 16-bit unsigned integer are the payload
     // length. If 127, the following 8 bytes [...]" (§5.2). Bit 7 (MASK) stays 0: "A server
     // MUST NOT mask any frames that it sends to the client." (§5.1)
-    if payload_len < 126 {
-        buf[1] = payload_len as u8;
+    if let Ok(len7 @ 0..=125) = u8::try_from(payload_len) {
+        buf[1] = len7;
         2
     } else if let Ok(len16) = u16::try_from(payload_len) {
         buf[1] = 126;

@@ -165,7 +165,7 @@ impl WsSession {
             return Err(ProtocolError::UnmaskedFrame);
         };
         // Everything the header alone can tell is checked before waiting for the payload,
-        // so an announced 2^63 bytes fails now and nothing is ever reserved for it.
+        // so an announced 2^63 - 1 bytes fails now and nothing is ever reserved for it.
         let len = self.check_header(&header)?;
         let end = head_len.checked_add(len).ok_or(ProtocolError::TooBig)?;
         let Some(payload) = src.get_mut(head_len..end) else {
@@ -356,3 +356,7 @@ mod tests;
 #[cfg(test)]
 #[path = "session_error_tests.rs"]
 mod error_tests;
+
+#[cfg(test)]
+#[path = "session_fragment_tests.rs"]
+mod fragment_tests;
