@@ -28,7 +28,7 @@ impl CloseCode {
     /// 1000–1003, 1007–1014, and 3000–4999. 1004–1006 and 1015 are reserved and must never
     /// appear on the wire.
     pub fn is_allowed_on_wire(self) -> bool {
-        todo!()
+        matches!(self.0, 1000..=1003 | 1007..=1014 | 3000..=4999)
     }
 }
 
@@ -65,15 +65,111 @@ impl ProtocolError {
     /// The close code RFC 6455 §7.4.1 prescribes for this violation: 1007 for bad UTF-8,
     /// 1009 for a message too big, 1002 for everything else.
     pub fn close_code(self) -> CloseCode {
-        todo!()
+        match self {
+            // "1007 indicates that an endpoint is terminating the connection because it has
+            // received data within a message that was not consistent with the type of the
+            // message (e.g., non-UTF-8 [RFC3629] data within a text message)."
+            Self::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            // "1009 indicates that an endpoint is terminating the connection because it has
+            // received a message that is too big for it to process."
+            Self::TooBig => CloseCode::TOO_BIG,
+            // "1002 indicates that an endpoint is terminating the connection due to a
+            // protocol error."
+            _ => CloseCode::PROTOCOL,
+        }
     }
 }
 
 impl fmt::Display for ProtocolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let _ = f;
-        todo!()
+        match *self {
+            Self::ReservedBits => f.write_str("reserved bits set without an extension"),
+            Self::ReservedOpcode(op) => write!(f, "reserved opcode {op:#x}"),
+            Self::UnmaskedFrame => f.write_str("client frame not masked"),
+            Self::LengthHighBit => f.write_str("64-bit length has its high bit set"),
+            Self::FragmentedControl => f.write_str("control frame is fragmented"),
+            Self::ControlTooLong => f.write_str("control frame longer than 125 bytes"),
+            Self::UnexpectedContinuation => f.write_str("continuation with no message in progress"),
+            Self::ExpectedContinuation => {
+                f.write_str("new message while a fragmented one is in progress")
+            }
+            Self::InvalidUtf8 => f.write_str("invalid utf-8 in text or close reason"),
+            Self::CloseTooShort => f.write_str("close payload of 1 byte"),
+            Self::InvalidCloseCode(code) => write!(f, "close code {code} not allowed on the wire"),
+            Self::TooBig => f.write_str("message too big"),
+        }
     }
 }
 
 impl std::error::Error for ProtocolError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_codes() {
+        for code in [
+            1000, 1001, 1002, 1003, 1007, 1010, 1011, 1014, 3000, 4000, 4999,
+        ] {
+            assert!(CloseCode(code).is_allowed_on_wire(), "{code}");
+        }
+        for code in [
+            0,
+            999,
+            1004,
+            1005,
+            1006,
+            1015,
+            1016,
+            2000,
+            2999,
+            5000,
+            u16::MAX,
+        ] {
+            assert!(!CloseCode(code).is_allowed_on_wire(), "{code}");
+        }
+    }
+
+    #[test]
+    fn close_code_mapping() {
+        assert_eq!(ProtocolError::InvalidUtf8.close_code(), CloseCode(1007));
+        assert_eq!(ProtocolError::TooBig.close_code(), CloseCode(1009));
+        assert_eq!(ProtocolError::UnmaskedFrame.close_code(), CloseCode(1002));
+        assert_eq!(
+            ProtocolError::ReservedOpcode(3).close_code(),
+            CloseCode(1002)
+        );
+        assert_eq!(
+            ProtocolError::InvalidCloseCode(1005).close_code(),
+            CloseCode(1002)
+        );
+    }
+
+    #[test]
+    fn display_is_short_and_fits_a_close_reason() {
+        let all = [
+            ProtocolError::ReservedBits,
+            ProtocolError::ReservedOpcode(0xf),
+            ProtocolError::UnmaskedFrame,
+            ProtocolError::LengthHighBit,
+            ProtocolError::FragmentedControl,
+            ProtocolError::ControlTooLong,
+            ProtocolError::UnexpectedContinuation,
+            ProtocolError::ExpectedContinuation,
+            ProtocolError::InvalidUtf8,
+            ProtocolError::CloseTooShort,
+            ProtocolError::InvalidCloseCode(u16::MAX),
+            ProtocolError::TooBig,
+        ];
+        for e in all {
+            let s = e.to_string();
+            assert!(!s.is_empty() && s.len() <= 123, "{s}");
+            assert!(!s.ends_with('.'), "{s}");
+        }
+        assert_eq!(
+            ProtocolError::ReservedOpcode(3).to_string(),
+            "reserved opcode 0x3"
+        );
+    }
+}

@@ -6,6 +6,8 @@ pub mod handshake;
 pub mod header;
 pub mod mask;
 mod session;
+#[cfg(test)]
+mod test_util;
 
 pub use close::{CloseCode, ProtocolError};
 pub use header::{FrameHeader, OpCode};
