@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests: servers on port 0, clients with timeouts.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use pushman::{Runtime, StopHandle, Worker};
 use std::{
