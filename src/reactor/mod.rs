@@ -48,9 +48,12 @@ use timer::{TimerId, Timers};
 /// How long a closing connection may take to flush and be closed by its peer.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A timer callback.
+pub(crate) type TimerFn<S> = Box<dyn FnMut(&mut Ctx<'_, S>)>;
+
 /// A scheduled task: a user callback or an internal deadline.
 pub(crate) enum Task<S> {
-    User(Box<dyn FnMut(&mut Ctx<'_, S>)>),
+    User(TimerFn<S>),
     /// Force-close a connection that did not finish closing in time.
     CloseDeadline(ConnId),
     /// Retry accepting on a listener after the process ran out of file descriptors.

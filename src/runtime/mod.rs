@@ -444,6 +444,8 @@ impl<S: 'static> Runtime<S> {
             Phase::Open | Phase::Closing => {}
         }
         let mut buf = self.take_input(key);
+        // Input left pending by a pause comes first.
+        self.process_input(key, &mut buf);
         let mut outcome = Progress::Drained;
         for _ in 0..READ_BUDGET {
             let conn = &mut self.io.conns[key];
