@@ -45,3 +45,8 @@ pub use error::{Error, Result};
 pub use reactor::{timer::TimerId, Io};
 pub use runtime::{Runtime, StopHandle};
 pub use worker::{Limits, Protocol, Refusal, Worker};
+
+/// Compiles the README's examples as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
