@@ -559,6 +559,15 @@ mod tests {
     }
 
     #[test]
+    fn scan_resumes_where_it_stopped() {
+        let mut codec = HttpCodec::new(256, 0);
+        assert_eq!(codec.decode(&GET[..GET.len() - 1]), Ok(Decode::NeedMore));
+        assert_eq!(codec.scanned, GET.len() - 1);
+        assert!(matches!(codec.decode(GET), Ok(Decode::Done { .. })));
+        assert_eq!(codec.scanned, 0);
+    }
+
+    #[test]
     fn head_only() {
         let mut codec = HttpCodec::new(256, 0);
         let src = [GET, b"\x81\x80"].concat();
