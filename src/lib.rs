@@ -14,6 +14,7 @@
 //! - `runtime`: the event loop; [`Runtime`] runs [`Worker`]s and calls their callbacks with
 //!   a [`Ctx`].
 //! - [`worker`], [`connection`], [`ctx`]: the Workerman-style API.
+//! - [`push`]: the push server's logic, free of sockets (registry, commands, schedule, tokens).
 //! - [`error`]: the crate's error type.
 //!
 //! # Example
@@ -35,6 +36,7 @@ pub mod codec;
 pub mod connection;
 pub mod ctx;
 pub mod error;
+pub mod push;
 mod reactor;
 mod runtime;
 pub mod worker;

@@ -1,0 +1,7 @@
+//! push.php semantics without sockets: who is online ([`registry`]), what a backend asked
+//! ([`command`]), scheduled pushes ([`schedule`]) and client tokens ([`token`]).
+
+pub mod command;
+pub mod registry;
+pub mod schedule;
+pub mod token;
