@@ -143,4 +143,6 @@ pub struct ConnInfo {
     pub send_buffered: usize,
     /// Time since it was accepted.
     pub age: Duration,
+    /// Time since input last arrived.
+    pub idle: Duration,
 }

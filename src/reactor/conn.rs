@@ -188,6 +188,8 @@ pub(crate) struct Conn {
     pub(crate) bytes_in: u64,
     pub(crate) bytes_out: u64,
     pub(crate) since: Instant,
+    /// When input last arrived (any frame, pongs included): for idle timeouts.
+    pub(crate) last_active: Instant,
 }
 
 impl Conn {
@@ -222,6 +224,7 @@ impl Conn {
             bytes_in: 0,
             bytes_out: 0,
             since: now,
+            last_active: now,
         }
     }
 

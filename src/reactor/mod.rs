@@ -331,6 +331,41 @@ impl<S: 'static> Io<S> {
         }
     }
 
+    /// Sends a WebSocket ping (the peer answers with a pong, which counts as activity).
+    /// Does nothing for other protocols or before the handshake completes.
+    ///
+    /// # Errors
+    /// [`SendError`]; nothing was queued then.
+    pub fn ping(&mut self, id: ConnId) -> std::result::Result<(), SendError> {
+        let conn = self.open_conn(id)?;
+        if conn.protocol != Protocol::WebSocket || conn.hold_output {
+            return Ok(());
+        }
+        let mut head = [0u8; ws::header::MAX_SERVER_HEADER];
+        let n = ws::header::encode_header(true, ws::OpCode::Ping, 0, &mut head);
+        self.queue(id.slot(), &[&head[..n]])
+    }
+
+    /// How long ago the connection was accepted, and how long since input last arrived.
+    pub fn age_and_idle(&self, id: ConnId) -> Option<(Duration, Duration)> {
+        let conn = self.conn(id)?;
+        Some((
+            self.now.saturating_duration_since(conn.since),
+            self.now.saturating_duration_since(conn.last_active),
+        ))
+    }
+
+    /// Whether a WebSocket connection has completed its handshake (always true for other
+    /// protocols).
+    pub fn is_upgraded(&self, id: ConnId) -> bool {
+        self.conn(id).is_some_and(|c| !c.hold_output)
+    }
+
+    /// The name of the worker that accepted the connection.
+    pub fn worker_name(&self, id: ConnId) -> Option<&str> {
+        self.conn(id).map(|c| self.workers[c.worker].name.as_str())
+    }
+
     /// Closes gracefully: queued output is flushed first; a WebSocket gets a close frame with
     /// code 1000. Then `on_close`.
     pub fn close(&mut self, id: ConnId) {
@@ -419,6 +454,7 @@ impl<S: 'static> Io<S> {
             bytes_out: conn.bytes_out,
             send_buffered: conn.output.len(),
             age: self.now.saturating_duration_since(conn.since),
+            idle: self.now.saturating_duration_since(conn.last_active),
         })
     }
 

@@ -457,6 +457,7 @@ impl<S: 'static> Runtime<S> {
             if !matches!(outcome, Progress::Moved) {
                 break;
             }
+            conn.last_active = self.io.now;
             self.process_input(key, &mut buf);
         }
         self.put_input(key, buf);
