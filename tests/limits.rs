@@ -66,8 +66,13 @@ fn a_slow_reader_fills_the_buffer_then_sends_are_refused_until_it_drains() {
     assert!(got.iter().all(|&b| b == b'x'));
     wait_for(&events, "drain");
     // nothing beyond what was accepted arrives
-    client.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-    assert!(client.read(&mut [0u8; 1]).is_err(), "more bytes than the sends accepted");
+    client
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    assert!(
+        client.read(&mut [0u8; 1]).is_err(),
+        "more bytes than the sends accepted"
+    );
 }
 
 #[test]
@@ -80,7 +85,12 @@ fn a_text_line_over_max_package_size_is_an_error_and_a_close() {
         worker.on_message(|ctx, conn, msg| {
             let _ = ctx.io.send(conn, msg.as_bytes());
         });
-        worker.on_error(|ctx, _, err| log(ctx.state, format!("error {}", matches!(err, ConnError::Line(_)))));
+        worker.on_error(|ctx, _, err| {
+            log(
+                ctx.state,
+                format!("error {}", matches!(err, ConnError::Line(_))),
+            )
+        });
         worker.on_close(|ctx, _| log(ctx.state, "close"));
         (state, vec![worker])
     });
@@ -108,9 +118,11 @@ fn a_websocket_message_over_max_package_size_gets_close_1009() {
         ((), vec![worker])
     });
     let mut ws = ws_connect(server.addr(), "/");
-    ws.send(tungstenite::Message::text("x".repeat(1024))).unwrap();
+    ws.send(tungstenite::Message::text("x".repeat(1024)))
+        .unwrap();
     assert_eq!(ws_read_text(&mut ws).len(), 1024);
-    ws.send(tungstenite::Message::text("y".repeat(2000))).unwrap();
+    ws.send(tungstenite::Message::text("y".repeat(2000)))
+        .unwrap();
     match ws.read() {
         Ok(tungstenite::Message::Close(Some(frame))) => assert_eq!(u16::from(frame.code), 1009),
         other => panic!("expected close 1009, got {other:?}"),
@@ -128,10 +140,11 @@ fn paused_input_is_delivered_in_order_after_resume() {
             log(ctx.state, format!("line {line}"));
             if line == "pause" {
                 ctx.io.pause_recv(conn);
-                ctx.io.add_timer(Duration::from_millis(100), false, move |ctx| {
-                    log(ctx.state, "resume");
-                    ctx.io.resume_recv(conn);
-                });
+                ctx.io
+                    .add_timer(Duration::from_millis(100), false, move |ctx| {
+                        log(ctx.state, "resume");
+                        ctx.io.resume_recv(conn);
+                    });
             }
         });
         (state, vec![worker])
@@ -158,14 +171,16 @@ fn timers_repeat_stop_when_deleted_and_one_shots_fire_once() {
         worker.on_worker_start(|ctx| {
             let id = std::rc::Rc::new(std::cell::Cell::new(None));
             let me = id.clone();
-            let timer = ctx.io.add_timer(Duration::from_millis(5), true, move |ctx| {
-                let mut counts = ctx.state.lock().unwrap();
-                counts.repeat += 1;
-                if counts.repeat == 3 {
-                    counts.log.push("deleted");
-                    assert!(ctx.io.del_timer(me.get().unwrap()));
-                }
-            });
+            let timer = ctx
+                .io
+                .add_timer(Duration::from_millis(5), true, move |ctx| {
+                    let mut counts = ctx.state.lock().unwrap();
+                    counts.repeat += 1;
+                    if counts.repeat == 3 {
+                        counts.log.push("deleted");
+                        assert!(ctx.io.del_timer(me.get().unwrap()));
+                    }
+                });
             id.set(Some(timer));
             ctx.io.add_timer(Duration::from_millis(20), false, |ctx| {
                 let mut counts = ctx.state.lock().unwrap();

@@ -14,7 +14,9 @@ fn echo(scheme: &str) -> Worker<()> {
             Message::Binary(b) => ctx.io.send_binary(conn, b),
             Message::Request(req) => ctx.io.respond(
                 conn,
-                &Response::new(200).header("X-Path", req.path()).body(req.body.clone()),
+                &Response::new(200)
+                    .header("X-Path", req.path())
+                    .body(req.body.clone()),
             ),
             other => ctx.io.send(conn, other.as_bytes()),
         };
@@ -71,11 +73,20 @@ fn http_answers_keep_alive_requests_and_closes_on_connection_close() {
     client
         .write_all(b"POST /a?x=1 HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello")
         .unwrap();
-    client.write_all(b"GET /b HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    client
+        .write_all(b"GET /b HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
     let all = String::from_utf8(read_to_end(&mut client)).unwrap();
     let first = all.find("HTTP/1.1 200").expect("first response");
-    let second = all[first + 1..].find("HTTP/1.1 200").expect("second response") + first + 1;
-    assert!(all[first..second].contains("X-Path: /a") && all[first..second].ends_with("hello"), "{all}");
+    let second = all[first + 1..]
+        .find("HTTP/1.1 200")
+        .expect("second response")
+        + first
+        + 1;
+    assert!(
+        all[first..second].contains("X-Path: /a") && all[first..second].ends_with("hello"),
+        "{all}"
+    );
     assert!(all[second..].contains("X-Path: /b"), "{all}");
 }
 
@@ -94,8 +105,12 @@ fn websocket_echoes_text_and_binary() {
     let mut ws = ws_connect(server.addr(), "/chat?room=1");
     ws.send(tungstenite::Message::text("héllo")).unwrap();
     assert_eq!(ws_read_text(&mut ws), "héllo");
-    ws.send(tungstenite::Message::binary(vec![0u8, 255, 7])).unwrap();
-    assert_eq!(ws.read().unwrap(), tungstenite::Message::binary(vec![0u8, 255, 7]));
+    ws.send(tungstenite::Message::binary(vec![0u8, 255, 7]))
+        .unwrap();
+    assert_eq!(
+        ws.read().unwrap(),
+        tungstenite::Message::binary(vec![0u8, 255, 7])
+    );
     ws.close(None).unwrap();
     loop {
         match ws.read() {
@@ -127,7 +142,9 @@ fn websocket_echoes_a_16_mib_message() {
 fn plain_http_on_a_websocket_port_gets_400() {
     let server = serve(|| ((), vec![echo("websocket")]));
     let mut client = tcp_connect(server.addr());
-    client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let all = String::from_utf8_lossy(&read_to_end(&mut client)).to_string();
     assert!(all.starts_with("HTTP/1.1 400"), "{all}");
     assert!(all.contains("WebSocket"), "{all}");
@@ -137,13 +154,20 @@ fn plain_http_on_a_websocket_port_gets_400() {
 fn plain_http_on_a_websocket_port_can_be_served() {
     let server = serve(|| {
         let mut worker = echo("websocket");
-        worker.on_http_request(|_, _, req| Response::new(200).body(format!("page for {}", req.path())));
+        worker.on_http_request(|_, _, req| {
+            Response::new(200).body(format!("page for {}", req.path()))
+        });
         ((), vec![worker])
     });
     let mut client = tcp_connect(server.addr());
-    client.write_all(b"GET /demo HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    client
+        .write_all(b"GET /demo HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let all = String::from_utf8_lossy(&read_to_end(&mut client)).to_string();
-    assert!(all.starts_with("HTTP/1.1 200") && all.ends_with("page for /demo"), "{all}");
+    assert!(
+        all.starts_with("HTTP/1.1 200") && all.ends_with("page for /demo"),
+        "{all}"
+    );
 }
 
 #[test]
@@ -152,7 +176,10 @@ fn handshake_hook_sees_the_query_and_can_refuse() {
         let mut worker = echo("websocket");
         worker.on_ws_handshake(|_, _, req| match req.query_param("token").as_deref() {
             Some("good") => Ok(()),
-            _ => Err(Refusal { status: 403, reason: "bad token".into() }),
+            _ => Err(Refusal {
+                status: 403,
+                reason: "bad token".into(),
+            }),
         });
         ((), vec![worker])
     });

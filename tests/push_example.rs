@@ -99,7 +99,9 @@ fn split_and_pipelined_backend_lines_are_answered_in_order() {
     let mut ws = browser(&ex, "p");
     let mut backend = tcp_connect(ex.addrs[1]);
     // One write holding three lines (one with \r\n), then one line split over three writes.
-    backend.write_all(b"{\"uid\":\"p\",\"n\":1}\n{\"uid\":\"x\"}\r\n{\"uid\":\"p\",\"n\":3}\n").unwrap();
+    backend
+        .write_all(b"{\"uid\":\"p\",\"n\":1}\n{\"uid\":\"x\"}\r\n{\"uid\":\"p\",\"n\":3}\n")
+        .unwrap();
     for part in [&b"{\"uid\":"[..], b"\"p\",\"n\"", b":4}\n"] {
         backend.write_all(part).unwrap();
         backend.flush().unwrap();
@@ -109,7 +111,10 @@ fn split_and_pipelined_backend_lines_are_answered_in_order() {
     let answers: Vec<String> = (0..4).map(|_| read_line(&mut reader)).collect();
     assert_eq!(answers, ["ok", "fail", "ok", "ok"]);
     for n in [1, 3, 4] {
-        assert_eq!(ws_read_text(&mut ws), format!("{{\"uid\":\"p\",\"n\":{n}}}"));
+        assert_eq!(
+            ws_read_text(&mut ws),
+            format!("{{\"uid\":\"p\",\"n\":{n}}}")
+        );
     }
 }
 
@@ -117,7 +122,10 @@ fn split_and_pipelined_backend_lines_are_answered_in_order() {
 fn sigterm_closes_websockets_with_1001_and_exits_zero() {
     let mut ex = start();
     let mut ws = browser(&ex, "s");
-    let status = Command::new("kill").args(["-TERM", &ex.child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &ex.child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let close = loop {
         match ws.read() {
@@ -135,7 +143,10 @@ fn sigterm_closes_websockets_with_1001_and_exits_zero() {
     assert!(exit.success(), "exit status {exit}");
 }
 
-fn wait_timeout(child: &mut std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
+fn wait_timeout(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> Option<std::process::ExitStatus> {
     let deadline = std::time::Instant::now() + limit;
     while std::time::Instant::now() < deadline {
         if let Some(status) = child.try_wait().unwrap() {

@@ -31,7 +31,11 @@ impl Server {
     /// Stops the runtime and returns what `run` returned.
     pub fn stop(mut self) -> pushman::Result<()> {
         self.stop.stop();
-        self.thread.take().unwrap().join().expect("runtime thread panicked")
+        self.thread
+            .take()
+            .unwrap()
+            .join()
+            .expect("runtime thread panicked")
     }
 }
 
@@ -52,12 +56,19 @@ pub fn serve<S: 'static>(build: impl FnOnce() -> (S, Vec<Worker<S>>) + Send + 's
         let (state, workers) = build();
         let mut runtime = Runtime::new(state)?;
         runtime.handle_signals(false);
-        let addrs = workers.into_iter().map(|w| runtime.listen(w)).collect::<Result<Vec<_>, _>>()?;
+        let addrs = workers
+            .into_iter()
+            .map(|w| runtime.listen(w))
+            .collect::<Result<Vec<_>, _>>()?;
         tx.send((addrs, runtime.stop_handle())).unwrap();
         runtime.run()
     });
     let (addrs, stop) = rx.recv_timeout(TIMEOUT).expect("runtime did not start");
-    Server { addrs, stop, thread: Some(thread) }
+    Server {
+        addrs,
+        stop,
+        thread: Some(thread),
+    }
 }
 
 pub type Ws = WebSocket<MaybeTlsStream<TcpStream>>;
@@ -67,8 +78,9 @@ pub type Ws = WebSocket<MaybeTlsStream<TcpStream>>;
 pub fn ws_connect(addr: SocketAddr, path: &str) -> Ws {
     let stream = TcpStream::connect(addr).expect("connect");
     stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-    let (ws, _) = tungstenite::client::client(format!("ws://{addr}{path}"), MaybeTlsStream::Plain(stream))
-        .expect("WebSocket handshake");
+    let (ws, _) =
+        tungstenite::client::client(format!("ws://{addr}{path}"), MaybeTlsStream::Plain(stream))
+            .expect("WebSocket handshake");
     ws
 }
 
@@ -155,13 +167,22 @@ pub fn run_example(name: &str, args: &[&str], ports: usize) -> Example {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(addr) = line.rsplit(" on ").next().and_then(|a| a.parse::<SocketAddr>().ok()) {
+            if let Some(addr) = line
+                .rsplit(" on ")
+                .next()
+                .and_then(|a| a.parse::<SocketAddr>().ok())
+            {
                 if tx.send(addr).is_err() {
                     break;
                 }
             }
         }
     });
-    let addrs = (0..ports).map(|_| rx.recv_timeout(TIMEOUT).expect("example did not print its address")).collect();
+    let addrs = (0..ports)
+        .map(|_| {
+            rx.recv_timeout(TIMEOUT)
+                .expect("example did not print its address")
+        })
+        .collect();
     Example { child, addrs }
 }
