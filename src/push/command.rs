@@ -1,1 +1,341 @@
-//! TODO
+//! What a backend asked for: one JSON object (a text-port line or an HTTP body) parsed into
+//! a [`Command`].
+//!
+//! # Two modes on one port
+//!
+//! - **Compatibility** (push.php, byte for byte): an object *without* `"cmd"`.
+//!   `{"broadcast":true,…}` is [`Command::CompatBroadcast`]; otherwise `"uid"` must be a
+//!   string and the line is [`Command::CompatPush`]. The daemon sends the whole original line
+//!   and answers `ok` or `fail` ([`COMPAT_OK`], [`COMPAT_FAIL`]); any parse error is `fail`.
+//! - **Extended**: an object with `"cmd": "<name>"`, answered with a JSON object
+//!   (`{"ok":true,…}` or [`error_reply`]). Unknown keys are ignored; a `null` value counts as
+//!   absent, as with PHP's `isset`; a repeated key keeps its last value, as with `json_decode`.
+
+use super::field::{
+    as_bool, as_f64, as_str, as_u64, as_usize, limit, name, optional, required, uid_list, wrong,
+};
+use super::json::{self, Data, Fields, Loose, ScanError};
+use super::schedule::StoredTarget;
+use std::{borrow::Cow, fmt};
+
+/// Compatibility-mode reply when the message reached at least one connection.
+pub const COMPAT_OK: &str = "ok";
+/// Compatibility-mode reply when it reached none, or the line was not understood.
+pub const COMPAT_FAIL: &str = "fail";
+/// `limit` of `online_list` and `scheduled` when none is given.
+pub const DEFAULT_LIMIT: usize = 100;
+/// Largest `limit` honoured; larger ones are lowered to it, so one reply stays bounded.
+pub const MAX_LIMIT: usize = 1000;
+/// Longest unknown command name echoed back in [`CommandError::UnknownCommand`].
+const MAX_ECHO: usize = 64;
+
+/// One parsed backend request. Strings borrow from the input unless they held escapes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command<'a> {
+    /// push.php: send the whole original line to every connection of `uid`.
+    CompatPush {
+        /// The recipient; never empty.
+        uid: Cow<'a, str>,
+    },
+    /// push.php: send the whole original line to every connection.
+    CompatBroadcast,
+    /// `push`: send `data` to `target`, now or later.
+    Push {
+        /// Who receives it.
+        target: Target<'a>,
+        /// The message text: a JSON string as is, any other value as compact JSON.
+        data: Cow<'a, str>,
+        /// When to send it.
+        when: When,
+    },
+    /// `cancel`: drop the scheduled push `id`.
+    Cancel {
+        /// The id `push` returned.
+        id: u64,
+    },
+    /// `scheduled`: list pending pushes, soonest first.
+    Scheduled {
+        /// At most this many ([`DEFAULT_LIMIT`], at most [`MAX_LIMIT`]).
+        limit: usize,
+    },
+    /// `join`: add `uid` to `group`.
+    Join {
+        /// The group.
+        group: Cow<'a, str>,
+        /// The member.
+        uid: Cow<'a, str>,
+    },
+    /// `leave`: remove `uid` from `group`.
+    Leave {
+        /// The group.
+        group: Cow<'a, str>,
+        /// The member.
+        uid: Cow<'a, str>,
+    },
+    /// `members`: list a group's uids.
+    Members {
+        /// The group.
+        group: Cow<'a, str>,
+    },
+    /// `online`: is `uid` online, and with how many connections.
+    Online {
+        /// The uid asked about.
+        uid: Cow<'a, str>,
+    },
+    /// `online_list`: one page of online uids, sorted.
+    OnlineList {
+        /// uids to skip (default 0).
+        offset: usize,
+        /// Page size ([`DEFAULT_LIMIT`], at most [`MAX_LIMIT`]).
+        limit: usize,
+    },
+    /// `totals`: counts of uids, connections, groups and scheduled pushes.
+    Totals,
+    /// `kick`: close every connection of `uid`.
+    Kick {
+        /// Whose connections.
+        uid: Cow<'a, str>,
+        /// Told to the client before closing, if given.
+        reason: Option<Cow<'a, str>>,
+    },
+    /// `auth`: log a text-port connection in to the extended API.
+    Auth {
+        /// The API secret to compare (in constant time) with the configured one.
+        secret: Cow<'a, str>,
+    },
+}
+
+/// Who a `push` goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// Every connection of one uid.
+    Uid(Cow<'a, str>),
+    /// Every connection of each of these uids.
+    Uids(Vec<Cow<'a, str>>),
+    /// Every connection of every online member of a group.
+    Group(Cow<'a, str>),
+    /// Every bound connection.
+    All,
+}
+
+impl Target<'_> {
+    /// The owned form kept in the schedule.
+    pub fn to_stored(&self) -> StoredTarget {
+        match self {
+            Self::Uid(u) => StoredTarget::Uid(u.to_string()),
+            Self::Uids(us) => StoredTarget::Uids(us.iter().map(|u| u.to_string()).collect()),
+            Self::Group(g) => StoredTarget::Group(g.to_string()),
+            Self::All => StoredTarget::All,
+        }
+    }
+}
+
+/// When a `push` is sent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum When {
+    /// Right away.
+    Now,
+    /// After this many seconds (finite, ≥ 0, may be fractional).
+    Delay(f64),
+    /// At this unix time in seconds (finite, ≥ 0, may be fractional; a past time means now).
+    At(f64),
+}
+
+impl When {
+    /// The unix time in milliseconds to send at, given the current one; `None` for `Now`.
+    /// Saturates instead of overflowing on absurd inputs.
+    pub fn at_ms(self, now_ms: u64) -> Option<u64> {
+        // `as` from f64 saturates, and both values are finite and ≥ 0.
+        match self {
+            Self::Now => None,
+            Self::Delay(secs) => Some(now_ms.saturating_add((secs * 1000.0).round() as u64)),
+            Self::At(secs) => Some((secs * 1000.0).round() as u64),
+        }
+    }
+}
+
+/// Why a backend request was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandError {
+    /// The input is not one JSON value (or has bytes after it).
+    NotJson,
+    /// The input is JSON but not an object.
+    NotObject,
+    /// A required field is absent (or `null`).
+    MissingField(&'static str),
+    /// A field has the wrong JSON type or range.
+    WrongType {
+        /// The field.
+        field: &'static str,
+        /// What it must be, e.g. "string".
+        expected: &'static str,
+    },
+    /// A uid or group name is the empty string.
+    EmptyField(&'static str),
+    /// `cmd` names no command (cut to 64 bytes).
+    UnknownCommand(String),
+    /// `push` must name exactly one of `uid`, `uids`, `group`, `all: true`.
+    TargetCount,
+    /// `delay`/`at` are out of range, or both given.
+    BadWhen(&'static str),
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotJson => f.write_str("not valid JSON"),
+            Self::NotObject => f.write_str("not a JSON object"),
+            Self::MissingField(field) => write!(f, "missing field: {field}"),
+            Self::WrongType { field, expected } => write!(f, "field {field} must be {expected}"),
+            Self::EmptyField(field) => write!(f, "field {field} must not be empty"),
+            Self::UnknownCommand(cmd) => write!(f, "unknown cmd: {cmd}"),
+            Self::TargetCount => {
+                f.write_str("push needs exactly one target: uid, uids, group or all:true")
+            }
+            Self::BadWhen(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+impl From<ScanError> for CommandError {
+    fn from(e: ScanError) -> Self {
+        match e {
+            ScanError::NotJson => Self::NotJson,
+            ScanError::NotObject => Self::NotObject,
+        }
+    }
+}
+
+/// Parses one backend request.
+///
+/// Compatibility lines are scanned once, for `cmd`, `uid` and `broadcast` only; extended
+/// ones a second time for their other fields.
+///
+/// # Errors
+/// [`CommandError`], whose `Display` is meant for [`error_reply`]. In compatibility mode
+/// every error means `fail`.
+pub fn parse(line: &[u8]) -> Result<Command<'_>, CommandError> {
+    let head = json::scan(line, false)?;
+    let cmd = match head.cmd {
+        Loose::Absent => return compat(head),
+        Loose::Str(cmd) => cmd,
+        _ => return Err(wrong("cmd", "a string")),
+    };
+    let x = json::scan(line, true)?;
+    Ok(match &*cmd {
+        "push" => push(x)?,
+        "cancel" => Command::Cancel {
+            id: required(x.id, "id", as_u64)?,
+        },
+        "scheduled" => Command::Scheduled {
+            limit: limit(x.limit)?,
+        },
+        "join" => Command::Join {
+            group: name(x.group, "group")?,
+            uid: name(x.uid, "uid")?,
+        },
+        "leave" => Command::Leave {
+            group: name(x.group, "group")?,
+            uid: name(x.uid, "uid")?,
+        },
+        "members" => Command::Members {
+            group: name(x.group, "group")?,
+        },
+        "online" => Command::Online {
+            uid: name(x.uid, "uid")?,
+        },
+        "online_list" => Command::OnlineList {
+            offset: optional(x.offset, "offset", as_usize)?.unwrap_or(0),
+            limit: limit(x.limit)?,
+        },
+        "totals" => Command::Totals,
+        "kick" => Command::Kick {
+            uid: name(x.uid, "uid")?,
+            reason: optional(x.reason, "reason", as_str)?,
+        },
+        "auth" => Command::Auth {
+            secret: required(x.secret, "secret", as_str)?,
+        },
+        other => return Err(CommandError::UnknownCommand(echo(other))),
+    })
+}
+
+/// The push.php reading of a line without `cmd`.
+fn compat(head: Fields<'_>) -> Result<Command<'_>, CommandError> {
+    if head.broadcast == Loose::Bool(true) {
+        return Ok(Command::CompatBroadcast);
+    }
+    Ok(Command::CompatPush {
+        uid: name(head.uid, "uid")?,
+    })
+}
+
+/// `cmd: push`: one target, a payload, and when.
+fn push(x: Fields<'_>) -> Result<Command<'_>, CommandError> {
+    let mut targets = Vec::with_capacity(1);
+    if !x.uid.is_none() {
+        targets.push(Target::Uid(name(x.uid, "uid")?));
+    }
+    if !x.uids.is_none() {
+        targets.push(Target::Uids(uid_list(x.uids)?));
+    }
+    if !x.group.is_none() {
+        targets.push(Target::Group(name(x.group, "group")?));
+    }
+    if optional(x.all, "all", as_bool)? == Some(true) {
+        targets.push(Target::All);
+    }
+    let target = targets.pop().filter(|_| targets.is_empty());
+    let target = target.ok_or(CommandError::TargetCount)?;
+    let data = match x.data {
+        None | Some(Data::Json(serde_json::Value::Null)) => {
+            return Err(CommandError::MissingField("data"))
+        }
+        Some(Data::Str(s)) => s,
+        // `Value`'s `Display` is its compact serialization, and cannot fail.
+        Some(Data::Json(v)) => Cow::Owned(v.to_string()),
+    };
+    let delay = optional(x.delay, "delay", as_f64)?;
+    let at = optional(x.at, "at", as_f64)?;
+    let when = match (delay, at) {
+        (None, None) => When::Now,
+        (Some(_), Some(_)) => return Err(CommandError::BadWhen("give delay or at, not both")),
+        (Some(d), None) if d < 0.0 => return Err(CommandError::BadWhen("delay must be >= 0")),
+        (None, Some(t)) if t < 0.0 => return Err(CommandError::BadWhen("at must be >= 0")),
+        (Some(d), None) => When::Delay(d),
+        (None, Some(t)) => When::At(t),
+    };
+    Ok(Command::Push { target, data, when })
+}
+
+/// `s` cut to at most [`MAX_ECHO`] bytes on a char boundary, so a reply never echoes a
+/// whole hostile line.
+fn echo(s: &str) -> String {
+    let mut end = s.len().min(MAX_ECHO);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+/// The extended-mode error reply: `{"ok":false,"error":"<err>"}`, with no line ending (the
+/// text port adds `\n`; an HTTP body goes as is).
+pub fn error_reply(err: &dyn fmt::Display) -> String {
+    serde_json::json!({ "ok": false, "error": err.to_string() }).to_string()
+}
+
+/// An extended-mode success reply: `fields` with `"ok": true` added, no line ending. Keys
+/// come out sorted (serde_json's map), so replies are deterministic.
+pub fn ok_reply(mut fields: serde_json::Map<String, serde_json::Value>) -> String {
+    fields.insert("ok".to_owned(), serde_json::Value::Bool(true));
+    serde_json::Value::Object(fields).to_string()
+}
+
+#[cfg(test)]
+#[path = "command_push_tests.rs"]
+mod push_tests;
+#[cfg(test)]
+#[path = "command_tests.rs"]
+mod tests;

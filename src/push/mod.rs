@@ -2,6 +2,8 @@
 //! ([`command`]), scheduled pushes ([`schedule`]) and client tokens ([`token`]).
 
 pub mod command;
+mod field;
+mod json;
 pub mod registry;
 pub mod schedule;
 pub mod token;

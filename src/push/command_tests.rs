@@ -1,0 +1,295 @@
+//! Unit tests for backend command parsing.
+
+use super::*;
+use serde_json::json;
+
+pub(super) fn ok(line: &str) -> Command<'_> {
+    match parse(line.as_bytes()) {
+        Ok(cmd) => cmd,
+        Err(e) => panic!("{line}: {e}"),
+    }
+}
+
+pub(super) fn err(line: &str) -> CommandError {
+    match parse(line.as_bytes()) {
+        Ok(cmd) => panic!("{line}: parsed as {cmd:?}"),
+        Err(e) => e,
+    }
+}
+
+pub(super) fn c(s: &str) -> Cow<'_, str> {
+    Cow::Borrowed(s)
+}
+
+pub(super) fn wrong(field: &'static str, expected: &'static str) -> CommandError {
+    CommandError::WrongType { field, expected }
+}
+
+#[test]
+fn compat_push() {
+    let cmd = ok(r#"{"uid":"u1","content":{"a":[1,2]},"data":"x"}"#);
+    assert_eq!(cmd, Command::CompatPush { uid: c("u1") });
+    // Borrowed from the line when it has no escapes.
+    assert!(matches!(
+        cmd,
+        Command::CompatPush {
+            uid: Cow::Borrowed(_)
+        }
+    ));
+    // Escapes are decoded; a repeated key keeps its last value (PHP's json_decode).
+    assert_eq!(
+        ok(r#"{"uid":"a\u0062"}"#),
+        Command::CompatPush { uid: c("ab") }
+    );
+    assert_eq!(
+        ok(r#"{"uid":"a","uid":"b"}"#),
+        Command::CompatPush { uid: c("b") }
+    );
+    assert_eq!(
+        ok(" {\"uid\":\"x\"} \r\n"),
+        Command::CompatPush { uid: c("x") }
+    );
+    assert_eq!(
+        ok(r#"{"broadcast":false,"uid":"x"}"#),
+        Command::CompatPush { uid: c("x") }
+    );
+}
+
+#[test]
+fn compat_broadcast() {
+    assert_eq!(
+        ok(r#"{"broadcast":true,"msg":"hi"}"#),
+        Command::CompatBroadcast
+    );
+    assert_eq!(
+        ok(r#"{"uid":"x","broadcast":true}"#),
+        Command::CompatBroadcast
+    );
+    // Only `true` broadcasts; anything else falls back to needing a uid.
+    assert_eq!(err(r#"{"broadcast":1}"#), CommandError::MissingField("uid"));
+}
+
+#[test]
+fn compat_errors() {
+    assert_eq!(err(r#"{"uid":["x"]}"#), wrong("uid", "a string"));
+    assert_eq!(err(r#"{"uid":42}"#), wrong("uid", "a string"));
+    assert_eq!(err(r#"{"uid":{"a":1}}"#), wrong("uid", "a string"));
+    assert_eq!(err(r#"{"uid":null}"#), CommandError::MissingField("uid"));
+    assert_eq!(err(r#"{"msg":"x"}"#), CommandError::MissingField("uid"));
+    assert_eq!(err("{}"), CommandError::MissingField("uid"));
+    assert_eq!(err(r#"{"uid":""}"#), CommandError::EmptyField("uid"));
+}
+
+#[test]
+fn not_json_or_not_object() {
+    for line in [
+        "",
+        "   ",
+        "{",
+        r#"{"uid":"x""#,
+        r#"{"uid":"x"} x"#,
+        "{uid:1}",
+        "\u{1}",
+        "[1,",
+    ] {
+        assert_eq!(err(line), CommandError::NotJson, "{line:?}");
+    }
+    assert_eq!(parse(b"{\"uid\":\"\xff\"}"), Err(CommandError::NotJson));
+    for line in ["[]", r#"["uid"]"#, r#""uid""#, "42", "null", "true"] {
+        assert_eq!(err(line), CommandError::NotObject, "{line:?}");
+    }
+}
+
+#[test]
+fn cancel_and_scheduled() {
+    assert_eq!(ok(r#"{"cmd":"cancel","id":7}"#), Command::Cancel { id: 7 });
+    assert_eq!(err(r#"{"cmd":"cancel"}"#), CommandError::MissingField("id"));
+    let int = "a non-negative integer";
+    for id in ["-1", "1.5", "\"7\"", "true"] {
+        assert_eq!(
+            err(&format!(r#"{{"cmd":"cancel","id":{id}}}"#)),
+            wrong("id", int),
+            "{id}"
+        );
+    }
+    assert_eq!(
+        ok(r#"{"cmd":"scheduled"}"#),
+        Command::Scheduled {
+            limit: DEFAULT_LIMIT
+        }
+    );
+    assert_eq!(
+        ok(r#"{"cmd":"scheduled","limit":5}"#),
+        Command::Scheduled { limit: 5 }
+    );
+    assert_eq!(
+        ok(r#"{"cmd":"scheduled","limit":5000}"#),
+        Command::Scheduled { limit: MAX_LIMIT }
+    );
+    assert_eq!(
+        err(r#"{"cmd":"scheduled","limit":"5"}"#),
+        wrong("limit", int)
+    );
+}
+
+#[test]
+fn groups() {
+    let (g, u) = (c("g"), c("u"));
+    assert_eq!(
+        ok(r#"{"cmd":"join","group":"g","uid":"u"}"#),
+        Command::Join {
+            group: g.clone(),
+            uid: u.clone()
+        }
+    );
+    assert_eq!(
+        ok(r#"{"cmd":"leave","uid":"u","group":"g"}"#),
+        Command::Leave {
+            group: g.clone(),
+            uid: u
+        }
+    );
+    assert_eq!(
+        ok(r#"{"cmd":"members","group":"g"}"#),
+        Command::Members { group: g }
+    );
+    assert_eq!(
+        err(r#"{"cmd":"join","group":"g"}"#),
+        CommandError::MissingField("uid")
+    );
+    assert_eq!(
+        err(r#"{"cmd":"leave","uid":"u"}"#),
+        CommandError::MissingField("group")
+    );
+    assert_eq!(
+        err(r#"{"cmd":"members","group":""}"#),
+        CommandError::EmptyField("group")
+    );
+    assert_eq!(
+        err(r#"{"cmd":"members","group":1}"#),
+        wrong("group", "a string")
+    );
+}
+
+#[test]
+fn online_totals_kick_auth() {
+    assert_eq!(
+        ok(r#"{"cmd":"online","uid":"u"}"#),
+        Command::Online { uid: c("u") }
+    );
+    assert_eq!(
+        err(r#"{"cmd":"online"}"#),
+        CommandError::MissingField("uid")
+    );
+    assert_eq!(
+        ok(r#"{"cmd":"online_list"}"#),
+        Command::OnlineList {
+            offset: 0,
+            limit: 100
+        }
+    );
+    assert_eq!(
+        ok(r#"{"cmd":"online_list","offset":20,"limit":1001}"#),
+        Command::OnlineList {
+            offset: 20,
+            limit: 1000
+        }
+    );
+    assert_eq!(
+        err(r#"{"cmd":"online_list","offset":-1}"#),
+        wrong("offset", "a non-negative integer")
+    );
+    assert_eq!(ok(r#"{"cmd":"totals","x":1}"#), Command::Totals);
+    assert_eq!(
+        ok(r#"{"cmd":"kick","uid":"u"}"#),
+        Command::Kick {
+            uid: c("u"),
+            reason: None
+        }
+    );
+    assert_eq!(
+        ok(r#"{"cmd":"kick","uid":"u","reason":"bye"}"#),
+        Command::Kick {
+            uid: c("u"),
+            reason: Some(c("bye"))
+        }
+    );
+    assert_eq!(
+        err(r#"{"cmd":"kick","uid":"u","reason":1}"#),
+        wrong("reason", "a string")
+    );
+    assert_eq!(
+        ok(r#"{"cmd":"auth","secret":"s3"}"#),
+        Command::Auth { secret: c("s3") }
+    );
+    assert_eq!(
+        err(r#"{"cmd":"auth"}"#),
+        CommandError::MissingField("secret")
+    );
+    assert_eq!(
+        err(r#"{"cmd":"auth","secret":123}"#),
+        wrong("secret", "a string")
+    );
+}
+
+#[test]
+fn cmd_errors() {
+    assert_eq!(
+        err(r#"{"cmd":"nope"}"#),
+        CommandError::UnknownCommand("nope".into())
+    );
+    assert_eq!(
+        err(r#"{"cmd":""}"#),
+        CommandError::UnknownCommand(String::new())
+    );
+    assert_eq!(
+        err(r#"{"cmd":"PUSH"}"#),
+        CommandError::UnknownCommand("PUSH".into())
+    );
+    assert_eq!(err(r#"{"cmd":1,"uid":"u"}"#), wrong("cmd", "a string"));
+    assert_eq!(err(r#"{"cmd":null,"uid":"u"}"#), wrong("cmd", "a string"));
+    // A long unknown name is cut on a char boundary.
+    let long = format!(r#"{{"cmd":"{}"}}"#, "é".repeat(100));
+    assert_eq!(err(&long), CommandError::UnknownCommand("é".repeat(32)));
+}
+
+#[test]
+fn display() {
+    let cases = [
+        (CommandError::NotJson, "not valid JSON"),
+        (CommandError::NotObject, "not a JSON object"),
+        (CommandError::MissingField("uid"), "missing field: uid"),
+        (wrong("uid", "a string"), "field uid must be a string"),
+        (
+            CommandError::EmptyField("group"),
+            "field group must not be empty",
+        ),
+        (CommandError::UnknownCommand("x".into()), "unknown cmd: x"),
+        (
+            CommandError::TargetCount,
+            "push needs exactly one target: uid, uids, group or all:true",
+        ),
+        (
+            CommandError::BadWhen("delay must be >= 0"),
+            "delay must be >= 0",
+        ),
+    ];
+    for (e, text) in cases {
+        assert_eq!(e.to_string(), text);
+    }
+}
+
+#[test]
+fn replies() {
+    let e = CommandError::UnknownCommand("a\"b".into());
+    assert_eq!(
+        error_reply(&e),
+        r#"{"error":"unknown cmd: a\"b","ok":false}"#
+    );
+    let reply: serde_json::Value = serde_json::from_str(&error_reply(&e)).unwrap_or_default();
+    assert_eq!(reply, json!({"ok": false, "error": "unknown cmd: a\"b"}));
+    let mut fields = serde_json::Map::new();
+    fields.insert("id".into(), json!(3));
+    assert_eq!(ok_reply(fields), r#"{"id":3,"ok":true}"#);
+    assert_eq!(ok_reply(serde_json::Map::new()), r#"{"ok":true}"#);
+}

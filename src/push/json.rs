@@ -1,0 +1,275 @@
+//! A one-pass, borrowing scan of a backend's JSON object that keeps only the keys commands use.
+//!
+//! Derived `Deserialize` would turn `{"uid":42}` into a serde error for the whole line and
+//! refuse duplicate keys; this scan instead records each known key's value with its JSON
+//! type ([`Loose`]), so `command` can say precisely which field is wrong, and a repeated key
+//! keeps its last value, as PHP's `json_decode` does.
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::{borrow::Cow, fmt};
+
+/// One JSON value, typed loosely: strings borrow from the input when they hold no escapes.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(super) enum Loose<'a> {
+    /// The key was not in the object.
+    #[default]
+    Absent,
+    /// `null`.
+    Null,
+    /// `true` or `false`.
+    Bool(bool),
+    /// A non-negative integer.
+    UInt(u64),
+    /// A negative integer.
+    Int(i64),
+    /// A number with a fraction or exponent (or beyond `u64`).
+    Float(f64),
+    /// A string.
+    Str(Cow<'a, str>),
+    /// An array of values.
+    Array(Vec<Loose<'a>>),
+    /// An object; its contents are skipped, no field needs them.
+    Object,
+}
+
+impl Loose<'_> {
+    /// Absent or `null`: optional fields treat both as "not given", like PHP's `isset`.
+    pub(super) fn is_none(&self) -> bool {
+        matches!(self, Self::Absent | Self::Null)
+    }
+
+    /// The number as `f64`, if it is one.
+    pub(super) fn as_f64(&self) -> Option<f64> {
+        match *self {
+            Self::UInt(n) => Some(n as f64),
+            Self::Int(n) => Some(n as f64),
+            Self::Float(n) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+/// A push payload: a string is sent as is, any other value as its compact JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Data<'a> {
+    /// A JSON string, unescaped.
+    Str(Cow<'a, str>),
+    /// Any other JSON value.
+    Json(Value),
+}
+
+/// The known keys of one object. Everything else in the object is skipped unread.
+#[derive(Debug, Default)]
+pub(super) struct Fields<'a> {
+    pub(super) cmd: Loose<'a>,
+    pub(super) uid: Loose<'a>,
+    pub(super) broadcast: Loose<'a>,
+    pub(super) uids: Loose<'a>,
+    pub(super) group: Loose<'a>,
+    pub(super) all: Loose<'a>,
+    pub(super) data: Option<Data<'a>>,
+    pub(super) delay: Loose<'a>,
+    pub(super) at: Loose<'a>,
+    pub(super) id: Loose<'a>,
+    pub(super) limit: Loose<'a>,
+    pub(super) offset: Loose<'a>,
+    pub(super) reason: Loose<'a>,
+    pub(super) secret: Loose<'a>,
+}
+
+/// Why the input could not be scanned at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ScanError {
+    /// Not valid JSON (or trailing bytes after it).
+    NotJson,
+    /// Valid JSON, but not an object.
+    NotObject,
+}
+
+/// Scans `line` as one JSON object. With `full == false` only `cmd`, `uid` and `broadcast`
+/// are kept: that is all push.php's compatibility mode needs, and it allocates nothing for
+/// a payload whose strings have no escapes.
+pub(super) fn scan(line: &[u8], full: bool) -> Result<Fields<'_>, ScanError> {
+    let mut de = serde_json::Deserializer::from_slice(line);
+    let fields = FieldsSeed { full }
+        .deserialize(&mut de)
+        .and_then(|fields| de.end().map(|()| fields));
+    fields.map_err(|e| {
+        // Our visitors accept every value except a top-level non-object, so a data error
+        // means "not an object" if the text is JSON at all. Checked only on this cold path.
+        if e.is_data() && serde_json::from_slice::<IgnoredAny>(line).is_ok() {
+            ScanError::NotObject
+        } else {
+            ScanError::NotJson
+        }
+    })
+}
+
+/// Deserializes [`Fields`], keeping only command keys unless `full`.
+struct FieldsSeed {
+    full: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for FieldsSeed {
+    type Value = Fields<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldsSeed {
+    type Value = Fields<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut x = Fields::default();
+        while let Some(key) = map.next_key::<Loose<'de>>()? {
+            let Loose::Str(key) = key else {
+                return Err(de::Error::custom("non-string key"));
+            };
+            let slot = match &*key {
+                "cmd" => &mut x.cmd,
+                "uid" => &mut x.uid,
+                "broadcast" => &mut x.broadcast,
+                "data" if self.full => {
+                    x.data = Some(map.next_value()?);
+                    continue;
+                }
+                _ if !self.full => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+                "uids" => &mut x.uids,
+                "group" => &mut x.group,
+                "all" => &mut x.all,
+                "delay" => &mut x.delay,
+                "at" => &mut x.at,
+                "id" => &mut x.id,
+                "limit" => &mut x.limit,
+                "offset" => &mut x.offset,
+                "reason" => &mut x.reason,
+                "secret" => &mut x.secret,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            *slot = map.next_value()?;
+        }
+        Ok(x)
+    }
+}
+
+impl<'de> Deserialize<'de> for Loose<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LooseVisitor)
+    }
+}
+
+/// Builds a [`Loose`] from whatever value comes.
+struct LooseVisitor;
+
+impl<'de> Visitor<'de> for LooseVisitor {
+    type Value = Loose<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Loose::Null)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Loose::Bool(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Loose::UInt(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(u64::try_from(v).map_or(Loose::Int(v), Loose::UInt))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Loose::Float(v))
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Loose::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Loose::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Loose::Str(Cow::Owned(v)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Loose::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Loose::Object)
+    }
+}
+
+impl<'de> Deserialize<'de> for Data<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(DataVisitor)
+    }
+}
+
+/// Builds a [`Data`]: strings borrowed when possible, anything else as a [`Value`].
+struct DataVisitor;
+
+impl<'de> Visitor<'de> for DataVisitor {
+    type Value = Data<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Data::Json(Value::Null))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Data::Json(Value::Bool(v)))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Data::Json(v.into()))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Data::Json(v.into()))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        // JSON has no NaN or infinity, so `from(f64)` never yields `null` here.
+        Ok(Data::Json(v.into()))
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Data::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Data::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Data::Str(Cow::Owned(v)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Value>()? {
+            items.push(item);
+        }
+        Ok(Data::Json(Value::Array(items)))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut object = Map::new();
+        while let Some((k, v)) = map.next_entry::<String, Value>()? {
+            object.insert(k, v);
+        }
+        Ok(Data::Json(Value::Object(object)))
+    }
+}

@@ -1,0 +1,106 @@
+//! Unit tests for the registry.
+
+use super::*;
+
+fn c(seq: u64) -> ConnId {
+    ConnId::new(seq, seq as usize)
+}
+
+#[test]
+fn two_tabs_unbind_older_keeps_newer() {
+    let mut r = Registry::new();
+    r.bind("alice", c(1));
+    r.bind("alice", c(2));
+    assert_eq!(r.conn_count("alice"), 2);
+    assert_eq!(r.conns("alice").collect::<Vec<_>>(), [c(1), c(2)]);
+    assert_eq!(r.uid_total(), 1);
+    assert_eq!(r.conn_total(), 2);
+
+    assert_eq!(r.unbind(c(1)).as_deref(), Some("alice"));
+    assert!(r.is_online("alice"));
+    assert_eq!(r.conns("alice").collect::<Vec<_>>(), [c(2)]);
+    assert_eq!(r.uid_of(c(1)), None);
+    assert_eq!(r.uid_of(c(2)), Some("alice"));
+
+    assert_eq!(r.unbind(c(2)).as_deref(), Some("alice"));
+    assert!(!r.is_online("alice"));
+    assert_eq!(r.conn_count("alice"), 0);
+    assert_eq!(r.conns("alice").count(), 0);
+    assert_eq!((r.uid_total(), r.conn_total()), (0, 0));
+}
+
+#[test]
+fn unbind_unknown_conn_is_none() {
+    let mut r = Registry::new();
+    assert_eq!(r.unbind(c(9)), None);
+}
+
+#[test]
+fn rebind_moves_conn() {
+    let mut r = Registry::new();
+    r.bind("a", c(1));
+    r.bind("a", c(1));
+    assert_eq!(r.conn_total(), 1);
+    r.bind("b", c(1));
+    assert!(!r.is_online("a"));
+    assert_eq!(r.uid_of(c(1)), Some("b"));
+    assert_eq!(r.conns("b").collect::<Vec<_>>(), [c(1)]);
+    assert_eq!((r.uid_total(), r.conn_total()), (1, 1));
+}
+
+#[test]
+fn groups_hold_uids_while_offline() {
+    let mut r = Registry::new();
+    assert!(r.join("g", "bob"));
+    assert!(!r.join("g", "bob"));
+    assert!(r.join("g", "alice"));
+    assert_eq!(r.members("g"), ["alice", "bob"]);
+    assert!(r.group_conns("g").is_empty());
+
+    r.bind("bob", c(1));
+    r.bind("bob", c(2));
+    r.bind("carol", c(3));
+    assert_eq!(r.group_conns("g"), [c(1), c(2)]);
+    r.unbind(c(1));
+    r.unbind(c(2));
+    assert_eq!(r.members("g"), ["alice", "bob"]);
+    r.bind("bob", c(4));
+    assert_eq!(r.group_conns("g"), [c(4)]);
+
+    assert!(r.join("h", "carol"));
+    assert_eq!(r.groups_total(), 2);
+    assert_eq!(r.group_names(), ["g", "h"]);
+    assert!(r.leave("h", "carol"));
+    assert!(!r.leave("h", "carol"));
+    assert_eq!(r.groups_total(), 1);
+    assert!(r.members("h").is_empty());
+    assert!(!r.leave("g", "nobody"));
+    assert!(r.leave("g", "alice"));
+    assert!(r.leave("g", "bob"));
+    assert_eq!(r.groups_total(), 0);
+}
+
+#[test]
+fn paging_is_sorted_and_stable() {
+    let mut r = Registry::new();
+    for (i, uid) in ["d", "b", "e", "a", "c"].iter().enumerate() {
+        r.bind(uid, c(i as u64 + 1));
+    }
+    assert_eq!(r.online_uids(0, 2), ["a", "b"]);
+    assert_eq!(r.online_uids(2, 2), ["c", "d"]);
+    assert_eq!(r.online_uids(4, 2), ["e"]);
+    assert!(r.online_uids(5, 2).is_empty());
+    assert!(r.online_uids(0, 0).is_empty());
+    assert_eq!(r.online_uids(0, usize::MAX).len(), 5);
+}
+
+#[test]
+fn all_conns_lists_every_bound_conn() {
+    let mut r = Registry::new();
+    r.bind("a", c(1));
+    r.bind("a", c(2));
+    r.bind("b", c(3));
+    let mut all: Vec<_> = r.all_conns().collect();
+    all.sort();
+    assert_eq!(all, [c(1), c(2), c(3)]);
+}
