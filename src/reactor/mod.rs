@@ -523,9 +523,31 @@ impl<S: 'static> Io<S> {
         self.stop_requested = true;
     }
 
+    /// Whether a graceful stop has been asked for (by a signal, [`Io::stop`] or a
+    /// [`StopHandle`](crate::StopHandle)).
+    pub fn stopping(&self) -> bool {
+        self.stop_requested
+    }
+
     /// The time the current batch of events started (cached; cheap).
     pub fn now(&self) -> Instant {
         self.now
+    }
+
+    /// Each worker's name and bound address, in the order they were listened.
+    pub fn listeners(&self) -> impl Iterator<Item = (&str, SocketAddr)> + '_ {
+        self.workers.iter().map(|w| (w.name.as_str(), w.local_addr))
+    }
+
+    /// Replaces the limits of the worker named `name` for connections accepted from now on
+    /// (a reload); returns whether such a worker exists.
+    pub fn set_limits(&mut self, name: &str, limits: Limits) -> bool {
+        let mut found = false;
+        for worker in self.workers.iter_mut().filter(|w| w.name == name) {
+            worker.limits = limits;
+            found = true;
+        }
+        found
     }
 
     /// The addresses the listeners are bound to, in the order they were listened.

@@ -432,9 +432,17 @@ impl<S: 'static> Runtime<S> {
         match conn.phase {
             Phase::Dead => return,
             Phase::Linger => {
+                // Stopping, a drained non-WebSocket connection has nothing unread that
+                // could turn our close into a reset; only WebSocket peers owe a close reply.
+                let stopping = self.stop_deadline.is_some();
                 match conn.read_discard() {
                     Progress::Eof => self.io.kill(key, None),
                     Progress::Error(e) => self.io.kill(key, Some(crate::ConnError::Io(e))),
+                    Progress::Drained
+                        if stopping && conn.protocol != crate::Protocol::WebSocket =>
+                    {
+                        self.io.kill(key, None)
+                    }
                     _ => {}
                 }
                 self.after_callback();
