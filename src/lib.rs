@@ -14,6 +14,8 @@
 //! - `runtime`: the event loop; [`Runtime`] runs [`Worker`]s and calls their callbacks with
 //!   a [`Ctx`].
 //! - [`worker`], [`connection`], [`ctx`]: the Workerman-style API.
+//! - [`daemon`]: the `pushman` binary's server: browsers, the text and HTTP APIs, heartbeats,
+//!   scheduled delivery, the pid file.
 //! - [`push`]: the push server's logic, free of sockets (registry, commands, schedule, tokens).
 //! - [`error`]: the crate's error type.
 //!
@@ -35,6 +37,7 @@
 pub mod codec;
 pub mod connection;
 pub mod ctx;
+pub mod daemon;
 pub mod error;
 pub mod push;
 mod reactor;

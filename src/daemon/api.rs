@@ -1,0 +1,280 @@
+//! Backend commands, shared by the text port and the HTTP API: push (now or later), groups,
+//! presence, kick, with a receipt in every push reply.
+
+use super::state::{unix_ms, Daemon};
+use crate::{
+    push::{
+        command::{self, Command, Target, When},
+        schedule::{ScheduledPush, StoredTarget},
+    },
+    ConnId, Ctx, SendError,
+};
+use serde_json::{json, Value};
+
+/// What a backend gets back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// push.php compatibility: `ok` or `fail`.
+    Compat(bool),
+    /// Extended commands: one JSON object, `{"ok":true,...}` or `{"ok":false,"error":..}`.
+    Json(Value),
+}
+
+impl Reply {
+    fn error(message: impl std::fmt::Display) -> Self {
+        Self::Json(json!({ "ok": false, "error": message.to_string() }))
+    }
+
+    /// Whether the command succeeded.
+    pub fn is_ok(&self) -> bool {
+        match self {
+            Self::Compat(ok) => *ok,
+            Self::Json(v) => v.get("ok") == Some(&Value::Bool(true)),
+        }
+    }
+}
+
+/// Who a push reached.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// Connections that took the frame (written, or queued behind earlier frames).
+    pub sent: usize,
+    /// Target uids with no connection.
+    pub offline: Vec<String>,
+    /// Connections skipped because their send buffer was full (slow consumers).
+    pub dropped: usize,
+}
+
+impl Receipt {
+    fn to_json(&self) -> Value {
+        json!({ "sent": self.sent, "offline": self.offline, "dropped": self.dropped })
+    }
+}
+
+/// Runs one backend line (or HTTP body).
+pub fn execute(ctx: &mut Ctx<'_, Daemon>, line: &[u8]) -> Reply {
+    match command::parse(line) {
+        Ok(Command::CompatPush { uid }) => {
+            let receipt = push_to_uids(ctx, [uid.as_ref()], line);
+            count(ctx, &receipt);
+            Reply::Compat(receipt.sent > 0)
+        }
+        Ok(Command::CompatBroadcast) => {
+            let receipt = push_to_all(ctx, line);
+            count(ctx, &receipt);
+            // push.php's broadcast has no receiver to fail on.
+            Reply::Compat(true)
+        }
+        Ok(command) => run(ctx, command),
+        Err(e) => {
+            ctx.state.stats.pushes_fail += 1;
+            log::info!("backend line refused: {e}");
+            if is_extended(line) {
+                Reply::error(e)
+            } else {
+                Reply::Compat(false)
+            }
+        }
+    }
+}
+
+/// Whether a refused line meant to use the extended protocol (so it gets a JSON error).
+fn is_extended(line: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(line).is_ok_and(|v| v.get("cmd").is_some())
+}
+
+fn run(ctx: &mut Ctx<'_, Daemon>, command: Command<'_>) -> Reply {
+    match command {
+        Command::Push { target, data, when } => push(ctx, &target, data.as_bytes(), when),
+        Command::Cancel { id } => match ctx.state.schedule.cancel(id) {
+            Ok(found) => Reply::Json(json!({ "ok": true, "cancelled": found })),
+            Err(e) => Reply::error(e),
+        },
+        Command::Scheduled { limit } => match ctx.state.schedule.list(limit) {
+            Ok(list) => Reply::Json(json!({
+                "ok": true,
+                "pending": ctx.state.schedule.len(),
+                "scheduled": list.into_iter().map(|(id, at, p)| json!({
+                    "id": id, "at_ms": at, "target": target_json(&p.target), "data": p.data,
+                })).collect::<Vec<_>>(),
+            })),
+            Err(e) => Reply::error(e),
+        },
+        Command::Join { group, uid } => {
+            let added = ctx.state.registry.join(&group, &uid);
+            Reply::Json(json!({ "ok": true, "added": added }))
+        }
+        Command::Leave { group, uid } => {
+            let removed = ctx.state.registry.leave(&group, &uid);
+            Reply::Json(json!({ "ok": true, "removed": removed }))
+        }
+        Command::Members { group } => {
+            let members = ctx.state.registry.members(&group);
+            Reply::Json(json!({ "ok": true, "group": group, "members": members }))
+        }
+        Command::Online { uid } => {
+            let n = ctx.state.registry.conn_count(&uid);
+            Reply::Json(json!({ "ok": true, "uid": uid, "online": n > 0, "connections": n }))
+        }
+        Command::OnlineList { offset, limit } => {
+            let registry = &ctx.state.registry;
+            Reply::Json(json!({
+                "ok": true,
+                "total": registry.uid_total(),
+                "offset": offset,
+                "uids": registry.online_uids(offset, limit),
+            }))
+        }
+        Command::Totals => Reply::Json(json!({
+            "ok": true,
+            "uids": ctx.state.registry.uid_total(),
+            "connections": ctx.state.registry.conn_total(),
+            "groups": ctx.state.registry.groups_total(),
+            "scheduled": ctx.state.schedule.len(),
+        })),
+        Command::Kick { uid, reason } => {
+            let reason = reason.as_deref().unwrap_or("kicked");
+            let conns: Vec<ConnId> = ctx.state.registry.conns(&uid).collect();
+            for &conn in &conns {
+                ctx.io.close_with(conn, 4000, reason);
+            }
+            Reply::Json(json!({ "ok": true, "closed": conns.len() }))
+        }
+        // Answered by the text port itself, before commands run.
+        Command::Auth { .. } => Reply::Json(json!({ "ok": true })),
+        Command::CompatPush { .. } | Command::CompatBroadcast => Reply::Compat(false),
+    }
+}
+
+fn push(ctx: &mut Ctx<'_, Daemon>, target: &Target<'_>, data: &[u8], when: When) -> Reply {
+    let now = unix_ms();
+    if let Some(at) = when.at_ms(now).filter(|&at| at > now) {
+        let stored = ScheduledPush {
+            target: target.to_stored(),
+            data: String::from_utf8_lossy(data).into_owned(),
+        };
+        return match ctx.state.schedule.add(at, &stored) {
+            Ok(id) => Reply::Json(json!({ "ok": true, "id": id, "at_ms": at })),
+            Err(e) => {
+                log::error!("cannot store a scheduled push: {e}");
+                Reply::error(e)
+            }
+        };
+    }
+    let receipt = deliver(ctx, &target.to_stored(), data);
+    count(ctx, &receipt);
+    Reply::Json(json!({ "ok": true, "receipt": receipt.to_json() }))
+}
+
+/// Pushes `data` to `target` now.
+pub fn deliver(ctx: &mut Ctx<'_, Daemon>, target: &StoredTarget, data: &[u8]) -> Receipt {
+    match target {
+        StoredTarget::Uid(uid) => push_to_uids(ctx, [uid.as_str()], data),
+        StoredTarget::Uids(uids) => push_to_uids(ctx, uids.iter().map(String::as_str), data),
+        StoredTarget::Group(group) => {
+            let members: Vec<String> = ctx
+                .state
+                .registry
+                .members(group)
+                .into_iter()
+                .map(str::to_string)
+                .collect();
+            push_to_uids(ctx, members.iter().map(String::as_str), data)
+        }
+        StoredTarget::All => push_to_all(ctx, data),
+    }
+}
+
+fn push_to_uids<'u>(
+    ctx: &mut Ctx<'_, Daemon>,
+    uids: impl IntoIterator<Item = &'u str>,
+    data: &[u8],
+) -> Receipt {
+    let mut receipt = Receipt::default();
+    for uid in uids {
+        let mut any = false;
+        for conn in ctx.state.registry.conns(uid) {
+            any = true;
+            tally(&mut receipt, ctx.io.send(conn, data));
+        }
+        if !any {
+            receipt.offline.push(uid.to_string());
+        }
+    }
+    receipt
+}
+
+fn push_to_all(ctx: &mut Ctx<'_, Daemon>, data: &[u8]) -> Receipt {
+    let mut receipt = Receipt::default();
+    for conn in ctx.state.registry.all_conns() {
+        tally(&mut receipt, ctx.io.send(conn, data));
+    }
+    receipt
+}
+
+fn tally(receipt: &mut Receipt, result: Result<(), SendError>) {
+    match result {
+        Ok(()) => receipt.sent += 1,
+        Err(SendError::BufferFull) => receipt.dropped += 1,
+        Err(_) => {}
+    }
+}
+
+fn count(ctx: &mut Ctx<'_, Daemon>, receipt: &Receipt) {
+    let stats = &mut ctx.state.stats;
+    if receipt.sent > 0 {
+        stats.pushes_ok += 1;
+    } else {
+        stats.pushes_fail += 1;
+    }
+    stats.frames_sent += receipt.sent as u64;
+    stats.dropped += receipt.dropped as u64;
+}
+
+fn target_json(target: &StoredTarget) -> Value {
+    match target {
+        StoredTarget::Uid(uid) => json!({ "uid": uid }),
+        StoredTarget::Uids(uids) => json!({ "uids": uids }),
+        StoredTarget::Group(group) => json!({ "group": group }),
+        StoredTarget::All => json!({ "all": true }),
+    }
+}
+
+/// How long pushes that fell due while the server was down wait after a start, so browsers
+/// have reconnected when they are delivered.
+pub const RECONNECT_GRACE_MS: u64 = 3000;
+
+/// Delivers scheduled pushes that are due; removes them only after delivery
+/// (at-least-once: a crash in between delivers them again after restart). Nothing is
+/// delivered while stopping: those pushes wait in the store for the next start.
+pub fn deliver_due(ctx: &mut Ctx<'_, Daemon>) {
+    let now = unix_ms();
+    let Some(next) = ctx.state.schedule.next_at() else {
+        return;
+    };
+    let in_grace = now < ctx.state.started_ms + RECONNECT_GRACE_MS && next < ctx.state.started_ms;
+    if next > now || in_grace || ctx.io.stopping() {
+        return;
+    }
+    let due = match ctx.state.schedule.due(now, 1000) {
+        Ok(due) => due,
+        Err(e) => {
+            log::error!("cannot read scheduled pushes: {e}");
+            return;
+        }
+    };
+    let mut ids = Vec::with_capacity(due.len());
+    for (id, push) in due {
+        let receipt = deliver(ctx, &push.target, push.data.as_bytes());
+        log::debug!(
+            "scheduled push {id} delivered to {} connections",
+            receipt.sent
+        );
+        count(ctx, &receipt);
+        ctx.state.stats.scheduled_delivered += 1;
+        ids.push(id);
+    }
+    if let Err(e) = ctx.state.schedule.remove(&ids) {
+        log::error!("cannot remove delivered scheduled pushes: {e}");
+    }
+}

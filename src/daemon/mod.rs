@@ -1,0 +1,157 @@
+//! The `pushman` daemon: three workers on one reactor sharing a [`state::Daemon`]:
+//! browsers ([`clients`]), the text API ([`text_api`]) and the HTTP API ([`http_api`]),
+//! plus heartbeats, scheduled delivery and reload. [`process`] is the command line's side
+//! (pid file, `start -d`, signals).
+
+pub mod api;
+pub mod clients;
+pub mod config;
+mod demo;
+pub mod http_api;
+pub mod process;
+pub mod state;
+pub mod status;
+pub mod text_api;
+
+use crate::{push::schedule::Schedule, Runtime};
+use config::{AuthMode, Config};
+use state::Daemon;
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+/// How often due scheduled pushes are looked for (the check is O(1) when none is due).
+const SCHEDULE_TICK: Duration = Duration::from_millis(20);
+
+/// Why the daemon could not run.
+#[derive(Debug)]
+pub enum DaemonError {
+    /// The configuration is unusable.
+    Config(config::ConfigError),
+    /// The store of scheduled pushes cannot be opened.
+    Store(String),
+    /// Binding or running failed.
+    Runtime(crate::Error),
+}
+
+impl std::fmt::Display for DaemonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Config(e) => e.fmt(f),
+            Self::Store(e) => write!(f, "cannot open the schedule store: {e}"),
+            Self::Runtime(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for DaemonError {}
+
+impl From<crate::Error> for DaemonError {
+    fn from(e: crate::Error) -> Self {
+        Self::Runtime(e)
+    }
+}
+
+/// Binds every listener of `config`, calls `ready` with the bound addresses, then serves
+/// until SIGINT/SIGTERM (graceful) and returns.
+///
+/// # Errors
+/// [`DaemonError`]: config, store, or a listener that cannot bind.
+pub fn serve(
+    config: Config,
+    config_path: Option<PathBuf>,
+    ready: impl FnOnce(&[(String, SocketAddr)]),
+) -> Result<(), DaemonError> {
+    config.validate().map_err(DaemonError::Config)?;
+    if let Some(dir) = config
+        .files
+        .store
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| DaemonError::Store(format!("{}: {e}", dir.display())))?;
+    }
+    let schedule = Schedule::open(&config.files.store)
+        .map_err(|e| DaemonError::Store(format!("{}: {e}", config.files.store.display())))?;
+    if config.auth.mode == AuthMode::None {
+        log::warn!("auth.mode = \"none\": a browser's first message is its uid, unverified (push.php behaviour); set auth.mode = \"token\" in production");
+    }
+    let mut runtime = Runtime::new(Daemon::new(config.clone(), config_path, schedule))?;
+    let mut bound = vec![(
+        clients::NAME.to_string(),
+        runtime.listen(clients::worker(&config)?)?,
+    )];
+    if !config.listen.text.is_empty() {
+        bound.push((
+            text_api::NAME.to_string(),
+            runtime.listen(text_api::worker(&config)?)?,
+        ));
+    }
+    if !config.listen.http.is_empty() {
+        bound.push((
+            http_api::NAME.to_string(),
+            runtime.listen(http_api::worker(&config)?)?,
+        ));
+    }
+    for (name, addr) in &bound {
+        log::info!("{name} listening on {addr}");
+    }
+    install_timers(&mut runtime, &config);
+    runtime.on_reload(reload);
+    ready(&bound);
+    runtime.run()?;
+    log::info!("stopped");
+    Ok(())
+}
+
+fn install_timers(runtime: &mut Runtime<Daemon>, config: &Config) {
+    runtime.add_timer(
+        Duration::from_secs_f64(config.heartbeat.ping_interval),
+        true,
+        clients::ping_all,
+    );
+    runtime.add_timer(Duration::from_millis(250), true, clients::sweep);
+    runtime.add_timer(SCHEDULE_TICK, true, api::deliver_due);
+}
+
+/// SIGHUP/SIGUSR1: re-reads the config file. Secrets, limits (for new connections), the
+/// slow-consumer policy, origins, timeouts and the log level change; listeners and the
+/// store do not (they need a restart, and a warning says so).
+fn reload(ctx: &mut crate::Ctx<'_, Daemon>) {
+    let Some(path) = ctx.state.config_path.clone() else {
+        log::info!("reload: no config file; nothing to re-read");
+        return;
+    };
+    let new = match Config::load(&path) {
+        Ok(new) => new,
+        Err(e) => {
+            log::error!("reload refused, keeping the running config: {e}");
+            return;
+        }
+    };
+    let old = &ctx.state.config;
+    if new.listen != old.listen || new.files != old.files {
+        log::warn!("reload: [listen] and [files] changes take effect at restart");
+    }
+    log::set_max_level(new.log_filter());
+    ctx.io.set_limits(clients::NAME, clients::limits(&new));
+    ctx.io.set_limits(text_api::NAME, text_api::limits(&new));
+    ctx.io.set_limits(http_api::NAME, http_api::limits(&new));
+    log::info!("reloaded {}", path.display());
+    ctx.state.config = Config {
+        listen: old.listen.clone(),
+        files: old.files.clone(),
+        ..new
+    };
+}
+
+/// Compares secrets in time independent of where they differ.
+pub(crate) fn secret_matches(given: &[u8], expected: &[u8]) -> bool {
+    if given.len() != expected.len() {
+        return false;
+    }
+    given
+        .iter()
+        .zip(expected)
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+        == 0
+}
