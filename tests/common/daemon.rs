@@ -1,0 +1,145 @@
+//! Running the real `pushman` binary in a temporary directory, on port 0.
+
+use super::TIMEOUT;
+use std::{
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_pushman");
+
+/// A scratch directory for one test, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("pushman-test-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.0.join(file)
+    }
+
+    /// Writes `pushman.toml` with port-0 listeners and files in this directory, plus `extra`.
+    pub fn config(&self, extra: &str) -> PathBuf {
+        let path = self.path("pushman.toml");
+        let text = format!(
+            "log_level = \"debug\"\n{extra}\n[listen]\nws = \"127.0.0.1:0\"\ntext = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\n\n[files]\npid = \"{}\"\nlog = \"{}\"\nstore = \"{}\"\n",
+            self.path("pushman.pid").display(),
+            self.path("pushman.log").display(),
+            self.path("data/schedule.redb").display(),
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A foreground `pushman start`, killed on drop.
+pub struct Pushman {
+    pub child: Child,
+    pub ws: SocketAddr,
+    pub text: SocketAddr,
+    pub http: SocketAddr,
+}
+
+impl Pushman {
+    /// `pushman start --config CONFIG`, waiting for its three listeners.
+    pub fn start(config: &Path) -> Self {
+        let mut child = Command::new(BIN)
+            .args(["start", "--config"])
+            .arg(config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("run pushman");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some((name, addr)) = line
+                    .strip_prefix("pushman: ")
+                    .and_then(|l| l.split_once(" on "))
+                {
+                    if let Ok(addr) = addr.parse::<SocketAddr>() {
+                        let _ = tx.send((name.to_string(), addr));
+                    }
+                }
+            }
+        });
+        let addr = |want: &str| {
+            let (name, addr) = rx
+                .recv_timeout(TIMEOUT)
+                .expect("pushman did not print its listeners");
+            assert_eq!(name, want);
+            addr
+        };
+        let (ws, text, http) = (addr("websocket"), addr("text"), addr("http"));
+        Self {
+            child,
+            ws,
+            text,
+            http,
+        }
+    }
+
+    /// SIGKILL, no goodbye.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(mut self) {
+        signal(self.child.id(), "TERM");
+        let status = wait(&mut self.child, Duration::from_secs(15)).expect("pushman did not stop");
+        assert!(status.success(), "pushman exited with {status}");
+    }
+}
+
+impl Drop for Pushman {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+pub fn wait(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// Runs `pushman ARGS` to completion (bounded by `TIMEOUT` via the commands' own limits).
+pub fn cli(args: &[&str], dir: &Path) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run pushman")
+}
