@@ -348,3 +348,67 @@ fn cli_errors_are_one_line_and_nonzero() {
     let out = cli(&["config"], &dir.0);
     assert!(String::from_utf8_lossy(&out.stdout).contains("[heartbeat]"));
 }
+
+#[test]
+fn origin_allow_list_refuses_other_origins() {
+    use tungstenite::client::IntoClientRequest;
+    let dir = TempDir::new("origin");
+    let p = Pushman::start(&dir.config("[auth]\norigins = [\"http://good.example\"]\n"));
+    let connect = |origin: &str| {
+        let mut request = format!("ws://{}/", p.ws).into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("Origin", origin.parse().unwrap());
+        let stream = tcp_connect(p.ws);
+        // The status of a refusal, 101 for an accepted upgrade.
+        match tungstenite::client::client(
+            request,
+            tungstenite::stream::MaybeTlsStream::Plain(stream),
+        ) {
+            Ok((_, response)) => response.status().as_u16(),
+            Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(resp))) => {
+                resp.status().as_u16()
+            }
+            Err(e) => panic!("handshake failed otherwise: {e}"),
+        }
+    };
+    assert_eq!(connect("http://good.example"), 101);
+    assert_eq!(connect("http://evil.example"), 403);
+}
+
+#[test]
+fn slow_consumers_are_closed_or_skipped_by_policy() {
+    for policy in ["close", "drop"] {
+        let dir = TempDir::new(&format!("slow-{policy}"));
+        let p = Pushman::start(&dir.config(&format!(
+            "[limits]\nsend_buffer = 65536\nslow_consumer = \"{policy}\"\n"
+        )));
+        let _never_reads = bind(&p, "slow");
+        let mut api = tcp_connect(p.text);
+        let data = "x".repeat(64 << 10);
+        let mut dropped = 0;
+        // The kernel's socket buffers take a few MiB first; 40 MiB is far beyond them.
+        for _ in 0..640 {
+            let r = command(&mut api, json!({"cmd":"push","uid":"slow","data":data}));
+            dropped += r["receipt"]["dropped"].as_u64().unwrap_or(0);
+        }
+        let status: Value = {
+            let (code, body) = pushman::daemon::process::http_get(p.http, "/status", "").unwrap();
+            assert_eq!(code, 200);
+            serde_json::from_str(&body).unwrap()
+        };
+        if policy == "close" {
+            assert_eq!(status["slow_consumers_closed"], 1, "{status}");
+        } else {
+            assert_eq!(status["slow_consumers_closed"], 0, "{status}");
+            assert!(
+                dropped > 0 && status["pushes"]["dropped"].as_u64() == Some(dropped),
+                "{status}"
+            );
+            assert_eq!(
+                command(&mut api, json!({"cmd":"online","uid":"slow"}))["connections"],
+                1
+            );
+        }
+    }
+}

@@ -88,6 +88,23 @@ fn bad_lines_fail_and_everyone_else_keeps_being_served() {
 }
 
 #[test]
+fn an_oversized_backend_line_answers_fail_and_closes_only_that_backend() {
+    let dir = TempDir::new("bigline");
+    let p = start(&dir, "[limits]\nmax_api_line = 1024\n");
+    let mut tab = browser(&p, "v");
+    let mut big = tcp_connect(p.text);
+    big.write_all(&vec![b'x'; 4096]).unwrap();
+    let answer = String::from_utf8(read_to_end(&mut big)).unwrap();
+    assert_eq!(answer, "fail\n");
+    let mut other = tcp_connect(p.text);
+    assert_eq!(
+        request_line(&mut other, r#"{"uid":"v","after":"big line"}"#),
+        "ok"
+    );
+    assert_eq!(ws_read_text(&mut tab), r#"{"uid":"v","after":"big line"}"#);
+}
+
+#[test]
 fn two_tabs_both_receive_and_the_older_closing_keeps_the_newer_bound() {
     let dir = TempDir::new("tabs");
     let p = start(&dir, "");

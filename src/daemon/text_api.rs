@@ -23,7 +23,15 @@ pub fn worker(config: &Config) -> crate::Result<Worker<Daemon>> {
     worker.on_close(|ctx, conn| {
         ctx.state.api_authorized.remove(&conn);
     });
-    worker.on_error(|_, conn, err| log::info!("text API connection {conn}: {err}"));
+    worker.on_error(|ctx, conn, err| {
+        log::info!("text API connection {conn}: {err}; answering fail and closing");
+        if let crate::ConnError::Line(_) = err {
+            // An oversized line is malformed: it gets its `fail`, then the connection
+            // closes, since the rest of that line cannot be told from the next one.
+            ctx.state.stats.pushes_fail += 1;
+            let _ = ctx.io.send(conn, "fail");
+        }
+    });
     Ok(worker)
 }
 

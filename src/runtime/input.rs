@@ -281,17 +281,29 @@ impl<S: 'static> Runtime<S> {
 
     /// Reports `error`, then closes (flushing the protocol's reply), with 1009/1002/1007 for
     /// WebSocket peers as the codec chose.
+    ///
+    /// Except on WebSocket, whose close frame is already queued, `on_error` runs while the
+    /// connection is still open, so it may send a last answer (a `fail` line, say) that is
+    /// flushed before the close.
     fn fail(&mut self, key: usize, error: ConnError) {
         let conn = &mut self.io.conns[key];
-        let (id, worker) = (conn.id, conn.worker);
+        let (id, worker, protocol) = (conn.id, conn.worker, conn.protocol);
         if !matches!(
             error,
             ConnError::Handshake(handshake::HandshakeError::NotUpgrade)
         ) {
             log::debug!("connection {id} ({}): {error}", conn.peer);
-            self.io
-                .deferred
-                .push_back(crate::reactor::Deferred::Error(id, worker, error));
+            if protocol == crate::Protocol::WebSocket {
+                self.io
+                    .deferred
+                    .push_back(crate::reactor::Deferred::Error(id, worker, error));
+            } else {
+                self.call(worker, |h, ctx| {
+                    if let Some(f) = h.error.as_mut() {
+                        f(ctx, id, &error);
+                    }
+                });
+            }
         }
         // No close request: the codec has already queued its protocol reply.
         self.io.begin_closing(key, None);

@@ -58,11 +58,17 @@ pub struct Pushman {
 impl Pushman {
     /// `pushman start --config CONFIG`, waiting for its three listeners.
     pub fn start(config: &Path) -> Self {
+        // The daemon's log goes beside its config, not into the test output.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(config.with_file_name("stderr.log"))
+            .unwrap();
         let mut child = Command::new(BIN)
             .args(["start", "--config"])
             .arg(config)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .expect("run pushman");
         let stdout = child.stdout.take().unwrap();
