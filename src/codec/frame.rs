@@ -131,22 +131,9 @@ mod tests {
     /// Decodes `input` fed `chunk` bytes at a time (growing buffer, consumed bytes drained).
     fn feed(max: usize, input: &[u8], chunk: usize) -> (Vec<Vec<u8>>, Option<FrameError>) {
         let codec = FrameCodec::new(max);
-        let (mut buf, mut items) = (Vec::new(), Vec::new());
-        for piece in input.chunks(chunk) {
-            buf.extend_from_slice(piece);
-            loop {
-                match codec.decode(&buf) {
-                    Ok(Decode::Done { item, consumed }) => {
-                        assert!(consumed > 0 && consumed <= buf.len());
-                        items.push(item.to_vec());
-                        buf.drain(..consumed);
-                    }
-                    Ok(Decode::NeedMore) => break,
-                    Err(e) => return (items, Some(e)),
-                }
-            }
-        }
-        (items, None)
+        crate::codec::test_util::feed(input, chunk, |b| {
+            codec.decode(b).map(|d| d.map(<[u8]>::to_vec))
+        })
     }
 
     #[test]

@@ -507,22 +507,7 @@ mod tests {
     /// Decodes `input` fed `chunk` bytes at a time (growing buffer, consumed bytes drained).
     fn feed(input: &[u8], chunk: usize) -> (Vec<Request>, Option<HttpError>) {
         let mut codec = HttpCodec::new(256, 16);
-        let (mut buf, mut items) = (Vec::new(), Vec::new());
-        for piece in input.chunks(chunk) {
-            buf.extend_from_slice(piece);
-            loop {
-                match codec.decode(&buf) {
-                    Ok(Decode::Done { item, consumed }) => {
-                        assert!(consumed > 0 && consumed <= buf.len());
-                        items.push(item);
-                        buf.drain(..consumed);
-                    }
-                    Ok(Decode::NeedMore) => break,
-                    Err(e) => return (items, Some(e)),
-                }
-            }
-        }
-        (items, None)
+        crate::codec::test_util::feed(input, chunk, |b| codec.decode(b))
     }
 
     #[test]

@@ -31,3 +31,47 @@ pub enum Decode<T> {
     /// The input is a valid prefix; call again with more bytes. Nothing was consumed.
     NeedMore,
 }
+
+impl<T> Decode<T> {
+    /// Maps the decoded item, keeping `consumed`.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Decode<U> {
+        match self {
+            Self::Done { item, consumed } => Decode::Done {
+                item: f(item),
+                consumed,
+            },
+            Self::NeedMore => Decode::NeedMore,
+        }
+    }
+}
+
+/// Test support shared by the codecs' unit tests.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use super::Decode;
+
+    /// Feeds `input` to `decode` `chunk` bytes at a time into a growing buffer, draining what
+    /// each item consumed; returns the (owned) items and the error, if any.
+    pub(crate) fn feed<O, E>(
+        input: &[u8],
+        chunk: usize,
+        mut decode: impl FnMut(&[u8]) -> Result<Decode<O>, E>,
+    ) -> (Vec<O>, Option<E>) {
+        let (mut buf, mut items) = (Vec::new(), Vec::new());
+        for piece in input.chunks(chunk) {
+            buf.extend_from_slice(piece);
+            loop {
+                match decode(&buf) {
+                    Ok(Decode::Done { item, consumed }) => {
+                        assert!(consumed > 0 && consumed <= buf.len());
+                        items.push(item);
+                        buf.drain(..consumed);
+                    }
+                    Ok(Decode::NeedMore) => break,
+                    Err(e) => return (items, Some(e)),
+                }
+            }
+        }
+        (items, None)
+    }
+}

@@ -101,22 +101,9 @@ mod tests {
     /// and returns the lines and the error, if any.
     fn feed(max: usize, input: &[u8], chunk: usize) -> (Vec<Vec<u8>>, Option<LineTooLong>) {
         let mut codec = TextCodec::new(max);
-        let (mut buf, mut lines) = (Vec::new(), Vec::new());
-        for piece in input.chunks(chunk) {
-            buf.extend_from_slice(piece);
-            loop {
-                match codec.decode(&buf) {
-                    Ok(Decode::Done { item, consumed }) => {
-                        assert!(consumed > 0 && consumed <= buf.len());
-                        lines.push(item.to_vec());
-                        buf.drain(..consumed);
-                    }
-                    Ok(Decode::NeedMore) => break,
-                    Err(e) => return (lines, Some(e)),
-                }
-            }
-        }
-        (lines, None)
+        crate::codec::test_util::feed(input, chunk, |b| {
+            codec.decode(b).map(|d| d.map(<[u8]>::to_vec))
+        })
     }
 
     #[test]
