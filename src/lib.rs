@@ -37,8 +37,10 @@
 pub mod codec;
 pub mod connection;
 pub mod ctx;
+#[cfg(feature = "daemon")]
 pub mod daemon;
 pub mod error;
+#[cfg(feature = "daemon")]
 pub mod push;
 mod reactor;
 mod runtime;
