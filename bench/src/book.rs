@@ -25,6 +25,8 @@ pub struct Book {
     pub delivered: u64,
     /// Frames whose bytes differ from the line sent, or that reached the wrong uid.
     pub corrupted: u64,
+    /// Intact-looking frames of an earlier phase that arrived late (not counted as corrupt).
+    pub strays: u64,
     /// Broadcast in flight: its seq, and per client whether it arrived.
     pub bcast: Option<(u64, Vec<u8>)>,
     /// Clients the current broadcast reached, and the time of the last receipt.
@@ -54,6 +56,7 @@ impl Book {
             latencies: Vec::new(),
             delivered: 0,
             corrupted: 0,
+            strays: 0,
             bcast: None,
             bcast_got: 0,
             bcast_last_ns: 0,
@@ -69,6 +72,7 @@ impl Book {
         self.latencies.clear();
         self.delivered = 0;
         self.corrupted = 0;
+        self.strays = 0;
         self.bcast = None;
     }
 
@@ -129,6 +133,10 @@ impl Book {
             self.corrupted += 1;
             return;
         };
+        if seq < self.base {
+            self.strays += 1;
+            return;
+        }
         let mut expect = std::mem::take(&mut self.scratch);
         expect.clear();
         let is_bcast = payload.starts_with(b"{\"broadcast\"");

@@ -73,7 +73,11 @@ pub fn connect(g: &mut Gen, pid: &str, sources: &[IpAddr]) -> io::Result<Value> 
 fn bind_check(g: &mut Gen) -> io::Result<usize> {
     let n = g.clients.len();
     let mut todo: Vec<usize> = (0..n).collect();
+    // Frames the check caused so far; it waits for all of them, so none arrives later.
+    let mut delivered = 0;
+    let ok0 = g.answers().0;
     for _attempt in 0..5 {
+        delivered += g.book.delivered;
         g.book.reset();
         for b in &mut g.backends {
             b.failed.clear();
@@ -112,9 +116,10 @@ fn bind_check(g: &mut Gen) -> io::Result<usize> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    // The check lines were not in the book's format: discard their frame counts.
-    let drain_until = Instant::now() + Duration::from_millis(200);
-    while Instant::now() < drain_until {
+    // Some servers answer `ok` before the frame is written: wait for every frame. The check
+    // lines are not in the book's format, so their counts are then discarded.
+    let deadline = Instant::now() + DRAIN;
+    while delivered + g.book.delivered < g.answers().0 - ok0 && Instant::now() < deadline {
         g.turn(Some(Duration::from_millis(10)))?;
     }
     g.book.reset();
@@ -215,6 +220,7 @@ fn verdict(g: &Gen, ok0: u64, fail0: u64, v: &mut Value) {
     v["lost"] = json!(g.book.lost());
     v["duplicated"] = json!(g.book.duplicated());
     v["corrupted"] = json!(g.book.corrupted);
+    v["strays"] = json!(g.book.strays);
 }
 
 /// `repeat` broadcasts, one at a time: time until the last open client has each one.
