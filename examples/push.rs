@@ -10,7 +10,11 @@
 //! ```
 
 use pushman::{ConnId, Ctx, Message, Worker};
-use std::collections::{BTreeSet, HashMap};
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::{
+    borrow::Cow,
+    collections::{BTreeSet, HashMap},
+};
 
 /// `$worker->uidConnections`, but a uid may have several tabs.
 #[derive(Default)]
@@ -75,18 +79,103 @@ fn main() -> pushman::Result<()> {
 }
 
 /// Who a backend line is for.
-enum Target {
+enum Target<'a> {
     Everyone,
-    Uid(String),
+    Uid(Cow<'a, str>),
 }
 
 /// Reads `"uid"` (or `"broadcast":true`) from a JSON line; `None` for anything malformed.
-fn uid_of(line: &[u8]) -> Option<Target> {
-    let value: serde_json::Value = serde_json::from_slice(line).ok()?;
-    if value.get("broadcast").and_then(|b| b.as_bool()) == Some(true) {
+/// The uid is borrowed from the line unless it has escapes: no allocation per push.
+fn uid_of(line: &[u8]) -> Option<Target<'_>> {
+    let fields: Fields<'_> = serde_json::from_slice(line).ok()?;
+    if fields.broadcast {
         return Some(Target::Everyone);
     }
-    Some(Target::Uid(value.get("uid")?.as_str()?.to_string()))
+    fields.uid
+}
+
+/// The two fields push.php reads from a JSON object; every other value is skipped unread.
+/// Like a `serde_json::Value` lookup: a non-boolean `broadcast` or a non-string `uid` is as
+/// good as absent, and a repeated key's last value wins.
+struct Fields<'a> {
+    broadcast: bool,
+    uid: Option<Target<'a>>,
+}
+
+impl<'de> Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(FieldsVisitor)
+    }
+}
+
+struct FieldsVisitor;
+
+impl<'de> Visitor<'de> for FieldsVisitor {
+    type Value = Fields<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
+        let mut fields = Fields { broadcast: false, uid: None };
+        while let Some(Str(key, _)) = map.next_key::<Str<'de>>()? {
+            match key.as_deref() {
+                Some("broadcast") => fields.broadcast = map.next_value::<Str<'de>>()?.1,
+                Some("uid") => fields.uid = map.next_value::<Str<'de>>()?.0.map(Target::Uid),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(fields)
+    }
+}
+
+/// Any JSON value: the string (borrowed if it has no escapes), and whether it is `true`.
+struct Str<'a>(Option<Cow<'a, str>>, bool);
+
+impl<'de> Deserialize<'de> for Str<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrVisitor)
+    }
+}
+
+struct StrVisitor;
+
+impl<'de> Visitor<'de> for StrVisitor {
+    type Value = Str<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Str<'de>, E> {
+        Ok(Str(Some(Cow::Borrowed(v)), false))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Str<'de>, E> {
+        Ok(Str(Some(Cow::Owned(v.to_owned())), false))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Str<'de>, E> {
+        Ok(Str(None, v))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Str<'de>, E> {
+        Ok(Str(None, false))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Str<'de>, E> {
+        Ok(Str(None, false))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Str<'de>, E> {
+        Ok(Str(None, false))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Str<'de>, E> {
+        Ok(Str(None, false))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Str<'de>, A::Error> {
+        IgnoredAny.visit_seq(seq).map(|_| Str(None, false))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Str<'de>, A::Error> {
+        IgnoredAny.visit_map(map).map(|_| Str(None, false))
+    }
 }
 
 /// Pushes `message` to every connection that has sent its uid.

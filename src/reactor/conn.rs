@@ -16,6 +16,9 @@ use std::{
 
 /// Largest request head accepted for HTTP and the WebSocket handshake.
 pub(crate) const MAX_HTTP_HEAD: usize = 16 << 10;
+/// A corked connection writes once this much output has gathered, without waiting for the
+/// end of its read batch.
+const CORK_LIMIT: usize = 64 << 10;
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,6 +178,9 @@ pub(crate) struct Conn {
     pub(crate) writable: bool,
     /// WebSocket before the 101 is written: sends are queued, not written.
     pub(crate) hold_output: bool,
+    /// Its input is being processed: replies gather in `output` and go out in one write
+    /// when the read batch ends (or at [`CORK_LIMIT`]), not one write per message.
+    pub(crate) corked: bool,
     pub(crate) recv_paused: bool,
     /// `on_buffer_full` fired; `on_buffer_drain` is owed once the output empties.
     pub(crate) buffer_full: bool,
@@ -215,6 +221,7 @@ impl Conn {
             max_send_buffer: limits.max_send_buffer_size,
             writable: false,
             hold_output: protocol == Protocol::WebSocket,
+            corked: false,
             recv_paused: false,
             buffer_full: false,
             peer_eof: false,
@@ -263,7 +270,7 @@ impl Conn {
     /// (one `writev`, no copy), the rest queued.
     pub(crate) fn write_parts(&mut self, parts: &[&[u8]]) -> Progress {
         let mut written = 0;
-        if self.output.is_empty() && !self.hold_output {
+        if self.output.is_empty() && !self.hold_output && !self.corked {
             let slices: [IoSlice<'_>; 3] =
                 std::array::from_fn(|i| IoSlice::new(parts.get(i).copied().unwrap_or(&[])));
             loop {
@@ -285,6 +292,11 @@ impl Conn {
             }
             self.output.extend(&part[skip..]);
             skip = 0;
+        }
+        if self.corked && !self.hold_output && self.output.len() >= CORK_LIMIT {
+            if let Progress::Error(e) = self.flush() {
+                return Progress::Error(e);
+            }
         }
         Progress::Moved
     }

@@ -312,7 +312,7 @@ impl<S: 'static> Io<S> {
     /// Registers WRITABLE interest exactly while output is queued.
     pub(crate) fn update_interest(&mut self, key: usize) {
         let conn = &mut self.conns[key];
-        let want = !conn.output.is_empty() && !conn.hold_output;
+        let want = !conn.output.is_empty() && !conn.hold_output && !conn.corked;
         if want == conn.writable || conn.phase == Phase::Dead {
             return;
         }

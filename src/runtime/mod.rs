@@ -452,6 +452,7 @@ impl<S: 'static> Runtime<S> {
             Phase::Open | Phase::Closing => {}
         }
         let mut buf = self.take_input(key);
+        self.io.conns[key].corked = true;
         // Input left pending by a pause comes first.
         self.process_input(key, &mut buf);
         let mut outcome = Progress::Drained;
@@ -469,6 +470,7 @@ impl<S: 'static> Runtime<S> {
             self.process_input(key, &mut buf);
         }
         self.put_input(key, buf);
+        self.uncork(key);
         match outcome {
             Progress::Moved => self.io.ready.push(key),
             Progress::Eof => self.peer_closed(key),
@@ -476,6 +478,29 @@ impl<S: 'static> Runtime<S> {
             Progress::Drained => {}
         }
         self.after_callback();
+    }
+
+    /// Ends a read batch: writes the replies it gathered in one go.
+    fn uncork(&mut self, key: usize) {
+        let Some(conn) = self.io.conns.get_mut(key) else {
+            return;
+        };
+        conn.corked = false;
+        if !matches!(conn.phase, Phase::Open | Phase::Closing) || conn.hold_output {
+            return;
+        }
+        match conn.flush() {
+            Progress::Error(e) => {
+                self.io.kill(key, Some(crate::ConnError::Io(e)));
+                return;
+            }
+            Progress::Drained if std::mem::take(&mut conn.buffer_full) => {
+                let (id, worker) = (conn.id, conn.worker);
+                self.io.deferred.push_back(Deferred::BufferDrain(id, worker));
+            }
+            _ => {}
+        }
+        self.finish_close_if_flushed(key);
     }
 
     /// The peer will send nothing more: answer what it sent, then close.

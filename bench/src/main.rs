@@ -1,0 +1,222 @@
+//! `pushman-bench`: drives a push server speaking the push.php protocol (WebSocket clients
+//! that send their uid first; JSON lines on a text port answered `ok`/`fail`) and measures
+//! connects/s, memory per idle connection, unicast throughput with byte-for-byte checks,
+//! push latency at fixed rates, broadcast fan-out, and the server's CPU share per phase.
+//!
+//! It knows the server only by its two addresses and its pid, so it measures pushman,
+//! tokio-ref and Workerman alike. One thread, one mio `Poll`: see `gen.rs`.
+//!
+//! Prints a table, then one JSON line with every figure (last line of stdout).
+
+mod book;
+mod gen;
+mod peer;
+mod phases;
+mod sys;
+
+use clap::{Parser, ValueEnum};
+use serde_json::{json, Value};
+use std::{net::IpAddr, net::SocketAddr, process::ExitCode};
+
+#[derive(Debug, Parser)]
+#[command(about = "Load generator for push.php-protocol servers (loopback only)")]
+struct Args {
+    /// The server's WebSocket address.
+    #[arg(long)]
+    ws: SocketAddr,
+    /// The server's text (backend) address.
+    #[arg(long)]
+    text: SocketAddr,
+    /// The server's pid, for its RSS and CPU time.
+    #[arg(long)]
+    pid: String,
+    /// WebSocket clients (uids u0..uN-1); at most ~19,900 with a 20,000 open-files limit.
+    #[arg(long, default_value_t = 1000)]
+    conns: usize,
+    /// Pipelined backend connections on the text port.
+    #[arg(long, default_value_t = 4)]
+    backends: usize,
+    /// Seconds of each timed phase (unicast, and each latency rate).
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Source addresses the clients bind to, round-robin.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4"
+    )]
+    sources: Vec<IpAddr>,
+    /// Which phases to run (connect always runs: the others need the clients).
+    #[arg(long, value_enum, default_value_t = Phase::All)]
+    phase: Phase,
+    /// Pushes outstanding per backend in the unicast phase.
+    #[arg(long, default_value_t = 128)]
+    window: usize,
+    /// Padding characters in each pushed line.
+    #[arg(long, default_value_t = 16)]
+    pad: usize,
+    /// Fixed rates (pushes/s) of the latency phase.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+    rates: Vec<f64>,
+    /// Broadcasts in the broadcast phase.
+    #[arg(long, default_value_t = 5)]
+    broadcasts: usize,
+    /// A label copied into the JSON line (e.g. the server's name).
+    #[arg(long, default_value = "")]
+    label: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Phase {
+    All,
+    Connect,
+    Unicast,
+    Latency,
+    Broadcast,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pushman-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> std::io::Result<()> {
+    let nofile = sys::raise_nofile();
+    if (nofile as usize) < args.conns + args.backends + 64 {
+        eprintln!(
+            "pushman-bench: open-files limit {nofile} is too low for {} clients",
+            args.conns
+        );
+    }
+    let mut g = gen::Gen::new(args.ws, args.conns, args.pad)?;
+    g.connect_backends(args.text, args.backends)?;
+    let wants = |p: Phase| args.phase == Phase::All || args.phase == p;
+    let mut out = json!({
+        "label": args.label,
+        "conns": args.conns,
+        "backends": args.backends,
+        "duration": args.duration,
+        "sources": args.sources.len(),
+    });
+    out["connect"] = phases::connect(&mut g, &args.pid, &args.sources)?;
+    if wants(Phase::Unicast) {
+        out["unicast"] = phases::unicast(&mut g, &args.pid, args.duration, args.window)?;
+    }
+    if wants(Phase::Latency) {
+        let runs: Vec<Value> = args
+            .rates
+            .iter()
+            .map(|&rate| phases::latency(&mut g, &args.pid, args.duration, rate))
+            .collect::<Result<_, _>>()?;
+        out["latency"] = json!(runs);
+    }
+    if wants(Phase::Broadcast) {
+        out["broadcast"] = phases::broadcast(&mut g, &args.pid, args.broadcasts)?;
+    }
+    g.shutdown();
+    print_table(&out);
+    println!("{out}");
+    Ok(())
+}
+
+/// A human-readable summary of `out`.
+fn print_table(out: &Value) {
+    let f = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.1}"));
+    let pct = |v: &Value| {
+        v.as_f64()
+            .map_or("-".to_string(), |x| format!("{:.0}%", x * 100.0))
+    };
+    let c = &out["connect"];
+    println!(
+        "{:<34} {:>14} {:>12} {:>10}",
+        "metric", "value", "server cpu", "gen cpu"
+    );
+    println!(
+        "{:<34} {:>14} {:>12} {:>10}",
+        format!("connects/s ({} clients)", c["clients"]),
+        f(&c["per_sec"]),
+        pct(&c["server_cpu"]),
+        pct(&c["gen_cpu"])
+    );
+    println!(
+        "{:<34} {:>14}",
+        "bytes per idle connection",
+        f(&c["bytes_per_conn"])
+    );
+    if let Some(u) = out.get("unicast") {
+        let row = |name: &str, key: &str| {
+            println!(
+                "{:<34} {:>14} {:>12} {:>10}",
+                name,
+                f(&u[key]),
+                pct(&u["server_cpu"]),
+                pct(&u["gen_cpu"])
+            )
+        };
+        row("unicast pushes/s acked", "acked_per_sec");
+        row("unicast pushes/s delivered", "delivered_per_sec");
+        println!(
+            "{:<34} {:>14}",
+            "lost/dup/corrupt/fail",
+            format!(
+                "{}/{}/{}/{}",
+                u["lost"], u["duplicated"], u["corrupted"], u["fail"]
+            )
+        );
+    }
+    for l in out
+        .get("latency")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        println!(
+            "{:<34} {:>14} {:>12} {:>10}",
+            format!("latency @{}/s p50/p99/p99.9 µs", l["rate"]),
+            format!(
+                "{}/{}/{}",
+                f(&l["p50_us"]),
+                f(&l["p99_us"]),
+                f(&l["p999_us"])
+            ),
+            pct(&l["server_cpu"]),
+            pct(&l["gen_cpu"])
+        );
+        println!(
+            "{:<34} {:>14}",
+            "  lost/dup/corrupt/fail",
+            format!(
+                "{}/{}/{}/{}",
+                l["lost"], l["duplicated"], l["corrupted"], l["fail"]
+            )
+        );
+    }
+    if let Some(b) = out.get("broadcast") {
+        println!(
+            "{:<34} {:>14} {:>12} {:>10}",
+            "broadcast deliveries/s",
+            f(&b["deliveries_per_sec"]),
+            pct(&b["server_cpu"]),
+            pct(&b["gen_cpu"])
+        );
+        println!(
+            "{:<34} {:>14}",
+            "broadcast median ms to last",
+            f(&b["median_to_last_ms"])
+        );
+        println!(
+            "{:<34} {:>14}",
+            "  lost/dup/corrupt/fail",
+            format!(
+                "{}/{}/{}/{}",
+                b["lost"], b["duplicated"], b["corrupted"], b["fail"]
+            )
+        );
+    }
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Medians per server of pushman-bench JSON lines, side by side, with pushman/tokio-ref ratios."""
+import json, statistics, sys
+
+rows = [  # (label, path, higher is better)
+    ("connects/s", ("connect", "per_sec"), True),
+    ("bytes per idle connection", ("connect", "bytes_per_conn"), False),
+    ("unicast pushes/s delivered", ("unicast", "delivered_per_sec"), True),
+    ("unicast pushes/s acked", ("unicast", "acked_per_sec"), True),
+    ("unicast server CPU", ("unicast", "server_cpu"), False),
+    ("unicast generator CPU", ("unicast", "gen_cpu"), False),
+    ("server CPU µs per push", ("unicast", "server_us_per_push"), False),
+    ("latency p50 µs @1k/s", ("latency", 0, "p50_us"), False),
+    ("latency p99 µs @1k/s", ("latency", 0, "p99_us"), False),
+    ("latency p50 µs @10k/s", ("latency", 1, "p50_us"), False),
+    ("latency p99 µs @10k/s", ("latency", 1, "p99_us"), False),
+    ("latency p99.9 µs @10k/s", ("latency", 1, "p999_us"), False),
+    ("server CPU @10k/s", ("latency", 1, "server_cpu"), False),
+    ("broadcast deliveries/s", ("broadcast", "deliveries_per_sec"), True),
+    ("broadcast ms to last (median)", ("broadcast", "median_to_last_ms"), False),
+]
+
+def get(d, path):
+    for p in path:
+        try:
+            d = d[p]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return d
+
+def derived(d):
+    """Server CPU µs per delivered push: less sensitive to a busy host than rates are."""
+    u = d.get("unicast") or {}
+    if u.get("server_cpu") and u.get("delivered_per_sec"):
+        u["server_us_per_push"] = u["server_cpu"] / u["delivered_per_sec"] * 1e6
+    return d
+
+def errors(d):
+    total = 0
+    for phase in [d.get("unicast")] + (d.get("latency") or []) + [d.get("broadcast")]:
+        if phase:
+            total += sum(phase.get(k, 0) for k in ("lost", "duplicated", "corrupted"))
+    return total
+
+runs = {}
+for line in open(sys.argv[1]):
+    d = derived(json.loads(line))
+    runs.setdefault(d["label"], []).append(d)
+labels = list(runs)
+a, b = (labels + [None, None])[:2]
+
+def med(label, path):
+    vals = [v for v in (get(d, path) for d in runs.get(label, [])) if isinstance(v, (int, float))]
+    return statistics.median(vals) if vals else None
+
+def fmt(v):
+    return "-" if v is None else (f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}")
+
+n = {l: len(r) for l, r in runs.items()}
+print(f"{'metric (median of ' + str(max(n.values())) + ')':<32} {a or '':>14} {b or '':>14} {'ratio a/b':>10}")
+for name, path, _ in rows:
+    va, vb = med(a, path), med(b, path)
+    ratio = f"{va / vb:.2f}" if va is not None and vb else "-"
+    print(f"{name:<32} {fmt(va):>14} {fmt(vb):>14} {ratio:>10}")
+for l in labels:
+    print(f"{l}: lost+duplicated+corrupted over all runs = {sum(errors(d) for d in runs[l])}")
