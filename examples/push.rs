@@ -118,7 +118,10 @@ impl<'de> Visitor<'de> for FieldsVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
-        let mut fields = Fields { broadcast: false, uid: None };
+        let mut fields = Fields {
+            broadcast: false,
+            uid: None,
+        };
         while let Some(Str(key, _)) = map.next_key::<Str<'de>>()? {
             match key.as_deref() {
                 Some("broadcast") => fields.broadcast = map.next_value::<Str<'de>>()?.1,

@@ -496,7 +496,9 @@ impl<S: 'static> Runtime<S> {
             }
             Progress::Drained if std::mem::take(&mut conn.buffer_full) => {
                 let (id, worker) = (conn.id, conn.worker);
-                self.io.deferred.push_back(Deferred::BufferDrain(id, worker));
+                self.io
+                    .deferred
+                    .push_back(Deferred::BufferDrain(id, worker));
             }
             _ => {}
         }
