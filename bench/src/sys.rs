@@ -111,6 +111,19 @@ pub fn connect_from(
     }
     // SAFETY: `fd` is a fresh socket we own; OwnedFd closes it on every error path below.
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    // Let connect(2) choose the source port knowing the whole 4-tuple: with port 0 at bind
+    // time the kernel searches for a port free on every destination, which grows with N.
+    let one: libc::c_int = 1;
+    // SAFETY: `one` is a c_int that outlives the call; the size passed is its size.
+    let _ = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
     let src = sockaddr(source, 0);
     // SAFETY: `src` is a valid sockaddr_in of `len` bytes that outlives the call.
     if unsafe { libc::bind(fd, (&src as *const libc::sockaddr_in).cast(), len) } != 0 {

@@ -199,13 +199,16 @@ impl<S: 'static> Runtime<S> {
                             self.writable(key);
                         }
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            self.readable(key);
+                            // A FIN or error already seen must be read to its end: no new
+                            // edge will announce it.
+                            let more_edges = !event.is_read_closed() && !event.is_error();
+                            self.readable(key, more_edges);
                         }
                     }
                 }
             }
             for key in std::mem::take(&mut self.io.ready) {
-                self.readable(key);
+                self.readable(key, false);
             }
             self.run_timers();
             self.free_dead();
@@ -425,7 +428,11 @@ impl<S: 'static> Runtime<S> {
         }
     }
 
-    fn readable(&mut self, key: usize) {
+    /// Reads and processes what `key`'s peer sent. With `more_edges`, a read that leaves room
+    /// in the buffer ends the batch without a last read to see `WouldBlock`: the socket was
+    /// empty then, and anything that arrives later raises a new edge-triggered event (tokio
+    /// relies on the same). That saves one syscall per wake-up, a fifth of a lone push's.
+    fn readable(&mut self, key: usize, more_edges: bool) {
         let Some(conn) = self.io.conns.get_mut(key) else {
             return;
         };
@@ -462,12 +469,19 @@ impl<S: 'static> Runtime<S> {
                 break;
             }
             buf.reserve(4096);
+            let room = buf.data.len() - buf.end;
+            let end_before = buf.end;
             outcome = conn.read_into(&mut buf);
             if !matches!(outcome, Progress::Moved) {
                 break;
             }
             conn.last_active = self.io.now;
+            let short = buf.end - end_before < room;
             self.process_input(key, &mut buf);
+            if short && more_edges {
+                outcome = Progress::Drained;
+                break;
+            }
         }
         self.put_input(key, buf);
         self.uncork(key);
