@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: examples/push (pushman) vs tokio-ref --runtime current.
-# Builds both in release, runs each server pinned to CPU 0 and pushman-bench pinned to
+# Side-by-side benchmark of push.php-protocol servers, in one run: examples/push (pushman),
+# the pushman daemon (compatibility mode, auth none), tokio-ref --runtime current and the
+# ceiling server (bench/src/bin/ceiling.rs: the kernel's limit on this machine).
+# Builds them in release, runs each server pinned to CPU 0 and pushman-bench pinned to
 # CPU 1, REPS times interleaved, prints medians side by side with ratios, and keeps the raw
 # JSON lines in $OUT. Everything is on loopback and stops by itself (each run is bounded
 # by `timeout`).
@@ -8,9 +10,11 @@
 #   bench/run.sh                      # N=10000, 3 repetitions, 5 s phases
 #   CONNS=2000 REPS=1 DURATION=2 bench/run.sh
 #   NICE=-10 bench/run.sh             # run server and generator at a higher priority
+#   SERVERS="pushman tokio-ref" bench/run.sh
 #
 # Env: CONNS (10000), REPS (3), DURATION (5), BACKENDS (4), OUT (/tmp/pushman-bench.<date>),
-#      NICE (0), TOKIO_REF (/work/shared/bench/tokio-ref), PORT_BASE (23400).
+#      NICE (0), TOKIO_REF (../shared/bench/tokio-ref), PORT_BASE (23400),
+#      SERVERS ("pushman daemon tokio-ref ceiling").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +23,8 @@ REPS=${REPS:-3}
 DURATION=${DURATION:-5}
 BACKENDS=${BACKENDS:-4}
 NICE=${NICE:-0}
-TOKIO_REF=${TOKIO_REF:-/work/shared/bench/tokio-ref}
+TOKIO_REF=${TOKIO_REF:-$PWD/../shared/bench/tokio-ref}
+SERVERS=${SERVERS:-pushman daemon tokio-ref ceiling}
 PORT_BASE=${PORT_BASE:-23400}
 OUT=${OUT:-/tmp/pushman-bench.$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
@@ -28,9 +33,11 @@ mkdir -p "$OUT"
 ulimit -n "$(ulimit -Hn)"
 
 echo "building (release)..." >&2
-cargo build --release -q --example push -p pushman
+cargo build --release -q --example push --bin pushman -p pushman
 cargo build --release -q -p pushman-bench
-(cd "$TOKIO_REF" && CARGO_TARGET_DIR=/tmp/tokio-ref cargo build --release -q)
+if [[ " $SERVERS " == *" tokio-ref "* ]]; then
+    (cd "$TOKIO_REF" && CARGO_TARGET_DIR=/tmp/tokio-ref cargo build --release -q)
+fi
 
 BENCH=target/release/pushman-bench
 
@@ -67,14 +74,43 @@ run_one() {
     sleep 1 # let TIME_WAIT sockets and the other CPU settle
 }
 
+# The daemon in push.php compatibility mode: auth none, no HTTP API, state in $OUT.
+daemon_config() {
+    cat <<EOF
+log_level = "warn"
+[listen]
+ws = "$1"
+text = "$2"
+http = ""
+[files]
+pid = "$OUT/daemon.pid"
+log = "$OUT/daemon.log"
+store = "$OUT/daemon-data/schedule.redb"
+EOF
+}
+
 for rep in $(seq "$REPS"); do
-    echo "== rep $rep/$REPS: pushman (examples/push)" >&2
-    run_one pushman "127.0.0.1:$((PORT_BASE + 1))" "127.0.0.1:$((PORT_BASE + 2))" \
-        target/release/examples/push "127.0.0.1:$((PORT_BASE + 1))" "127.0.0.1:$((PORT_BASE + 2))"
-    echo "== rep $rep/$REPS: tokio-ref --runtime current" >&2
-    run_one tokio-ref "127.0.0.1:$((PORT_BASE + 3))" "127.0.0.1:$((PORT_BASE + 4))" \
-        /tmp/tokio-ref/release/tokio-ref --ws "127.0.0.1:$((PORT_BASE + 3))" \
-        --text "127.0.0.1:$((PORT_BASE + 4))" --runtime current
+    port=$PORT_BASE
+    for server in $SERVERS; do
+        ws="127.0.0.1:$((port + 1))"
+        text="127.0.0.1:$((port + 2))"
+        port=$((port + 2))
+        echo "== rep $rep/$REPS: $server" >&2
+        case $server in
+        pushman) run_one pushman "$ws" "$text" target/release/examples/push "$ws" "$text" ;;
+        daemon)
+            daemon_config "$ws" "$text" >"$OUT/daemon.toml"
+            rm -rf "$OUT/daemon-data" "$OUT/daemon.pid"
+            run_one daemon "$ws" "$text" target/release/pushman start --config "$OUT/daemon.toml"
+            ;;
+        tokio-ref)
+            run_one tokio-ref "$ws" "$text" /tmp/tokio-ref/release/tokio-ref \
+                --ws "$ws" --text "$text" --runtime current
+            ;;
+        ceiling) run_one ceiling "$ws" "$text" target/release/ceiling "$ws" "$text" ;;
+        *) echo "unknown server $server (pushman, daemon, tokio-ref, ceiling)" >&2; exit 2 ;;
+        esac
+    done
 done
 
 python3 bench/summary.py "$OUT/results.jsonl" | tee "$OUT/summary.txt"

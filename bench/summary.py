@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Medians per server of pushman-bench JSON lines, side by side, with pushman/tokio-ref ratios."""
+"""Medians per server of pushman-bench JSON lines, side by side, with ratios of each pushman
+server to tokio-ref and to the ceiling server."""
 import json, statistics, sys
 
 rows = [  # (label, path, higher is better)
@@ -47,7 +48,9 @@ for line in open(sys.argv[1]):
     d = derived(json.loads(line))
     runs.setdefault(d["label"], []).append(d)
 labels = list(runs)
-a, b = (labels + [None, None])[:2]
+# Ratios against the reference (tokio-ref) and the kernel's ceiling, where they were run.
+refs = [r for r in ("tokio-ref", "ceiling") if r in runs]
+ours = [l for l in labels if l not in refs]
 
 def med(label, path):
     vals = [v for v in (get(d, path) for d in runs.get(label, [])) if isinstance(v, (int, float))]
@@ -56,11 +59,18 @@ def med(label, path):
 def fmt(v):
     return "-" if v is None else (f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}")
 
-n = {l: len(r) for l, r in runs.items()}
-print(f"{'metric (median of ' + str(max(n.values())) + ')':<32} {a or '':>14} {b or '':>14} {'ratio a/b':>10}")
+ratio_cols = [(l, r) for r in refs for l in ours]
+n = max(len(r) for r in runs.values())
+header = f"{'metric (median of ' + str(n) + ')':<32}" + "".join(f"{l:>11}" for l in labels)
+short = {"tokio-ref": "tokio", "ceiling": "ceil"}
+header += "".join(f"{l + '/' + short[r]:>15}" for l, r in ratio_cols)
+print(header)
 for name, path, _ in rows:
-    va, vb = med(a, path), med(b, path)
-    ratio = f"{va / vb:.2f}" if va is not None and vb else "-"
-    print(f"{name:<32} {fmt(va):>14} {fmt(vb):>14} {ratio:>10}")
+    vals = {l: med(l, path) for l in labels}
+    line = f"{name:<32}" + "".join(f"{fmt(vals[l]):>11}" for l in labels)
+    for l, r in ratio_cols:
+        a, b = vals[l], vals[r]
+        line += f"{(f'{a / b:.2f}' if a is not None and b else '-'):>15}"
+    print(line)
 for l in labels:
     print(f"{l}: lost+duplicated+corrupted over all runs = {sum(errors(d) for d in runs[l])}")
