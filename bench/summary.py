@@ -5,6 +5,8 @@ import json, statistics, sys
 
 rows = [  # (label, path, higher is better)
     ("connects/s", ("connect", "per_sec"), True),
+    ("server CPU µs per connect", ("connect", "server_us_per_conn"), False),
+    ("generator CPU in connect", ("connect", "gen_cpu"), False),
     ("bytes per idle connection", ("connect", "bytes_per_conn"), False),
     ("unicast pushes/s delivered", ("unicast", "delivered_per_sec"), True),
     ("unicast pushes/s acked", ("unicast", "acked_per_sec"), True),
@@ -30,10 +32,14 @@ def get(d, path):
     return d
 
 def derived(d):
-    """Server CPU µs per delivered push: less sensitive to a busy host than rates are."""
+    """Server CPU µs per delivered push and per connect: less sensitive to a busy host, or to
+    a generator that is the bottleneck, than rates are."""
     u = d.get("unicast") or {}
     if u.get("server_cpu") and u.get("delivered_per_sec"):
         u["server_us_per_push"] = u["server_cpu"] / u["delivered_per_sec"] * 1e6
+    c = d.get("connect") or {}
+    if c.get("server_cpu") and c.get("clients"):
+        c["server_us_per_conn"] = c["server_cpu"] * c["secs"] / c["clients"] * 1e6
     return d
 
 def errors(d):

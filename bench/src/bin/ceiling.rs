@@ -127,20 +127,35 @@ fn backend_lines(
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
     {
-        let target = uid_of(line).and_then(|uid| uids.get(uid)).copied();
-        let sent = target.is_some_and(|k| {
-            let header = [0x81, 126, (line.len() >> 8) as u8, line.len() as u8];
-            let header = if line.len() < 126 {
-                &[0x81, line.len() as u8][..]
-            } else {
-                &header[..]
-            };
-            let parts = [IoSlice::new(header), IoSlice::new(line)];
-            let n = peers[k].sock.write_vectored(&parts).unwrap_or(0);
-            n == header.len() + line.len()
-        });
+        let sent = if contains(line, b"\"broadcast\":true") {
+            // Every recipient gets the same bytes, as in a real broadcast.
+            let mut any = false;
+            for &k in uids.values() {
+                any |= send_frame(&mut peers[k].sock, line);
+            }
+            any
+        } else {
+            let target = uid_of(line).and_then(|uid| uids.get(uid)).copied();
+            target.is_some_and(|k| send_frame(&mut peers[k].sock, line))
+        };
         reply.extend_from_slice(if sent { b"ok\n" } else { b"fail\n" });
     }
+}
+
+/// Writes `payload` as one unmasked text frame (payloads < 64 KiB); true if all went out.
+fn send_frame(sock: &mut TcpStream, payload: &[u8]) -> bool {
+    let long = [0x81, 126, (payload.len() >> 8) as u8, payload.len() as u8];
+    let header = if payload.len() < 126 {
+        &[0x81, payload.len() as u8][..]
+    } else {
+        &long[..]
+    };
+    let parts = [IoSlice::new(header), IoSlice::new(payload)];
+    sock.write_vectored(&parts).unwrap_or(0) == header.len() + payload.len()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Answers the handshake, then binds the uid carried by the first (masked, short) frame.
