@@ -104,3 +104,32 @@ fn all_conns_lists_every_bound_conn() {
     all.sort();
     assert_eq!(all, [c(1), c(2), c(3)]);
 }
+
+#[test]
+fn pages_of_many_uids_join_up_to_the_sorted_list() {
+    let mut r = Registry::new();
+    // 1,000 uids bound in a scrambled order (7 is coprime with 1,000).
+    let uids: Vec<String> = (0..1000).map(|i| format!("u{:04}", i * 7 % 1000)).collect();
+    for (i, uid) in uids.iter().enumerate() {
+        r.bind(uid, c(i as u64 + 1));
+    }
+    let mut sorted: Vec<&str> = uids.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    for limit in [1, 3, 64, 999, 1000] {
+        let pages: Vec<&str> = (0..1000)
+            .step_by(limit)
+            .flat_map(|offset| r.online_uids(offset, limit))
+            .collect();
+        assert_eq!(pages, sorted, "limit {limit}");
+    }
+}
+
+#[test]
+fn tabs_stay_oldest_first_whatever_order_they_bind_in() {
+    let mut r = Registry::new();
+    r.bind("alice", c(3));
+    r.bind("alice", c(1));
+    r.bind("alice", c(2));
+    r.bind("alice", c(2));
+    assert_eq!(r.conns("alice").collect::<Vec<_>>(), [c(1), c(2), c(3)]);
+}
