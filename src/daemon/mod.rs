@@ -95,7 +95,7 @@ pub fn serve(
     for (name, addr) in &bound {
         log::info!("{name} listening on {addr}");
     }
-    install_timers(&mut runtime, &config);
+    install_timers(&mut runtime);
     runtime.on_reload(reload);
     ready(&bound);
     runtime.run()?;
@@ -103,13 +103,8 @@ pub fn serve(
     Ok(())
 }
 
-fn install_timers(runtime: &mut Runtime<Daemon>, config: &Config) {
-    runtime.add_timer(
-        Duration::from_secs_f64(config.heartbeat.ping_interval),
-        true,
-        clients::ping_all,
-    );
-    runtime.add_timer(Duration::from_millis(250), true, clients::sweep);
+fn install_timers(runtime: &mut Runtime<Daemon>) {
+    runtime.add_timer(clients::HEARTBEAT_TICK, true, clients::heartbeat);
     runtime.add_timer(SCHEDULE_TICK, true, api::deliver_due);
 }
 

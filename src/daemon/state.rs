@@ -54,6 +54,8 @@ pub struct Daemon {
     pub ws_connections: usize,
     /// Text-API connections that presented the API secret.
     pub api_authorized: HashSet<ConnId>,
+    /// Where the heartbeat's passes over the connections stand.
+    pub heartbeat: super::clients::HeartbeatCursor,
     /// When the daemon started.
     pub started: Instant,
     /// The same, in Unix milliseconds: scheduled pushes that fell due before it wait for
@@ -73,6 +75,7 @@ impl Daemon {
             per_ip: HashMap::new(),
             ws_connections: 0,
             api_authorized: HashSet::new(),
+            heartbeat: Default::default(),
             started: Instant::now(),
             started_ms: unix_ms(),
         }

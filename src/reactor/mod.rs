@@ -466,6 +466,25 @@ impl<S: 'static> Io<S> {
             .map(|(_, c)| c.id)
     }
 
+    /// The open connections in slots `from..`, visiting at most `max` slots, and the slot to
+    /// continue from (0 once past the last). Periodic work over every connection (pings,
+    /// idle checks) can so go a slice per tick instead of stalling the loop for all at once.
+    pub fn connections_page(&self, from: usize, max: usize) -> (Vec<ConnId>, usize) {
+        let slots = self.slot_count();
+        let end = from.saturating_add(max.max(1)).min(slots);
+        let ids = (from..end)
+            .filter_map(|slot| self.conns.get(slot))
+            .filter(|c| c.phase == Phase::Open)
+            .map(|c| c.id)
+            .collect();
+        (ids, if end >= slots { 0 } else { end })
+    }
+
+    /// Slots in the connection slab, occupied or not: the range `connections_page` walks.
+    pub fn slot_count(&self) -> usize {
+        self.conns.capacity()
+    }
+
     /// How many connections are open (not closing).
     pub fn connection_count(&self) -> usize {
         self.connections().count()
