@@ -150,11 +150,7 @@ pub fn unicast(g: &mut Gen, pid: &str, secs: f64, window: usize) -> io::Result<V
         } else if g.outstanding() == 0 && g.book.all_received() || now > end + DRAIN {
             break;
         }
-        g.turn(Some(if std::env::var_os("SPIN").is_some() {
-            Duration::ZERO
-        } else {
-            Duration::from_millis(5)
-        }))?;
+        g.turn(Some(Duration::from_millis(5)))?;
     }
     let mut v = json!({
         "secs": secs,
