@@ -181,9 +181,10 @@ fn on_buffer_full(ctx: &mut Ctx<'_, Daemon>, conn: ConnId) {
 }
 
 /// How often [`heartbeat`] runs. Each run handles a slice of the connections, so neither
-/// the pings nor the timeout checks stall pushes: 10,000 pings in one go hold the loop for
-/// ~150 ms on a 2-vCPU VM, and even 40 per 100 ms raised the p99 push latency at 10k
-/// pushes/s from ~90 µs to ~750 µs; 4 per 10 ms do not show.
+/// the pings nor the timeout checks stall pushes: 10,000 pings in one go are 10,000 writes
+/// (~15 µs each on a 2-vCPU VM, so ~150 ms without a push), and even 40 pings per 100 ms
+/// raised the p99 push latency at 10k pushes/s from ~90 µs to ~750 µs; 4 per 10 ms do not
+/// show (docs/BENCHMARKS.md).
 pub const HEARTBEAT_TICK: Duration = Duration::from_millis(10);
 
 /// Where the two passes over the connections stand; see [`heartbeat`].
