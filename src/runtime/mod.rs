@@ -407,24 +407,41 @@ impl<S: 'static> Runtime<S> {
     }
 
     fn writable(&mut self, key: usize) {
+        if self.flush_output(key) {
+            self.after_callback();
+        }
+    }
+
+    /// Writes what `key` has queued, if it may write: on an error the connection dies; once
+    /// drained, `on_buffer_drain` is owed if the buffer had been full, and a close asked for
+    /// can finish. Returns whether it was drained.
+    fn flush_output(&mut self, key: usize) -> bool {
         let Some(conn) = self.io.conns.get_mut(key) else {
-            return;
+            return false;
         };
         if matches!(conn.phase, Phase::Dead | Phase::Linger) || conn.hold_output {
-            return;
+            return false;
         }
         match conn.flush() {
-            Progress::Error(e) => self.io.kill(key, Some(crate::ConnError::Io(e))),
+            Progress::Error(e) => {
+                self.io.kill(key, Some(crate::ConnError::Io(e)));
+                false
+            }
             Progress::Drained => {
                 if std::mem::take(&mut conn.buffer_full) {
+                    let (id, worker) = (conn.id, conn.worker);
                     self.io
                         .deferred
-                        .push_back(Deferred::BufferDrain(conn.id, conn.worker));
+                        .push_back(Deferred::BufferDrain(id, worker));
                 }
                 self.finish_close_if_flushed(key);
-                self.after_callback();
+                true
             }
-            Progress::Moved | Progress::Eof => {}
+            Progress::Moved | Progress::Eof => {
+                // Output remains: WRITABLE interest (withheld while corked) carries it on.
+                self.io.update_interest(key);
+                false
+            }
         }
     }
 
@@ -496,27 +513,10 @@ impl<S: 'static> Runtime<S> {
 
     /// Ends a read batch: writes the replies it gathered in one go.
     fn uncork(&mut self, key: usize) {
-        let Some(conn) = self.io.conns.get_mut(key) else {
-            return;
-        };
-        conn.corked = false;
-        if !matches!(conn.phase, Phase::Open | Phase::Closing) || conn.hold_output {
-            return;
+        if let Some(conn) = self.io.conns.get_mut(key) {
+            conn.corked = false;
+            self.flush_output(key);
         }
-        match conn.flush() {
-            Progress::Error(e) => {
-                self.io.kill(key, Some(crate::ConnError::Io(e)));
-                return;
-            }
-            Progress::Drained if std::mem::take(&mut conn.buffer_full) => {
-                let (id, worker) = (conn.id, conn.worker);
-                self.io
-                    .deferred
-                    .push_back(Deferred::BufferDrain(id, worker));
-            }
-            _ => {}
-        }
-        self.finish_close_if_flushed(key);
     }
 
     /// The peer will send nothing more: answer what it sent, then close.
