@@ -125,6 +125,15 @@ fn run(args: &Args) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A phase's lost / duplicated / corrupted frames and `fail` answers, as one table row.
+fn print_errors(label: &str, phase: &Value) {
+    let counts = format!(
+        "{}/{}/{}/{}",
+        phase["lost"], phase["duplicated"], phase["corrupted"], phase["fail"]
+    );
+    println!("{label:<34} {counts:>14}");
+}
+
 /// A human-readable summary of `out`.
 fn print_table(out: &Value) {
     let f = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.1}"));
@@ -161,14 +170,7 @@ fn print_table(out: &Value) {
         };
         row("unicast pushes/s acked", "acked_per_sec");
         row("unicast pushes/s delivered", "delivered_per_sec");
-        println!(
-            "{:<34} {:>14}",
-            "lost/dup/corrupt/fail",
-            format!(
-                "{}/{}/{}/{}",
-                u["lost"], u["duplicated"], u["corrupted"], u["fail"]
-            )
-        );
+        print_errors("lost/dup/corrupt/fail", u);
     }
     for l in out
         .get("latency")
@@ -188,14 +190,7 @@ fn print_table(out: &Value) {
             pct(&l["server_cpu"]),
             pct(&l["gen_cpu"])
         );
-        println!(
-            "{:<34} {:>14}",
-            "  lost/dup/corrupt/fail",
-            format!(
-                "{}/{}/{}/{}",
-                l["lost"], l["duplicated"], l["corrupted"], l["fail"]
-            )
-        );
+        print_errors("  lost/dup/corrupt/fail", l);
     }
     if let Some(b) = out.get("broadcast") {
         println!(
@@ -210,13 +205,6 @@ fn print_table(out: &Value) {
             "broadcast median ms to last",
             f(&b["median_to_last_ms"])
         );
-        println!(
-            "{:<34} {:>14}",
-            "  lost/dup/corrupt/fail",
-            format!(
-                "{}/{}/{}/{}",
-                b["lost"], b["duplicated"], b["corrupted"], b["fail"]
-            )
-        );
+        print_errors("  lost/dup/corrupt/fail", b);
     }
 }
