@@ -98,8 +98,7 @@ fn serve(
         }
     }
     let used = if peers[key].backend {
-        backend_lines(&input, peers, uids, reply);
-        let used = input.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let used = backend_lines(&input, peers, uids, reply);
         let _ = peers[key].sock.write_all(reply);
         reply.clear();
         used
@@ -109,6 +108,8 @@ fn serve(
     input.drain(..used);
     if gone {
         let peer = peers.remove(key);
+        // A scan, so that a peer need not keep its uid: closes come at teardown, not
+        // while anything is measured, and the idle-memory figure stays the kernel's.
         uids.retain(|_, &mut k| k != key || peer.backend);
     } else {
         peers[key].partial = input;
@@ -116,12 +117,13 @@ fn serve(
 }
 
 /// Pushes every complete line to its uid; appends `ok`/`fail` per line to `reply`.
+/// Returns how many bytes of `input` the complete lines took.
 fn backend_lines(
     input: &[u8],
     peers: &mut slab::Slab<Peer>,
     uids: &HashMap<Vec<u8>, usize>,
     reply: &mut Vec<u8>,
-) {
+) -> usize {
     let complete = input.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     for line in input[..complete]
         .split(|&b| b == b'\n')
@@ -140,6 +142,7 @@ fn backend_lines(
         };
         reply.extend_from_slice(if sent { b"ok\n" } else { b"fail\n" });
     }
+    complete
 }
 
 /// Writes `payload` as one unmasked text frame (payloads < 64 KiB); true if all went out.
