@@ -15,7 +15,7 @@ pub const NAME: &str = "websocket";
 /// Longest uid accepted, in bytes.
 const MAX_UID: usize = 256;
 /// Close code for authentication failures and policy violations (RFC 6455 §7.4.1).
-const POLICY: u16 = 1008;
+pub(super) const POLICY: u16 = 1008;
 
 /// Marks a connection refused by a connection limit, so `on_close` does not uncount it.
 struct Refused;
@@ -67,6 +67,8 @@ fn on_connect(ctx: &mut Ctx<'_, Daemon>, conn: ConnId) {
     }
     ctx.state.ws_connections += 1;
     *ctx.state.per_ip.entry(ip).or_default() += 1;
+    let interval = Duration::from_secs_f64(ctx.state.config.heartbeat.ping_interval);
+    ctx.state.heartbeat.watch(conn, ctx.io.now(), interval);
 }
 
 fn on_handshake(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, req: &Request) -> Result<(), Refusal> {
@@ -176,79 +178,6 @@ fn on_buffer_full(ctx: &mut Ctx<'_, Daemon>, conn: ConnId) {
             log::info!(
                 "connection {conn} (uid {uid}): send buffer full, dropping pushes until it drains"
             );
-        }
-    }
-}
-
-/// How often [`heartbeat`] runs. Each run handles a slice of the connections, so neither
-/// the pings nor the timeout checks stall pushes: 10,000 pings in one go are 10,000 writes
-/// (~15 µs each on a 2-vCPU VM, so ~150 ms without a push), and even 40 pings per 100 ms
-/// raised the p99 push latency at 10k pushes/s from ~90 µs to ~750 µs; 4 per 10 ms do not
-/// show (docs/BENCHMARKS.md).
-pub const HEARTBEAT_TICK: Duration = Duration::from_millis(10);
-
-/// Where the two passes over the connections stand; see [`heartbeat`].
-#[derive(Debug, Default)]
-pub struct HeartbeatCursor {
-    check_at: usize,
-    ping_at: usize,
-}
-
-/// One tick of two passes over the connections: pings, each connection once per
-/// `ping_interval`; and timeout checks, each connection once per quarter of the shorter
-/// timeout, so a close comes at most 25 % late. Both follow a `reload` at once.
-pub fn heartbeat(ctx: &mut Ctx<'_, Daemon>) {
-    let hb = &ctx.state.config.heartbeat;
-    let check_period = hb.idle_timeout.min(hb.handshake_timeout) / 4.0;
-    let ping_period = hb.ping_interval;
-    let slots = ctx.io.slot_count();
-    let slice = |period: f64| {
-        let share = HEARTBEAT_TICK.as_secs_f64() / period.max(f64::MIN_POSITIVE);
-        (slots as f64 * share).ceil() as usize
-    };
-    let (check, ping) = (slice(check_period), slice(ping_period));
-
-    let (ids, next) = ctx.io.connections_page(ctx.state.heartbeat.check_at, check);
-    ctx.state.heartbeat.check_at = next;
-    check_timeouts(ctx, &ids);
-
-    let (ids, next) = ctx.io.connections_page(ctx.state.heartbeat.ping_at, ping);
-    ctx.state.heartbeat.ping_at = next;
-    for id in ids {
-        if ctx.io.worker_name(id) == Some(NAME) {
-            let _ = ctx.io.ping(id);
-        }
-    }
-}
-
-/// Closes the connections in `ids` that stayed silent past `idle_timeout`, or have not
-/// sent their uid or token within `handshake_timeout`. Each connection is checked at least
-/// every quarter of the shorter timeout, so a close comes at most 25 % late.
-fn check_timeouts(ctx: &mut Ctx<'_, Daemon>, ids: &[ConnId]) {
-    let hb = &ctx.state.config.heartbeat;
-    let (idle_limit, bind_limit) = (
-        Duration::from_secs_f64(hb.idle_timeout),
-        Duration::from_secs_f64(hb.handshake_timeout),
-    );
-    for &id in ids {
-        if ctx.io.worker_name(id) != Some(NAME) {
-            continue;
-        }
-        let Some((age, idle)) = ctx.io.age_and_idle(id) else {
-            continue;
-        };
-        if ctx.state.registry.uid_of(id).is_none() && age > bind_limit {
-            ctx.state.stats.timeouts += 1;
-            log::info!("connection {id} closed: no uid within {bind_limit:?}");
-            if ctx.io.is_upgraded(id) {
-                ctx.io.close_with(id, POLICY, "no uid in time");
-            } else {
-                ctx.io.destroy(id);
-            }
-        } else if idle > idle_limit {
-            ctx.state.stats.timeouts += 1;
-            log::info!("connection {id} closed: silent for {idle:?}");
-            ctx.io.close_with(id, 1001, "idle timeout");
         }
     }
 }

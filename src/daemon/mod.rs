@@ -7,6 +7,7 @@ pub mod api;
 pub mod clients;
 pub mod config;
 mod demo;
+pub mod heartbeat;
 pub mod http_api;
 pub mod process;
 pub mod state;
@@ -104,7 +105,7 @@ pub fn serve(
 }
 
 fn install_timers(runtime: &mut Runtime<Daemon>) {
-    runtime.add_timer(clients::HEARTBEAT_TICK, true, clients::heartbeat);
+    runtime.add_timer(heartbeat::TICK, true, heartbeat::tick);
     runtime.add_timer(SCHEDULE_TICK, true, api::deliver_due);
 }
 

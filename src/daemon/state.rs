@@ -54,8 +54,8 @@ pub struct Daemon {
     pub ws_connections: usize,
     /// Text-API connections that presented the API secret.
     pub api_authorized: HashSet<ConnId>,
-    /// Where the heartbeat's passes over the connections stand.
-    pub heartbeat: super::clients::HeartbeatCursor,
+    /// When each connection is next pinged; where the timeout checks stand.
+    pub heartbeat: super::heartbeat::Heartbeat,
     /// When the daemon started.
     pub started: Instant,
     /// The same, in Unix milliseconds: scheduled pushes that fell due before it wait for
