@@ -110,6 +110,8 @@ fn curl_push(http: std::net::SocketAddr, data: &str) -> String {
             "--max-time",
             "10",
             &format!("http://{http}/push"),
+            "-H",
+            "Content-Type: application/json",
             "-d",
             &body,
         ])

@@ -376,6 +376,9 @@ pub struct Response {
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Vec<u8>,
+    /// Whether `encode` leaves the body out while keeping its `Content-Length`: the
+    /// answer to a `HEAD` (RFC 9110 §9.3.2).
+    pub omit_body: bool,
 }
 
 impl Response {
@@ -385,7 +388,16 @@ impl Response {
             status,
             headers: Vec::new(),
             body: Vec::new(),
+            omit_body: false,
         }
+    }
+
+    /// The same response as the answer to a `HEAD`: headers and `Content-Length` of the
+    /// body, without the body.
+    #[must_use]
+    pub fn without_body(mut self) -> Self {
+        self.omit_body = true;
+        self
     }
 
     /// Adds a header.
@@ -427,7 +439,9 @@ impl Response {
             return;
         }
         out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", self.body.len()).as_bytes());
-        out.extend_from_slice(&self.body);
+        if !self.omit_body {
+            out.extend_from_slice(&self.body);
+        }
     }
 }
 

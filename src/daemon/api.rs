@@ -11,25 +11,57 @@ use crate::{
 };
 use serde_json::{json, Value};
 
-/// What a backend gets back.
+/// What a backend gets back. The text port writes [`Reply::to_line`]; the HTTP API maps it
+/// to a status and body.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
-    /// push.php compatibility: `ok` or `fail`.
-    Compat(bool),
+    /// push.php compatibility: `ok`, or `fail` for one of two reasons.
+    Compat(Compat),
     /// Extended commands: one JSON object, `{"ok":true,...}` or `{"ok":false,"error":..}`.
     Json(Value),
 }
 
+/// How a push.php line ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compat {
+    /// It reached at least one connection (`ok`).
+    Delivered,
+    /// Nobody it names is connected (`fail`).
+    Offline,
+    /// The line was not understood, or not allowed (`fail`).
+    Refused,
+}
+
 impl Reply {
-    fn error(message: impl std::fmt::Display) -> Self {
+    /// `{"ok":false,"error":message}`.
+    pub fn error(message: impl std::fmt::Display) -> Self {
         Self::Json(json!({ "ok": false, "error": message.to_string() }))
+    }
+
+    /// The reply for a line refused before it ran (unauthorized, malformed): push.php's
+    /// `fail` for a compatibility line, a JSON error for an extended one.
+    pub fn refused(line: &[u8], message: impl std::fmt::Display) -> Self {
+        if command::is_extended(line) {
+            Self::error(message)
+        } else {
+            Self::Compat(Compat::Refused)
+        }
     }
 
     /// Whether the command succeeded.
     pub fn is_ok(&self) -> bool {
         match self {
-            Self::Compat(ok) => *ok,
+            Self::Compat(outcome) => *outcome == Compat::Delivered,
             Self::Json(v) => v.get("ok") == Some(&Value::Bool(true)),
+        }
+    }
+
+    /// The reply as one line of the text port, without its `\n`.
+    pub fn to_line(&self) -> String {
+        match self {
+            Self::Compat(Compat::Delivered) => command::COMPAT_OK.to_owned(),
+            Self::Compat(_) => command::COMPAT_FAIL.to_owned(),
+            Self::Json(value) => value.to_string(),
         }
     }
 }
@@ -43,11 +75,18 @@ pub struct Receipt {
     pub offline: Vec<String>,
     /// Connections skipped because their send buffer was full (slow consumers).
     pub dropped: usize,
+    /// Connections skipped because they were closing (kicked, timed out, going away).
+    pub closing: usize,
 }
 
 impl Receipt {
     fn to_json(&self) -> Value {
-        json!({ "sent": self.sent, "offline": self.offline, "dropped": self.dropped })
+        json!({
+            "sent": self.sent,
+            "offline": self.offline,
+            "dropped": self.dropped,
+            "closing": self.closing,
+        })
     }
 }
 
@@ -57,30 +96,25 @@ pub fn execute(ctx: &mut Ctx<'_, Daemon>, line: &[u8]) -> Reply {
         Ok(Command::CompatPush { uid }) => {
             let receipt = push_to_uids(ctx, [uid.as_ref()], line);
             count(ctx, &receipt);
-            Reply::Compat(receipt.sent > 0)
+            Reply::Compat(if receipt.sent > 0 {
+                Compat::Delivered
+            } else {
+                Compat::Offline
+            })
         }
         Ok(Command::CompatBroadcast) => {
             let receipt = push_to_all(ctx, line);
             count(ctx, &receipt);
             // push.php's broadcast has no receiver to fail on.
-            Reply::Compat(true)
+            Reply::Compat(Compat::Delivered)
         }
         Ok(command) => run(ctx, command),
         Err(e) => {
-            ctx.state.stats.pushes_fail += 1;
-            log::info!("backend line refused: {e}");
-            if is_extended(line) {
-                Reply::error(e)
-            } else {
-                Reply::Compat(false)
-            }
+            ctx.state.stats.lines_refused += 1;
+            log::debug!("backend line refused: {e}");
+            Reply::refused(line, e)
         }
     }
-}
-
-/// Whether a refused line meant to use the extended protocol (so it gets a JSON error).
-fn is_extended(line: &[u8]) -> bool {
-    serde_json::from_slice::<Value>(line).is_ok_and(|v| v.get("cmd").is_some())
 }
 
 fn run(ctx: &mut Ctx<'_, Daemon>, command: Command<'_>) -> Reply {
@@ -142,7 +176,7 @@ fn run(ctx: &mut Ctx<'_, Daemon>, command: Command<'_>) -> Reply {
         }
         // Answered by the text port itself, before commands run.
         Command::Auth { .. } => Reply::Json(json!({ "ok": true })),
-        Command::CompatPush { .. } | Command::CompatBroadcast => Reply::Compat(false),
+        Command::CompatPush { .. } | Command::CompatBroadcast => Reply::Compat(Compat::Refused),
     }
 }
 
@@ -192,12 +226,14 @@ fn push_to_uids<'u>(
 ) -> Receipt {
     let mut receipt = Receipt::default();
     for uid in uids {
-        let mut any = false;
+        let mut open = false;
         for conn in ctx.state.registry.conns(uid) {
-            any = true;
-            tally(&mut receipt, ctx.io.send(conn, data));
+            let result = ctx.io.send(conn, data);
+            open |= !matches!(result, Err(SendError::Closing | SendError::NotFound));
+            tally(&mut receipt, result);
         }
-        if !any {
+        if !open {
+            // No connection, or only closing ones: nobody will read it.
             receipt.offline.push(uid.to_string());
         }
     }
@@ -216,7 +252,8 @@ fn tally(receipt: &mut Receipt, result: Result<(), SendError>) {
     match result {
         Ok(()) => receipt.sent += 1,
         Err(SendError::BufferFull) => receipt.dropped += 1,
-        Err(_) => {}
+        Err(SendError::Closing | SendError::NotFound) => receipt.closing += 1,
+        Err(SendError::TooLarge) => receipt.dropped += 1,
     }
 }
 

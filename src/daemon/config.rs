@@ -48,6 +48,12 @@ pub struct Auth {
     pub api_secret: String,
     /// Allowed `Origin` values for browsers; empty allows any.
     pub origins: Vec<String>,
+    /// `Origin` values allowed on the HTTP API; empty refuses every request a web page
+    /// sends (cross-site request forgery).
+    pub api_origins: Vec<String>,
+    /// DNS names the HTTP API answers to besides IP addresses and `localhost` (a name
+    /// not listed is refused: DNS rebinding).
+    pub api_hosts: Vec<String>,
 }
 
 /// Client authentication modes.
@@ -146,6 +152,8 @@ impl Default for Auth {
             secret: String::new(),
             api_secret: String::new(),
             origins: Vec::new(),
+            api_origins: Vec::new(),
+            api_hosts: Vec::new(),
         }
     }
 }

@@ -4,11 +4,13 @@
 //! (pid file, `start -d`, signals).
 
 pub mod api;
+pub mod api_auth;
 pub mod clients;
 pub mod config;
 mod demo;
 pub mod heartbeat;
 pub mod http_api;
+mod http_guard;
 pub mod process;
 pub mod state;
 pub mod status;
@@ -73,6 +75,7 @@ pub fn serve(
     }
     let schedule = Schedule::open(&config.files.store)
         .map_err(|e| DaemonError::Store(format!("{}: {e}", config.files.store.display())))?;
+    warn_open_apis(&config);
     if config.auth.mode == AuthMode::None {
         log::warn!("auth.mode = \"none\": a browser's first message is its uid, unverified (push.php behaviour); set auth.mode = \"token\" in production");
     }
@@ -140,14 +143,21 @@ fn reload(ctx: &mut crate::Ctx<'_, Daemon>) {
     };
 }
 
-/// Compares secrets in time independent of where they differ.
-pub(crate) fn secret_matches(given: &[u8], expected: &[u8]) -> bool {
-    if given.len() != expected.len() {
-        return false;
+/// Warns about an API that listens beyond loopback without `api_secret`: anyone who reaches
+/// the port can push to every browser.
+fn warn_open_apis(config: &Config) {
+    if !config.auth.api_secret.is_empty() {
+        return;
     }
-    given
-        .iter()
-        .zip(expected)
-        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-        == 0
+    for (key, addr) in [
+        ("listen.text", &config.listen.text),
+        ("listen.http", &config.listen.http),
+    ] {
+        if addr
+            .parse::<SocketAddr>()
+            .is_ok_and(|a| !a.ip().is_loopback())
+        {
+            log::warn!("{key} = {addr:?} is reachable beyond this host and auth.api_secret is empty: anyone who reaches it can push to every browser; set auth.api_secret or listen on 127.0.0.1");
+        }
+    }
 }

@@ -17,8 +17,11 @@ use std::{
 pub struct Stats {
     /// Pushes that reached at least one connection.
     pub pushes_ok: u64,
-    /// Pushes that reached nobody, or were malformed.
+    /// Pushes that reached nobody.
     pub pushes_fail: u64,
+    /// Backend lines and requests refused as malformed, unknown or unauthorized: errors
+    /// of the caller, counted apart from pushes to uids that are offline.
+    pub lines_refused: u64,
     /// Frames not sent because a connection's buffer was full.
     pub dropped: u64,
     /// Frames written or queued.
@@ -54,6 +57,8 @@ pub struct Daemon {
     pub ws_connections: usize,
     /// Text-API connections that presented the API secret.
     pub api_authorized: HashSet<ConnId>,
+    /// Wrong API secrets per peer address.
+    pub api_throttle: super::api_auth::Throttle,
     /// When each connection is next pinged; where the timeout checks stand.
     pub heartbeat: super::heartbeat::Heartbeat,
     /// When the daemon started.
@@ -75,6 +80,7 @@ impl Daemon {
             per_ip: HashMap::new(),
             ws_connections: 0,
             api_authorized: HashSet::new(),
+            api_throttle: Default::default(),
             heartbeat: Default::default(),
             started: Instant::now(),
             started_ms: unix_ms(),

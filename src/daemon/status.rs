@@ -31,6 +31,7 @@ pub fn json(ctx: &mut Ctx<'_, Daemon>) -> Value {
         "bound_connections": state.registry.conn_total(),
         "groups": state.registry.groups_total(),
         "pushes": { "ok": s.pushes_ok, "fail": s.pushes_fail, "dropped": s.dropped, "frames_sent": s.frames_sent },
+        "lines_refused": s.lines_refused,
         "scheduled_pending": state.schedule.len(),
         "scheduled_delivered": s.scheduled_delivered,
         "auth_failures": s.auth_failures,
@@ -150,6 +151,12 @@ pub fn metrics(ctx: &mut Ctx<'_, Daemon>) -> String {
         &s.connections_refused,
     );
     metric(
+        "lines_refused_total",
+        "counter",
+        "Backend lines and requests refused as malformed, unknown or unauthorized.",
+        &s.lines_refused,
+    );
+    metric(
         "timeouts_total",
         "counter",
         "Connections closed by idle or handshake timeouts.",
@@ -157,7 +164,7 @@ pub fn metrics(ctx: &mut Ctx<'_, Daemon>) -> String {
     );
     let _ = writeln!(
         out,
-        "# HELP pushman_pushes_total Pushes by result.\n# TYPE pushman_pushes_total counter"
+        "# HELP pushman_pushes_total Pushes by result: ok reached a connection, fail reached none.\n# TYPE pushman_pushes_total counter"
     );
     let _ = writeln!(out, "pushman_pushes_total{{result=\"ok\"}} {}", s.pushes_ok);
     let _ = writeln!(

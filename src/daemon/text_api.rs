@@ -2,11 +2,13 @@
 //! order.
 
 use super::{
-    api::{self, Reply},
+    api::{self, Compat, Reply},
+    api_auth,
     config::Config,
     state::Daemon,
 };
 use crate::{push::command, worker::Limits, ConnId, Ctx, Message, Worker};
+use serde_json::json;
 
 /// The text worker's name, in status output.
 pub const NAME: &str = "text";
@@ -28,8 +30,8 @@ pub fn worker(config: &Config) -> crate::Result<Worker<Daemon>> {
         if let crate::ConnError::Line(_) = err {
             // An oversized line is malformed: it gets its `fail`, then the connection
             // closes, since the rest of that line cannot be told from the next one.
-            ctx.state.stats.pushes_fail += 1;
-            let _ = ctx.io.send(conn, "fail");
+            ctx.state.stats.lines_refused += 1;
+            let _ = ctx.io.send(conn, Reply::Compat(Compat::Refused).to_line());
         }
     });
     Ok(worker)
@@ -45,27 +47,46 @@ pub fn limits(config: &Config) -> Limits {
 
 fn on_line(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, msg: Message<'_>) {
     let line = msg.as_bytes();
-    let secret = &ctx.state.config.auth.api_secret;
-    if !secret.is_empty() && !ctx.state.api_authorized.contains(&conn) {
+    if !ctx.state.config.auth.api_secret.is_empty() && !ctx.state.api_authorized.contains(&conn) {
+        authenticate(ctx, conn, line);
+        return;
+    }
+    let reply = api::execute(ctx, line);
+    let _ = ctx.io.send(conn, reply.to_line());
+}
+
+/// The first line of a connection when `api_secret` is set: `{"cmd":"auth","secret":..}`.
+/// Anything else, a wrong secret, or an address that used up its attempts
+/// ([`api_auth::MAX_FAILURES`] per minute) is answered and the connection closed: a
+/// push.php line with `fail`, an extended one with a JSON error.
+fn authenticate(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, line: &[u8]) {
+    let Some(ip) = ctx.io.peer_addr(conn).map(|a| a.ip()) else {
+        return;
+    };
+    let now = ctx.io.now();
+    let reply = if ctx.state.api_throttle.blocked(ip, now) {
+        log::warn!("text API connection {conn} from {ip} refused: too many wrong api_secrets");
+        Reply::refused(line, "unauthorized: too many attempts, retry later")
+    } else {
         let presented = match command::parse(line) {
             Ok(command::Command::Auth { secret }) => Some(secret),
             _ => None,
         };
-        if presented.is_some_and(|p| super::secret_matches(p.as_bytes(), secret.as_bytes())) {
+        let expected = ctx.state.config.auth.api_secret.as_bytes();
+        if presented.is_some_and(|p| api_auth::secret_matches(p.as_bytes(), expected)) {
+            ctx.state.api_throttle.succeeded(ip);
             ctx.state.api_authorized.insert(conn);
-            let _ = ctx.io.send(conn, r#"{"ok":true}"#);
-        } else {
-            ctx.state.stats.auth_failures += 1;
-            log::warn!("text API connection {conn} refused: missing or wrong api_secret");
-            let _ = ctx.io.send(conn, r#"{"ok":false,"error":"unauthorized"}"#);
-            ctx.io.close(conn);
+            let _ = ctx
+                .io
+                .send(conn, Reply::Json(json!({ "ok": true })).to_line());
+            return;
         }
-        return;
-    }
-    let reply = api::execute(ctx, line);
-    let _ = match reply {
-        Reply::Compat(true) => ctx.io.send(conn, "ok"),
-        Reply::Compat(false) => ctx.io.send(conn, "fail"),
-        Reply::Json(value) => ctx.io.send(conn, value.to_string()),
+        ctx.state.api_throttle.failed(ip, now);
+        ctx.state.stats.auth_failures += 1;
+        log::warn!("text API connection {conn} from {ip} refused: missing or wrong api_secret");
+        Reply::refused(line, "unauthorized")
     };
+    ctx.state.stats.lines_refused += 1;
+    let _ = ctx.io.send(conn, reply.to_line());
+    ctx.io.close(conn);
 }

@@ -310,6 +310,13 @@ fn push(x: Fields<'_>) -> Result<Command<'_>, CommandError> {
     Ok(Command::Push { target, data, when })
 }
 
+/// Whether `line` asks for the extended protocol: it has a top-level `"cmd"` key. Decided
+/// lexically, so a line that [`parse`] refuses (too deep, truncated, wrong types) still gets
+/// the reply of its mode: a JSON error, not push.php's `fail`.
+pub fn is_extended(line: &[u8]) -> bool {
+    json::has_top_level_key(line, b"cmd")
+}
+
 /// `s` cut to at most [`MAX_ECHO`] bytes on a char boundary, so a reply never echoes a
 /// whole hostile line.
 fn echo(s: &str) -> String {

@@ -293,3 +293,39 @@ fn replies() {
     assert_eq!(ok_reply(fields), r#"{"id":3,"ok":true}"#);
     assert_eq!(ok_reply(serde_json::Map::new()), r#"{"ok":true}"#);
 }
+
+#[test]
+fn the_mode_of_a_refused_line_is_told_by_a_top_level_cmd_key() {
+    let deep = format!(
+        r#"{{"cmd":"push","data":{}{}}}"#,
+        "[".repeat(500),
+        "]".repeat(500)
+    );
+    assert!(parse(deep.as_bytes()).is_err(), "serde_json's depth limit");
+    assert!(is_extended(deep.as_bytes()));
+    let deep_first = format!(
+        r#"{{"x":{}{},"cmd":"totals"}}"#,
+        "[".repeat(500),
+        "]".repeat(500)
+    );
+    assert!(is_extended(deep_first.as_bytes()));
+    for extended in [
+        r#"{"cmd":"nope"}"#,
+        r#" { "cmd" : 1 } "#,
+        r#"{"a":"}","cmd":"push""#,
+        r#"{"a":"\"cmd\":","cmd":"x"}"#,
+    ] {
+        assert!(is_extended(extended.as_bytes()), "{extended}");
+    }
+    for compat in [
+        r#"{"uid":"u","data":{"cmd":"push"}}"#,
+        r#"{"uid":"cmd"}"#,
+        r#"{"uid":"u","x":"\"cmd\":"}"#,
+        r#"["cmd"]"#,
+        "not json",
+        r#"{"uid":"\"#,
+        "",
+    ] {
+        assert!(!is_extended(compat.as_bytes()), "{compat}");
+    }
+}

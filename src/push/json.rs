@@ -107,6 +107,36 @@ pub(super) fn scan(line: &[u8], full: bool) -> Result<Fields<'_>, ScanError> {
     })
 }
 
+/// Whether the object in `line` has the top-level key `key` (compared as written, escapes
+/// not decoded). A lexical walk without recursion or allocation: it answers for lines too
+/// deep or too broken for [`scan`], so such a line can still be told apart by its mode.
+pub(super) fn has_top_level_key(line: &[u8], key: &[u8]) -> bool {
+    let (mut depth, mut i) = (0usize, 0usize);
+    while i < line.len() {
+        match line[i] {
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'"' => {
+                let start = i + 1;
+                i = start;
+                while i < line.len() && line[i] != b'"' {
+                    i += if line[i] == b'\\' { 2 } else { 1 };
+                }
+                let text = &line[start..i.min(line.len())];
+                let next = line[(i + 1).min(line.len())..]
+                    .iter()
+                    .find(|b| !b.is_ascii_whitespace());
+                if depth == 1 && next == Some(&b':') && text == key {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    false
+}
+
 /// Deserializes [`Fields`], keeping only command keys unless `full`.
 struct FieldsSeed {
     full: bool,
