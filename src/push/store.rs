@@ -7,7 +7,7 @@
 //! After one I/O error redb refuses every later call ("Previous I/O error occurred. Please
 //! close and re-open the database"), even once the disk has room again. So the first
 //! [`ScheduleError::is_store_fault`] drops the handle, and [`Store::tick`] reopens the file
-//! (with the integrity check of [`Schedule::open`]) after 250 ms, 500 ms, … at most
+//! (with the integrity check of [`Schedule::open`]) after 1 s, 2 s, 4 s, … at most
 //! [`MAX_BACKOFF`] apart until it works.
 //!
 //! # Delivered, removal pending
@@ -30,7 +30,7 @@ use std::{
 };
 
 /// The first reopen waits this long after a fault; each failure doubles the wait.
-pub const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 /// The longest wait between two reopen attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// How often a store that stays down is reported in the log.
