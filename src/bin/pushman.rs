@@ -38,6 +38,11 @@ enum Command {
     Status(Opts),
     /// List connections: id, peer, uid, protocol, bytes, send buffer, age.
     Connections(Opts),
+    /// The store of scheduled pushes (files.store), with the server stopped.
+    Store {
+        #[command(subcommand)]
+        action: StoreAction,
+    },
     /// Print the commented default configuration.
     Config,
     /// Mint a client token for UID (needs auth.secret).
@@ -50,6 +55,12 @@ enum Command {
         #[command(flatten)]
         opts: Opts,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum StoreAction {
+    /// Verify every page and entry; exit 1 with what to do if the file is damaged.
+    Check(Opts),
 }
 
 /// Where the configuration comes from, and per-run overrides.
@@ -91,6 +102,12 @@ fn main() -> ExitCode {
         Command::Reload(opts) => load(&opts).and_then(|(c, _)| reload(&c)),
         Command::Status(opts) => load(&opts).and_then(|(c, _)| status(&c)),
         Command::Connections(opts) => load(&opts).and_then(|(c, _)| connections(&c)),
+        Command::Store {
+            action: StoreAction::Check(opts),
+        } => load(&opts).and_then(|(c, _)| {
+            println!("{}", daemon::store::check(&c.files.store)?);
+            Ok(())
+        }),
         Command::Config => {
             print!("{}", daemon::config::DEFAULT_TOML);
             Ok(())
@@ -295,6 +312,7 @@ fn status(config: &Config) -> Outcome {
         "connections {}   uids online {}   groups {}   scheduled pending {}",
         s["connections"], s["uids_online"], s["groups"], s["scheduled_pending"]
     );
+    println!("{}", store_line(&s["store"]));
     let p = &s["pushes"];
     println!(
         "pushes ok {}   fail {}   dropped {}   auth failures {}   timeouts {}   refused {}",
@@ -316,6 +334,21 @@ fn status(config: &Config) -> Outcome {
         );
     }
     Ok(())
+}
+
+/// The status table's store line: `ok`, or how long it has been down and why.
+fn store_line(store: &Value) -> String {
+    let path = store["path"].as_str().unwrap_or("?");
+    if store["healthy"].as_bool().unwrap_or(false) {
+        return format!("store ok   {path}");
+    }
+    format!(
+        "store DOWN for {} s   {path}: {}   reopen attempts {}   sent, removal pending {}",
+        store["failing_for_s"],
+        store["last_error"].as_str().unwrap_or("?"),
+        store["reopen_attempts"],
+        store["unremoved"]
+    )
 }
 
 fn connections(config: &Config) -> Outcome {

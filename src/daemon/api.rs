@@ -10,6 +10,7 @@ use crate::{
     ConnId, Ctx, SendError,
 };
 use serde_json::{json, Value};
+use std::time::Instant;
 
 /// What a backend gets back. The text port writes [`Reply::to_line`]; the HTTP API maps it
 /// to a status and body.
@@ -182,17 +183,23 @@ fn run(ctx: &mut Ctx<'_, Daemon>, command: Command<'_>) -> Reply {
 
 fn push(ctx: &mut Ctx<'_, Daemon>, target: &Target<'_>, data: &[u8], when: When) -> Reply {
     let now = unix_ms();
-    if let Some(at) = when.at_ms(now).filter(|&at| at > now) {
+    let at = match when.at_ms(now) {
+        Ok(at) => at,
+        Err(e) => {
+            ctx.state.stats.lines_refused += 1;
+            return Reply::error(e);
+        }
+    };
+    // Not after now (`delay: 0`, a past `at`): an immediate push, answered with a receipt.
+    if let Some(at) = at.filter(|&at| at > now) {
         let stored = ScheduledPush {
             target: target.to_stored(),
             data: String::from_utf8_lossy(data).into_owned(),
         };
         return match ctx.state.schedule.add(at, &stored) {
             Ok(id) => Reply::Json(json!({ "ok": true, "id": id, "at_ms": at })),
-            Err(e) => {
-                log::error!("cannot store a scheduled push: {e}");
-                Reply::error(e)
-            }
+            // A store fault is logged by the store, once per outage.
+            Err(e) => Reply::error(e),
         };
     }
     let receipt = deliver(ctx, &target.to_stored(), data);
@@ -284,7 +291,12 @@ pub const RECONNECT_GRACE_MS: u64 = 3000;
 /// Delivers scheduled pushes that are due; removes them only after delivery
 /// (at-least-once: a crash in between delivers them again after restart). Nothing is
 /// delivered while stopping: those pushes wait in the store for the next start.
+///
+/// Also the store's clock: a store that is down after a fault is reopened from here, with
+/// backoff (see `push::store`). Nothing is read while it is down; pushes that fall due then
+/// go out late, after the reopen.
 pub fn deliver_due(ctx: &mut Ctx<'_, Daemon>) {
+    ctx.state.schedule.tick(Instant::now());
     let now = unix_ms();
     let Some(next) = ctx.state.schedule.next_at() else {
         return;
@@ -296,7 +308,9 @@ pub fn deliver_due(ctx: &mut Ctx<'_, Daemon>) {
     let due = match ctx.state.schedule.due(now, 1000) {
         Ok(due) => due,
         Err(e) => {
-            log::error!("cannot read scheduled pushes: {e}");
+            if !e.is_store_fault() {
+                log::error!("cannot read scheduled pushes: {e}");
+            }
             return;
         }
     };
@@ -311,7 +325,6 @@ pub fn deliver_due(ctx: &mut Ctx<'_, Daemon>) {
         ctx.state.stats.scheduled_delivered += 1;
         ids.push(id);
     }
-    if let Err(e) = ctx.state.schedule.remove(&ids) {
-        log::error!("cannot remove delivered scheduled pushes: {e}");
-    }
+    // A failed removal is retried by the store, and never makes these due again.
+    ctx.state.schedule.delivered(&ids);
 }

@@ -14,9 +14,10 @@ mod http_guard;
 pub mod process;
 pub mod state;
 pub mod status;
+pub mod store;
 pub mod text_api;
 
-use crate::{push::schedule::Schedule, Runtime};
+use crate::Runtime;
 use config::{AuthMode, Config};
 use state::Daemon;
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
@@ -29,7 +30,8 @@ const SCHEDULE_TICK: Duration = Duration::from_millis(20);
 pub enum DaemonError {
     /// The configuration is unusable.
     Config(config::ConfigError),
-    /// The store of scheduled pushes cannot be opened.
+    /// The store of scheduled pushes cannot be opened: one line naming the file and what
+    /// to do ([`store::open_error`]).
     Store(String),
     /// Binding or running failed.
     Runtime(crate::Error),
@@ -64,17 +66,7 @@ pub fn serve(
     ready: impl FnOnce(&[(String, SocketAddr)]),
 ) -> Result<(), DaemonError> {
     config.validate().map_err(DaemonError::Config)?;
-    if let Some(dir) = config
-        .files
-        .store
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| DaemonError::Store(format!("{}: {e}", dir.display())))?;
-    }
-    let schedule = Schedule::open(&config.files.store)
-        .map_err(|e| DaemonError::Store(format!("{}: {e}", config.files.store.display())))?;
+    let schedule = store::open(&config.files.store).map_err(DaemonError::Store)?;
     warn_open_apis(&config);
     if config.auth.mode == AuthMode::None {
         log::warn!("auth.mode = \"none\": a browser's first message is its uid, unverified (push.php behaviour); set auth.mode = \"token\" in production");

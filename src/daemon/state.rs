@@ -2,7 +2,7 @@
 
 use super::config::Config;
 use crate::{
-    push::{registry::Registry, schedule::Schedule},
+    push::{registry::Registry, store::Store},
     ConnId,
 };
 use std::{
@@ -47,8 +47,8 @@ pub struct Daemon {
     pub config_path: Option<PathBuf>,
     /// uid ↔ connections, groups.
     pub registry: Registry,
-    /// Scheduled pushes, durable.
-    pub schedule: Schedule,
+    /// Scheduled pushes, durable, reopened by itself after a fault.
+    pub schedule: Store,
     /// Counters.
     pub stats: Stats,
     /// WebSocket connections per peer IP, for `max_connections_per_ip`.
@@ -70,7 +70,7 @@ pub struct Daemon {
 
 impl Daemon {
     /// A daemon with nobody online.
-    pub fn new(config: Config, config_path: Option<PathBuf>, schedule: Schedule) -> Self {
+    pub fn new(config: Config, config_path: Option<PathBuf>, schedule: Store) -> Self {
         Self {
             config,
             config_path,

@@ -1,9 +1,9 @@
 //! What `pushman status`, `pushman connections`, `GET /status` and `GET /metrics` report.
 
 use super::state::Daemon;
-use crate::Ctx;
+use crate::{push::store::Store, Ctx};
 use serde_json::{json, Value};
-use std::fmt::Write;
+use std::{fmt::Write, time::Instant};
 
 /// The status object.
 pub fn json(ctx: &mut Ctx<'_, Daemon>) -> Value {
@@ -33,6 +33,7 @@ pub fn json(ctx: &mut Ctx<'_, Daemon>) -> Value {
         "pushes": { "ok": s.pushes_ok, "fail": s.pushes_fail, "dropped": s.dropped, "frames_sent": s.frames_sent },
         "lines_refused": s.lines_refused,
         "scheduled_pending": state.schedule.len(),
+        "store": store_json(&state.schedule),
         "scheduled_delivered": s.scheduled_delivered,
         "auth_failures": s.auth_failures,
         "slow_consumers_closed": s.slow_consumers_closed,
@@ -40,6 +41,20 @@ pub fn json(ctx: &mut Ctx<'_, Daemon>) -> Value {
         "timeouts": s.timeouts,
         "auth": format!("{:?}", state.config.auth.mode).to_lowercase(),
         "listeners": listeners,
+    })
+}
+
+/// The store's health: `healthy`, and while it is down since how long, why, and how many
+/// reopens were tried; `unremoved` counts sent pushes whose removal waits for the reopen.
+fn store_json(store: &Store) -> Value {
+    let h = store.health(Instant::now());
+    json!({
+        "path": store.path().display().to_string(),
+        "healthy": h.healthy,
+        "failing_for_s": h.failing_for.as_secs(),
+        "last_error": h.last_error,
+        "reopen_attempts": h.reopen_attempts,
+        "unremoved": h.unremoved,
     })
 }
 
@@ -101,6 +116,19 @@ pub fn metrics(ctx: &mut Ctx<'_, Daemon>) -> String {
         "gauge",
         "Scheduled pushes not yet delivered.",
         &ctx.state.schedule.len(),
+    );
+    let store = ctx.state.schedule.health(Instant::now());
+    metric(
+        "store_healthy",
+        "gauge",
+        "1 while the store of scheduled pushes works; 0 while it is down and being reopened.",
+        &u8::from(store.healthy),
+    );
+    metric(
+        "store_reopen_attempts",
+        "gauge",
+        "Reopens of the store tried since it went down (0 while healthy).",
+        &store.reopen_attempts,
     );
     metric(
         "uptime_seconds",

@@ -141,15 +141,40 @@ pub enum When {
     At(f64),
 }
 
+/// How far ahead a push may be scheduled: 365 days, in milliseconds. A typo such as
+/// `delay: 1e12` (31,700 years) is refused instead of sitting in the store forever.
+pub const MAX_AHEAD_MS: u64 = 365 * 24 * 3600 * 1000;
+
 impl When {
     /// The unix time in milliseconds to send at, given the current one; `None` for `Now`.
-    /// Saturates instead of overflowing on absurd inputs.
-    pub fn at_ms(self, now_ms: u64) -> Option<u64> {
+    /// A time not after `now_ms` (`delay: 0`, a past `at`) means now.
+    ///
+    /// # Errors
+    /// [`CommandError::BadWhen`] if it is more than [`MAX_AHEAD_MS`] after `now_ms`.
+    pub fn at_ms(self, now_ms: u64) -> Result<Option<u64>, CommandError> {
         // `as` from f64 saturates, and both values are finite and ≥ 0.
         match self {
-            Self::Now => None,
-            Self::Delay(secs) => Some(now_ms.saturating_add((secs * 1000.0).round() as u64)),
-            Self::At(secs) => Some((secs * 1000.0).round() as u64),
+            Self::Now => Ok(None),
+            Self::Delay(secs) => {
+                let ms = (secs * 1000.0).ceil() as u64;
+                if ms > MAX_AHEAD_MS {
+                    return Err(CommandError::BadWhen(
+                        "delay must be at most 31536000 s (365 days)",
+                    ));
+                }
+                // `now_ms` is rounded down: adding the millisecond that may already have
+                // begun means the push is never sent before `delay` has passed.
+                Ok((ms > 0).then(|| now_ms.saturating_add(ms + 1)))
+            }
+            Self::At(secs) => {
+                let at = (secs * 1000.0).ceil() as u64;
+                if at > now_ms.saturating_add(MAX_AHEAD_MS) {
+                    return Err(CommandError::BadWhen(
+                        "at must be at most 365 days (31536000 s) from now",
+                    ));
+                }
+                Ok(Some(at))
+            }
         }
     }
 }
@@ -176,7 +201,7 @@ pub enum CommandError {
     UnknownCommand(String),
     /// `push` must name exactly one of `uid`, `uids`, `group`, `all: true`.
     TargetCount,
-    /// `delay`/`at` are out of range, or both given.
+    /// `delay`/`at` are negative, more than [`MAX_AHEAD_MS`] ahead, or both given.
     BadWhen(&'static str),
 }
 

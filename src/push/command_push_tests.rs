@@ -167,11 +167,42 @@ fn push_when() {
 
 #[test]
 fn when_at_ms() {
-    assert_eq!(When::Now.at_ms(1000), None);
-    assert_eq!(When::Delay(1.5).at_ms(1000), Some(2500));
-    assert_eq!(When::Delay(0.0004).at_ms(1000), Some(1000));
-    assert_eq!(When::At(1_700_000_000.25).at_ms(5), Some(1_700_000_000_250));
-    assert_eq!(When::Delay(1e300).at_ms(1000), Some(u64::MAX));
+    assert_eq!(When::Now.at_ms(1000), Ok(None));
+    // `now` is rounded down to the millisecond, so a delay adds one: never early.
+    assert_eq!(When::Delay(1.5).at_ms(1000), Ok(Some(2501)));
+    assert_eq!(When::Delay(0.0004).at_ms(1000), Ok(Some(1002)));
+    assert_eq!(When::Delay(0.0).at_ms(1000), Ok(None));
+    let now = 1_700_000_000_000;
+    assert_eq!(
+        When::At(1_700_000_000.25).at_ms(now),
+        Ok(Some(1_700_000_000_250))
+    );
+    // A past `at` is returned as is; the caller sends it now.
+    assert_eq!(When::At(5.0).at_ms(now), Ok(Some(5000)));
+}
+
+#[test]
+fn when_is_bounded_to_one_year_ahead() {
+    let now = 1_700_000_000_000;
+    let year_s = (MAX_AHEAD_MS / 1000) as f64;
+    // Exactly one year is accepted, a millisecond more is not.
+    assert_eq!(
+        When::Delay(year_s).at_ms(now),
+        Ok(Some(now + MAX_AHEAD_MS + 1))
+    );
+    let too_far = CommandError::BadWhen("delay must be at most 31536000 s (365 days)");
+    assert_eq!(When::Delay(year_s + 0.001).at_ms(now), Err(too_far.clone()));
+    assert_eq!(When::Delay(1e12).at_ms(now), Err(too_far.clone()));
+    assert_eq!(When::Delay(1e300).at_ms(now), Err(too_far));
+    let at_year = (now + MAX_AHEAD_MS) as f64 / 1000.0;
+    assert_eq!(When::At(at_year).at_ms(now), Ok(Some(now + MAX_AHEAD_MS)));
+    assert_eq!(
+        When::At(at_year + 0.001).at_ms(now),
+        Err(CommandError::BadWhen(
+            "at must be at most 365 days (31536000 s) from now"
+        ))
+    );
+    assert!(When::At(1e300).at_ms(now).is_err());
 }
 
 #[test]

@@ -16,7 +16,12 @@
 
 use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
 use serde::{Deserialize, Serialize};
-use std::{collections::BTreeSet, fmt, path::Path};
+use std::{
+    collections::BTreeSet,
+    fmt,
+    panic::{catch_unwind, AssertUnwindSafe},
+    path::Path,
+};
 
 const PUSHES: TableDefinition<'_, (u64, u64), &[u8]> = TableDefinition::new("pushes");
 const BY_ID: TableDefinition<'_, u64, u64> = TableDefinition::new("by_id");
@@ -49,8 +54,18 @@ pub struct ScheduledPush {
 /// Why the schedule could not be read or written.
 #[derive(Debug)]
 pub enum ScheduleError {
-    /// redb failed: I/O, a corrupt or locked file, a failed commit. Boxed: redb's error is large.
+    /// redb failed: I/O, a corrupt file, a failed commit. Boxed: redb's error is large.
     Db(Box<redb::Error>),
+    /// Another process holds the file's lock (redb's `DatabaseAlreadyOpen`).
+    Locked,
+    /// redb panicked on the file: a page is damaged in a way its checks did not catch.
+    Panicked,
+    /// The store is closed after a fault and not yet reopened (see `push::store`); `reason`
+    /// is the fault.
+    Unavailable {
+        /// The error that closed it, or that the last reopen failed with.
+        reason: String,
+    },
     /// The stored entry `id` is not a [`ScheduledPush`] (written by an incompatible version?).
     /// `cancel(id)` removes it.
     Corrupt {
@@ -65,6 +80,9 @@ impl fmt::Display for ScheduleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Db(e) => write!(f, "schedule database error: {e}"),
+            Self::Locked => f.write_str("the file is locked by another process"),
+            Self::Panicked => f.write_str("the file is damaged (the database library panicked)"),
+            Self::Unavailable { reason } => write!(f, "store unavailable: {reason}"),
             Self::Corrupt { id } => write!(f, "scheduled push {id} is unreadable"),
             Self::Encode => f.write_str("scheduled push could not be encoded"),
         }
@@ -75,7 +93,32 @@ impl std::error::Error for ScheduleError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Db(e) => Some(e),
-            Self::Corrupt { .. } | Self::Encode => None,
+            _ => None,
+        }
+    }
+}
+
+impl ScheduleError {
+    /// Whether the file itself failed (I/O, damage, a panic), so the handle must be closed
+    /// and reopened; a bad entry or an unencodable push leaves the file usable.
+    pub fn is_store_fault(&self) -> bool {
+        matches!(
+            self,
+            Self::Db(_) | Self::Locked | Self::Panicked | Self::Unavailable { .. }
+        )
+    }
+
+    /// Whether the file is damaged (as opposed to unreadable, full or locked).
+    pub fn is_corruption(&self) -> bool {
+        match self {
+            Self::Db(e) => match &**e {
+                redb::Error::Corrupted(_) => true,
+                // redb's "Not a redb database: magic number mismatch".
+                redb::Error::Io(io) => io.kind() == std::io::ErrorKind::InvalidData,
+                _ => false,
+            },
+            Self::Panicked => true,
+            _ => false,
         }
     }
 }
@@ -84,7 +127,10 @@ macro_rules! from_redb {
     ($($t:ty),*) => {$(
         impl From<$t> for ScheduleError {
             fn from(e: $t) -> Self {
-                Self::Db(Box::new(e.into()))
+                match e.into() {
+                    redb::Error::DatabaseAlreadyOpen => Self::Locked,
+                    e => Self::Db(Box::new(e)),
+                }
             }
         }
     )*};
@@ -126,11 +172,36 @@ impl fmt::Debug for Schedule {
 impl Schedule {
     /// Opens the schedule at `path`, creating the file and its tables if needed.
     ///
+    /// Every page is checked first (redb's integrity check on open): a plain open trusts
+    /// the file and may panic on a damaged page, this one reports it. It reads the whole
+    /// file, which is small (one entry per pending push).
+    ///
     /// # Errors
-    /// [`ScheduleError::Db`] if the file cannot be created or read, is corrupt, or is
-    /// already open (redb locks it).
+    /// [`ScheduleError::Locked`] if another process has it open; [`ScheduleError::Db`] if
+    /// it cannot be created, read or committed, or is corrupt
+    /// ([`ScheduleError::is_corruption`]); [`ScheduleError::Panicked`] if redb panicked.
     pub fn open(path: &Path) -> Result<Self> {
-        let db = Database::create(path)?;
+        guard(|| {
+            let db = Database::builder()
+                .set_check_integrity_on_open(true)
+                .create(path)?;
+            Self::load(db)
+        })
+    }
+
+    /// Opens the schedule in `backend` (tests inject faults through it).
+    #[cfg(test)]
+    pub(crate) fn open_backend(backend: impl redb::StorageBackend) -> Result<Self> {
+        guard(|| {
+            let db = Database::builder()
+                .set_check_integrity_on_open(true)
+                .create_with_backend(backend)?;
+            Self::load(db)
+        })
+    }
+
+    /// Creates the tables if needed and builds the in-memory index.
+    fn load(db: Database) -> Result<Self> {
         let txn = db.begin_write()?;
         let (index, next_id) = {
             let pushes = txn.open_table(PUSHES)?;
@@ -158,16 +229,21 @@ impl Schedule {
         let bytes = serde_json::to_vec(push).map_err(|_| ScheduleError::Encode)?;
         let id = self.next_id;
         self.next_id += 1;
+        guard(|| self.insert(at_ms, id, &bytes))?;
+        self.index.insert((at_ms, id));
+        Ok(id)
+    }
+
+    /// Commits one entry.
+    fn insert(&self, at_ms: u64, id: u64, bytes: &[u8]) -> Result<()> {
         let txn = self.db.begin_write()?;
         {
-            txn.open_table(PUSHES)?
-                .insert((at_ms, id), bytes.as_slice())?;
+            txn.open_table(PUSHES)?.insert((at_ms, id), bytes)?;
             txn.open_table(BY_ID)?.insert(id, at_ms)?;
             txn.open_table(META)?.insert(NEXT_ID, self.next_id)?;
         }
         txn.commit()?;
-        self.index.insert((at_ms, id));
-        Ok(id)
+        Ok(())
     }
 
     /// Drops the entry `id`; `true` if there was one.
@@ -189,6 +265,15 @@ impl Schedule {
 
     /// Removes `ids` in one transaction; returns how many existed.
     fn remove_ids(&mut self, ids: &[u64]) -> Result<usize> {
+        let removed = guard(|| self.delete(ids))?;
+        for key in &removed {
+            self.index.remove(key);
+        }
+        Ok(removed.len())
+    }
+
+    /// Commits the removal of `ids`; returns the keys that existed.
+    fn delete(&self, ids: &[u64]) -> Result<Vec<(u64, u64)>> {
         let txn = self.db.begin_write()?;
         let mut removed = Vec::with_capacity(ids.len());
         {
@@ -203,10 +288,7 @@ impl Schedule {
             }
         }
         txn.commit()?;
-        for key in &removed {
-            self.index.remove(key);
-        }
-        Ok(removed.len())
+        Ok(removed)
     }
 
     /// Up to `limit` entries as `(id, at_ms, push)`, soonest first (ties by id).
@@ -233,6 +315,11 @@ impl Schedule {
 
     /// Up to `max` entries with `at_ms <= until`, in key order, as `(at_ms, id, push)`.
     fn scan(&self, until: u64, max: usize) -> Result<Vec<(u64, u64, ScheduledPush)>> {
+        guard(|| self.read(until, max))
+    }
+
+    /// The range read behind [`Schedule::scan`].
+    fn read(&self, until: u64, max: usize) -> Result<Vec<(u64, u64, ScheduledPush)>> {
         let txn = self.db.begin_read()?;
         let pushes = txn.open_table(PUSHES)?;
         let mut out = Vec::new();
@@ -260,6 +347,15 @@ impl Schedule {
     pub fn is_empty(&self) -> bool {
         self.index.is_empty()
     }
+}
+
+/// Runs a redb operation, turning a panic into [`ScheduleError::Panicked`]: redb trusts
+/// pages it has not checked and may hit `unreachable!` on a damaged one. The last line of
+/// defence (the integrity check on open catches what it can first), so a damaged file costs
+/// the store, not the daemon. The default panic hook still prints the panic, which is the
+/// evidence of a redb bug worth reporting.
+fn guard<T>(op: impl FnOnce() -> Result<T>) -> Result<T> {
+    catch_unwind(AssertUnwindSafe(op)).unwrap_or(Err(ScheduleError::Panicked))
 }
 
 #[cfg(test)]
