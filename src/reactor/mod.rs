@@ -84,6 +84,34 @@ pub(crate) enum Deferred {
 pub(crate) struct Listener {
     pub(crate) socket: Option<TcpListener>,
     pub(crate) worker: usize,
+    /// Set while accepting is paused because `accept` failed (out of file descriptors):
+    /// the socket is deregistered and one retry timer is pending.
+    pub(crate) paused: Option<AcceptPause>,
+}
+
+/// One episode of failing accepts on a listener, logged at its start, at most every
+/// [`AcceptPause::REMIND`] while it lasts, and at its end, instead of once per failure.
+#[derive(Debug)]
+pub(crate) struct AcceptPause {
+    /// When the first accept failed.
+    pub(crate) since: Instant,
+    /// Failed accepts since `since` (each is one connection left waiting in the backlog).
+    pub(crate) failures: u64,
+    /// Failures already reported by a reminder.
+    pub(crate) reported: u64,
+    /// When the episode was last logged.
+    pub(crate) logged: Instant,
+    /// The wait before the next retry; doubles up to [`AcceptPause::MAX_BACKOFF`].
+    pub(crate) backoff: Duration,
+}
+
+impl AcceptPause {
+    /// The first retry comes this soon: a closing connection frees a descriptor quickly.
+    pub(crate) const MIN_BACKOFF: Duration = Duration::from_millis(100);
+    /// Retries never wait longer, so service resumes within a second of fds freeing up.
+    pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(1);
+    /// A lasting episode is logged again this often.
+    pub(crate) const REMIND: Duration = Duration::from_secs(30);
 }
 
 /// What the reactor keeps of each worker besides its callbacks.
@@ -168,6 +196,7 @@ impl<S: 'static> Io<S> {
         self.listeners.push(Listener {
             socket: Some(socket),
             worker: index,
+            paused: None,
         });
         self.workers.push(WorkerMeta {
             name: worker.name,

@@ -1,5 +1,6 @@
 //! The event loop: polls, accepts, reads and decodes, runs callbacks and timers, stops.
 
+mod accept;
 mod input;
 
 use crate::{
@@ -8,14 +9,14 @@ use crate::{
     ctx::Ctx,
     error::Result,
     reactor::{
-        conn::{Codec, Conn, InBuf, Phase, Progress},
+        conn::{Codec, InBuf, Phase, Progress},
         timer::TimerId,
         token::{self, Target},
         Deferred, Io, SignalRequest, Signals, Task,
     },
     worker::{Handlers, Worker},
 };
-use mio::{Events, Interest, Waker};
+use mio::{Events, Waker};
 use std::{
     io,
     net::SocketAddr,
@@ -193,6 +194,9 @@ impl<S: 'static> Runtime<S> {
                         Some(SignalRequest::Reload) => self.reload(),
                         None => {}
                     },
+                    // A paused listener's own retry timer accepts; a stale event must not
+                    // start a second retry chain.
+                    Target::Listener(index) if self.io.listeners[index].paused.is_some() => {}
                     Target::Listener(index) => self.accept(index),
                     Target::Conn(key) => {
                         if event.is_writable() {
@@ -336,74 +340,6 @@ impl<S: 'static> Runtime<S> {
         // Input may already be waiting; linger reads it on the next turn.
         self.io.ready.push(key);
         self.io.update_interest(key);
-    }
-
-    fn accept(&mut self, index: usize) {
-        loop {
-            let Some(listener) = self.io.listeners[index].socket.as_ref() else {
-                return;
-            };
-            let worker = self.io.listeners[index].worker;
-            let (mut socket, peer) = match listener.accept() {
-                Ok(accepted) => accepted,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
-                    ) =>
-                {
-                    continue
-                }
-                Err(e) => {
-                    // Typically EMFILE: the connection stays in the backlog; retry soon
-                    // rather than spin.
-                    log::warn!(
-                        "accept on {} failed: {e}; retrying in 100 ms",
-                        self.io.workers[worker].name
-                    );
-                    self.io.timers.add(
-                        self.io.now,
-                        Duration::from_millis(100),
-                        false,
-                        Task::AcceptRetry(index),
-                    );
-                    return;
-                }
-            };
-            if self.io.conns.len() >= ConnId::MAX_SLOTS {
-                continue;
-            }
-            let _ = socket.set_nodelay(true);
-            let entry = self.io.conns.vacant_entry();
-            let key = entry.key();
-            if let Err(e) =
-                self.io
-                    .poll
-                    .registry()
-                    .register(&mut socket, token::conn(key), Interest::READABLE)
-            {
-                log::warn!("cannot register connection from {peer}: {e}");
-                continue;
-            }
-            self.io.next_seq += 1;
-            let id = ConnId::new(self.io.next_seq, key);
-            let meta = &self.io.workers[worker];
-            entry.insert(Conn::new(
-                id,
-                socket,
-                peer,
-                worker,
-                meta.protocol,
-                &meta.limits,
-                self.io.now,
-            ));
-            self.call(worker, |h, ctx| {
-                if let Some(f) = h.connect.as_mut() {
-                    f(ctx, id);
-                }
-            });
-        }
     }
 
     fn writable(&mut self, key: usize) {
@@ -607,7 +543,7 @@ impl<S: 'static> Runtime<S> {
                         self.after_callback();
                     }
                 }
-                Task::AcceptRetry(index) => self.accept(index),
+                Task::AcceptRetry(index) => self.retry_accept(index),
             }
         }
     }
