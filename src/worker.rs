@@ -117,10 +117,27 @@ pub struct Limits {
     /// Past it the connection gets an error and is closed (1009 for WebSocket). Workerman's
     /// `maxPackageSize`; default 10 MiB.
     pub max_package_size: usize,
-    /// Largest send buffer. Once it is reached `on_buffer_full` fires and further sends are
-    /// refused with [`SendError::BufferFull`](crate::SendError::BufferFull) until it drains.
-    /// Workerman's `maxSendBufferSize`; default 1 MiB.
+    /// Largest send buffer. Once it is reached `on_buffer_full` fires, and then what
+    /// [`Limits::when_full`] says happens. Workerman's `maxSendBufferSize`; default 1 MiB.
     pub max_send_buffer_size: usize,
+    /// What a send buffer at `max_send_buffer_size` does; default [`WhenFull::Refuse`].
+    pub when_full: WhenFull,
+}
+
+/// What a connection whose send buffer reached `max_send_buffer_size` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WhenFull {
+    /// Further sends are refused with [`SendError::BufferFull`](crate::SendError::BufferFull)
+    /// until it drains (Workerman). For fan-out, where one slow reader must cost bounded
+    /// memory and must not hold anybody up.
+    #[default]
+    Refuse,
+    /// Every send is taken, and the connection's input is not decoded (nor read) until the
+    /// buffer has drained below half the limit; the peer's writes then back up in TCP. For
+    /// request/reply protocols, where a reply must never be dropped while the connection
+    /// stays open. The buffer exceeds the limit by at most the replies to one message;
+    /// input already read waits in the connection's read buffer.
+    PauseRecv,
 }
 
 impl Default for Limits {
@@ -128,6 +145,7 @@ impl Default for Limits {
         Self {
             max_package_size: 10 << 20,
             max_send_buffer_size: 1 << 20,
+            when_full: WhenFull::Refuse,
         }
     }
 }

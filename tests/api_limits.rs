@@ -5,6 +5,7 @@ mod common;
 
 use common::{daemon::*, *};
 use std::{
+    io::{BufReader, Read, Write},
     net::TcpStream,
     time::{Duration, Instant},
 };
@@ -94,5 +95,141 @@ fn issue_9_out_of_fds_pauses_accepting_logs_once_and_resumes() {
     let resumed = wait_for_log(&dir, "accept on websocket resumed");
     assert!(resumed.contains("accepts failed"), "{resumed}");
     drop(clients);
+    p.stop();
+}
+
+/// Schedules `n` pushes of `size` bytes an hour ahead, pipelined on one connection.
+fn schedule_pushes(p: &Pushman, n: usize, size: usize) {
+    let mut backend = tcp_connect(p.text);
+    let data = "d".repeat(size);
+    let line = format!(r#"{{"cmd":"push","uid":"later","data":"{data}","delay":3600}}"#);
+    let batch: String = (0..n).map(|_| format!("{line}\n")).collect();
+    backend.write_all(batch.as_bytes()).unwrap();
+    let mut reader = BufReader::new(backend);
+    for i in 0..n {
+        let reply = read_line(&mut reader);
+        assert!(
+            reply.contains(r#""ok":true"#) && reply.contains(r#""id":"#),
+            "push {i}: {reply}"
+        );
+    }
+}
+
+/// A parsed `scheduled` reply: how many entries it lists, and each one's data length.
+#[track_caller]
+fn check_scheduled(reply: &[u8], want: usize, size: usize) {
+    let value: serde_json::Value = serde_json::from_slice(reply).expect("a JSON reply");
+    assert_eq!(
+        value["ok"],
+        true,
+        "{}",
+        String::from_utf8_lossy(&reply[..200])
+    );
+    let list = value["scheduled"].as_array().expect("a scheduled list");
+    assert_eq!(list.len(), want);
+    assert!(list
+        .iter()
+        .all(|e| e["data"].as_str().unwrap().len() == size));
+}
+
+/// Nothing more arrives on `stream` for a short while.
+#[track_caller]
+fn assert_quiet(stream: &mut TcpStream) {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    match stream.read(&mut byte) {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) => {}
+        other => panic!("expected silence, got {other:?}"),
+    }
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+}
+
+#[test]
+fn issue_9_text_api_answers_every_pipelined_line_in_order_under_backpressure() {
+    let dir = TempDir::new("text-backpressure");
+    let p = Pushman::start(&dir.config(""));
+    schedule_pushes(&p, 1000, 2048);
+    let mut backend = tcp_connect(p.text);
+    let mut batch = r#"{"cmd":"scheduled","limit":1000}"#.to_string() + "\n";
+    batch = batch.repeat(60) + "{\"cmd\":\"totals\"}\n";
+    backend.write_all(batch.as_bytes()).unwrap();
+    // Replies far beyond the send buffer pile up unread.
+    std::thread::sleep(Duration::from_secs(3));
+    let mut reader = BufReader::new(backend.try_clone().unwrap());
+    for i in 0..60 {
+        let reply = read_line(&mut reader);
+        assert!(
+            reply.len() > 2_000_000,
+            "reply {i} is {} bytes",
+            reply.len()
+        );
+        check_scheduled(reply.as_bytes(), 1000, 2048);
+    }
+    let totals: serde_json::Value = serde_json::from_str(&read_line(&mut reader)).unwrap();
+    assert_eq!(totals["ok"], true);
+    assert_eq!(totals["scheduled"], 1000, "{totals}");
+    // Exactly 61 replies, and the connection still serves.
+    assert_quiet(&mut backend);
+    let again: serde_json::Value =
+        serde_json::from_str(&request_line(&mut backend, r#"{"cmd":"totals"}"#)).unwrap();
+    assert_eq!(again["scheduled"], 1000);
+    p.stop();
+}
+
+/// Reads one HTTP/1.1 response with a `Content-Length` body: (status, body).
+#[track_caller]
+fn read_response(reader: &mut impl std::io::BufRead) -> (u16, Vec<u8>) {
+    let status_line = read_line(reader);
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+    let mut length = None;
+    loop {
+        let header = read_line(reader);
+        let header = header.trim_end_matches('\r');
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse::<usize>().ok();
+            }
+        }
+    }
+    let mut body = vec![0u8; length.expect("a Content-Length")];
+    reader.read_exact(&mut body).unwrap();
+    (status, body)
+}
+
+#[test]
+fn issue_9_http_api_answers_every_pipelined_request_in_order_under_backpressure() {
+    let dir = TempDir::new("http-backpressure");
+    let p = Pushman::start(&dir.config(""));
+    schedule_pushes(&p, 1000, 2048);
+    let mut client = tcp_connect(p.http);
+    let host = p.http;
+    let scheduled = format!("GET /scheduled?limit=1000 HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    let batch = scheduled.repeat(40) + &format!("GET /totals HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    client.write_all(batch.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let mut reader = BufReader::new(client.try_clone().unwrap());
+    for i in 0..40 {
+        let (status, body) = read_response(&mut reader);
+        assert_eq!(status, 200, "response {i}");
+        check_scheduled(&body, 1000, 2048);
+    }
+    let (status, body) = read_response(&mut reader);
+    assert_eq!(status, 200);
+    let totals: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(totals["scheduled"], 1000, "{totals}");
+    assert_quiet(&mut client);
     p.stop();
 }

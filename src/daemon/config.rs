@@ -183,6 +183,10 @@ impl Default for Files {
     }
 }
 
+/// The send-buffer mark of text- and HTTP-API connections: past it the backend's further
+/// lines wait unread until it has read its replies (their replies are never dropped).
+pub const API_SEND_HIGH_WATER: usize = 1 << 20;
+
 /// The commented default configuration that `pushman config` prints.
 pub const DEFAULT_TOML: &str = include_str!("default.toml");
 

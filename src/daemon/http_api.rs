@@ -50,11 +50,13 @@ pub fn worker(config: &Config) -> crate::Result<Worker<Daemon>> {
     Ok(worker)
 }
 
-/// Per-connection limits from the configuration.
+/// Per-connection limits from the configuration. A backend that does not read its replies
+/// is not read from either (backpressure): every request gets its reply, in order.
 pub fn limits(config: &Config) -> Limits {
     Limits {
         max_package_size: config.limits.max_api_line,
-        max_send_buffer_size: 64 << 20,
+        max_send_buffer_size: super::config::API_SEND_HIGH_WATER,
+        when_full: crate::WhenFull::PauseRecv,
     }
 }
 

@@ -4,7 +4,7 @@
 use crate::{
     codec::{frame::FrameCodec, http::HttpCodec, text::TextCodec, ws::WsSession},
     connection::ConnId,
-    worker::{Limits, Protocol},
+    worker::{Limits, Protocol, WhenFull},
 };
 use mio::net::TcpStream;
 use std::{
@@ -174,6 +174,10 @@ pub(crate) struct Conn {
     pub(crate) input: InBuf,
     pub(crate) output: OutBuf,
     pub(crate) max_send_buffer: usize,
+    /// [`WhenFull::PauseRecv`]: sends past `max_send_buffer` are taken and set `backlogged`.
+    pub(crate) pause_when_full: bool,
+    /// Over its send limit with `pause_when_full`: input waits until output drains.
+    pub(crate) backlogged: bool,
     /// Whether WRITABLE interest is registered (only while output is pending).
     pub(crate) writable: bool,
     /// WebSocket before the 101 is written: sends are queued, not written.
@@ -219,6 +223,8 @@ impl Conn {
             input: InBuf::default(),
             output: OutBuf::default(),
             max_send_buffer: limits.max_send_buffer_size,
+            pause_when_full: limits.when_full == WhenFull::PauseRecv,
+            backlogged: false,
             writable: false,
             hold_output: protocol == Protocol::WebSocket,
             corked: false,

@@ -11,8 +11,10 @@
 //!
 //! `send` writes straight to the socket when nothing is queued and queues only what the
 //! socket did not take. WRITABLE interest is registered only while output is queued. Once
-//! the queue reaches `max_send_buffer_size`, `on_buffer_full` fires and further sends are
-//! refused, so a slow reader costs bounded memory.
+//! the queue reaches `max_send_buffer_size`, `on_buffer_full` fires and, by the worker's
+//! [`WhenFull`](crate::WhenFull), further sends are refused, or input stops being decoded
+//! and read until the queue drains below half the limit (request/reply protocols: no
+//! reply is ever dropped). Either way a slow reader costs bounded memory.
 //!
 //! # Slot reuse
 //!
@@ -310,7 +312,7 @@ impl<S: 'static> Io<S> {
             Phase::Closing | Phase::Linger => return Err(SendError::Closing),
             Phase::Dead => return Err(SendError::NotFound),
         }
-        if conn.output.len() >= conn.max_send_buffer {
+        if conn.output.len() >= conn.max_send_buffer && !conn.pause_when_full {
             return Err(SendError::BufferFull);
         }
         Ok(conn)
@@ -328,6 +330,9 @@ impl<S: 'static> Io<S> {
             return Err(SendError::Closing);
         }
         let conn = &mut self.conns[key];
+        if conn.pause_when_full && conn.output.len() >= conn.max_send_buffer {
+            conn.backlogged = true;
+        }
         if !conn.output.is_empty() && !conn.buffer_full && conn.output.len() >= conn.max_send_buffer
         {
             conn.buffer_full = true;

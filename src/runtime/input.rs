@@ -29,6 +29,7 @@ impl<S: 'static> Runtime<S> {
             let conn = &mut self.io.conns[key];
             if !matches!(conn.phase, Phase::Open | Phase::Closing)
                 || conn.recv_paused
+                || conn.backlogged
                 || buf.pending() == 0
             {
                 return;

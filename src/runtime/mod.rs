@@ -358,7 +358,13 @@ impl<S: 'static> Runtime<S> {
         if matches!(conn.phase, Phase::Dead | Phase::Linger) || conn.hold_output {
             return false;
         }
-        match conn.flush() {
+        let flushed = conn.flush();
+        if conn.backlogged && conn.output.len() < conn.max_send_buffer / 2 {
+            // Backpressure lifts: decode what waits, then read again.
+            conn.backlogged = false;
+            self.io.ready.push(key);
+        }
+        match flushed {
             Progress::Error(e) => {
                 self.io.kill(key, Some(crate::ConnError::Io(e)));
                 false
@@ -408,7 +414,7 @@ impl<S: 'static> Runtime<S> {
                 self.after_callback();
                 return;
             }
-            Phase::Open | Phase::Closing if conn.recv_paused => return,
+            Phase::Open | Phase::Closing if conn.recv_paused || conn.backlogged => return,
             Phase::Open | Phase::Closing => {}
         }
         let mut buf = self.take_input(key);
@@ -418,7 +424,10 @@ impl<S: 'static> Runtime<S> {
         let mut outcome = Progress::Drained;
         for _ in 0..READ_BUDGET {
             let conn = &mut self.io.conns[key];
-            if !matches!(conn.phase, Phase::Open | Phase::Closing) || conn.recv_paused {
+            if !matches!(conn.phase, Phase::Open | Phase::Closing)
+                || conn.recv_paused
+                || conn.backlogged
+            {
                 break;
             }
             buf.reserve(4096);
