@@ -233,3 +233,177 @@ fn issue_9_http_api_answers_every_pipelined_request_in_order_under_backpressure(
     assert_quiet(&mut client);
     p.stop();
 }
+
+/// Reads until the server closes; returns what came and how long it took.
+fn read_until_closed(stream: &mut TcpStream) -> (Vec<u8>, Duration) {
+    let start = Instant::now();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => return (got, start.elapsed()),
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return (got, start.elapsed())
+            }
+            Err(e) => panic!("no close after {:?}: {e}", start.elapsed()),
+        }
+    }
+}
+
+#[test]
+fn issue_9_dribbled_requests_are_cut_at_the_request_timeout_and_idle_keep_alive_closes() {
+    let dir = TempDir::new("api-timeouts");
+    let config = "[limits]\napi_request_timeout = 1.5\nhttp_idle_timeout = 2.0\n";
+    let p = Pushman::start(&dir.config(config));
+    // A head dribbled a byte every 100 ms never completes: 408, closed after ~1.5 s.
+    let mut slow = tcp_connect(p.http);
+    let mut dribble = slow.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        for byte in b"GET /status HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" {
+            if dribble.write_all(&[*byte]).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let (reply, took) = read_until_closed(&mut slow);
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("HTTP/1.1 408 "), "{reply}");
+    assert!(
+        took >= Duration::from_millis(1400) && took < Duration::from_secs(5),
+        "cut after {took:?}"
+    );
+    writer.join().unwrap();
+    // The same on the text port: no reply for a partial line, just the close.
+    let mut line = tcp_connect(p.text);
+    line.write_all(br#"{"cmd":"tot"#).unwrap();
+    let (reply, took) = read_until_closed(&mut line);
+    assert!(reply.is_empty(), "{}", String::from_utf8_lossy(&reply));
+    assert!(
+        took >= Duration::from_millis(1400) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    // A normal request afterwards is served; its keep-alive connection idles out after 2 s.
+    let mut client = tcp_connect(p.http);
+    let host = p.http;
+    client
+        .write_all(format!("GET /totals HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut reader = BufReader::new(client.try_clone().unwrap());
+    assert_eq!(read_response(&mut reader).0, 200);
+    let (rest, idle) = read_until_closed(&mut client);
+    assert!(rest.is_empty());
+    assert!(
+        idle >= Duration::from_millis(1900) && idle < Duration::from_secs(6),
+        "{idle:?}"
+    );
+    // The text port has no idle timeout by default: a quiet backend stays connected.
+    let mut backend = tcp_connect(p.text);
+    std::thread::sleep(Duration::from_millis(2500));
+    let totals = request_line(&mut backend, r#"{"cmd":"totals"}"#);
+    assert!(totals.contains(r#""ok":true"#), "{totals}");
+    assert_eq!(log_lines(&dir, "request not complete within").len(), 2);
+    p.stop();
+}
+
+#[test]
+fn issue_9_each_api_listener_is_capped_and_refuses_the_excess_cleanly() {
+    let dir = TempDir::new("api-cap");
+    let p = Pushman::start(&dir.config("[limits]\nmax_api_connections = 3\n"));
+    let mut first: Vec<TcpStream> = (0..3).map(|_| tcp_connect(p.text)).collect();
+    for backend in &mut first {
+        assert!(request_line(backend, r#"{"cmd":"totals"}"#).contains(r#""ok":true"#));
+    }
+    let mut extra = tcp_connect(p.text);
+    let (reply, _) = read_until_closed(&mut extra);
+    assert_eq!(
+        String::from_utf8_lossy(&reply),
+        "{\"ok\":false,\"error\":\"too many API connections\"}\n"
+    );
+    // The first three are still served; the HTTP listener has its own cap.
+    for backend in &mut first {
+        assert!(request_line(backend, r#"{"cmd":"totals"}"#).contains(r#""ok":true"#));
+    }
+    let host = p.http;
+    let request = format!("GET /status HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    let mut http: Vec<TcpStream> = (0..3).map(|_| tcp_connect(p.http)).collect();
+    for client in &mut http {
+        client.write_all(request.as_bytes()).unwrap();
+        let mut reader = BufReader::new(client.try_clone().unwrap());
+        assert_eq!(read_response(&mut reader).0, 200);
+    }
+    let mut extra = tcp_connect(p.http);
+    extra.write_all(request.as_bytes()).unwrap();
+    let (reply, _) = read_until_closed(&mut extra);
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("HTTP/1.1 503 "), "{reply}");
+    assert!(reply.contains("too many API connections"), "{reply}");
+    // Closing one makes room again.
+    drop(first.pop());
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        let mut again = tcp_connect(p.text);
+        let reply = request_line(&mut again, r#"{"cmd":"totals"}"#);
+        if reply.contains(r#""ok":true"#) {
+            let mut reader = BufReader::new(http[0].try_clone().unwrap());
+            http[0].write_all(request.as_bytes()).unwrap();
+            break read_response(&mut reader).1;
+        }
+        assert!(Instant::now() < deadline, "no room after a close: {reply}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let status: serde_json::Value = serde_json::from_slice(&status).unwrap();
+    let refused = status["api_connections_refused"].as_u64().unwrap();
+    assert!((2..=3).contains(&refused), "{status}");
+    p.stop();
+}
+
+#[test]
+fn issue_9_api_connections_cannot_take_the_last_descriptors_from_browsers() {
+    let dir = TempDir::new("api-fd-reserve");
+    // Default reserve (128) is capped at half of this limit: 32 kept for browsers.
+    let p = Pushman::start_nofile(&dir.config(""), 64);
+    let host = p.http;
+    let request = format!("GET /totals HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    let mut held = Vec::new();
+    let refused = loop {
+        assert!(held.len() < 64, "the API took every descriptor");
+        let mut client = tcp_connect(p.http);
+        client.write_all(request.as_bytes()).unwrap();
+        let mut reader = BufReader::new(client.try_clone().unwrap());
+        match read_response(&mut reader) {
+            (200, _) => held.push(client),
+            (status, body) => break (status, body),
+        }
+    };
+    assert_eq!(refused.0, 503, "{}", String::from_utf8_lossy(&refused.1));
+    assert!(
+        held.len() >= 8,
+        "the API got only {} connections",
+        held.len()
+    );
+    // With the API full, browsers still connect and bind.
+    let mut browsers: Vec<Ws> = (0..10).map(|_| ws_connect(p.ws, "/")).collect();
+    for (i, ws) in browsers.iter_mut().enumerate() {
+        ws.send(tungstenite::Message::text(format!("b{i}")))
+            .unwrap();
+    }
+    // Free the API's descriptors; once the server has seen the closes, backends are
+    // served again (a refused one gets its error line and a close).
+    drop(held);
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let mut backend = tcp_connect(p.text);
+        let _ = backend.write_all(b"{\"uid\":\"b9\",\"n\":1}\n");
+        let mut reply = String::new();
+        let _ = std::io::BufRead::read_line(&mut BufReader::new(backend), &mut reply);
+        if reply == "ok\n" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "b9 never came online: {reply:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(ws_read_text(&mut browsers[9]), r#"{"uid":"b9","n":1}"#);
+    p.stop();
+}

@@ -41,6 +41,11 @@ pub fn worker(config: &Config) -> crate::Result<Worker<Daemon>> {
     let mut worker = Worker::new(&format!("http://{}", config.listen.http))?;
     worker.name = NAME.into();
     worker.limits = limits(config);
+    worker.refusal = Vec::new();
+    json(503, &error("too many API connections"))
+        .header("Connection", "close")
+        .header("Retry-After", "1")
+        .encode(&mut worker.refusal);
     worker.on_message(|ctx, conn, msg| {
         if let Message::Request(req) = msg {
             let response = handle(ctx, req);
@@ -53,11 +58,7 @@ pub fn worker(config: &Config) -> crate::Result<Worker<Daemon>> {
 /// Per-connection limits from the configuration. A backend that does not read its replies
 /// is not read from either (backpressure): every request gets its reply, in order.
 pub fn limits(config: &Config) -> Limits {
-    Limits {
-        max_package_size: config.limits.max_api_line,
-        max_send_buffer_size: super::config::API_SEND_HIGH_WATER,
-        when_full: crate::WhenFull::PauseRecv,
-    }
+    config.limits.api(config.limits.http_idle_timeout)
 }
 
 fn handle(ctx: &mut Ctx<'_, Daemon>, req: &Request) -> Response {

@@ -200,6 +200,10 @@ pub(crate) struct Conn {
     pub(crate) since: Instant,
     /// When input last arrived (any frame, pongs included): for idle timeouts.
     pub(crate) last_active: Instant,
+    /// Since when a message has been arriving incomplete: for `request_timeout`.
+    pub(crate) partial_since: Option<Instant>,
+    /// The pending timeout check, and when it is due.
+    pub(crate) deadline: Option<(crate::TimerId, Instant)>,
 }
 
 impl Conn {
@@ -238,6 +242,8 @@ impl Conn {
             bytes_out: 0,
             since: now,
             last_active: now,
+            partial_since: None,
+            deadline: None,
         }
     }
 

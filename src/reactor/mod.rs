@@ -60,6 +60,8 @@ pub(crate) enum Task<S> {
     CloseDeadline(ConnId),
     /// Retry accepting on a listener after the process ran out of file descriptors.
     AcceptRetry(usize),
+    /// Check a connection's request and idle timeouts.
+    ConnDeadline(ConnId),
 }
 
 impl<S> std::fmt::Debug for Task<S> {
@@ -68,6 +70,7 @@ impl<S> std::fmt::Debug for Task<S> {
             Self::User(_) => f.write_str("User"),
             Self::CloseDeadline(id) => write!(f, "CloseDeadline({id})"),
             Self::AcceptRetry(i) => write!(f, "AcceptRetry({i})"),
+            Self::ConnDeadline(id) => write!(f, "ConnDeadline({id})"),
         }
     }
 }
@@ -123,6 +126,12 @@ pub(crate) struct WorkerMeta {
     pub(crate) protocol: Protocol,
     pub(crate) limits: Limits,
     pub(crate) local_addr: SocketAddr,
+    /// What a connection refused by a cap gets before it is closed.
+    pub(crate) refusal: Vec<u8>,
+    /// Connections of this worker in the slab (any phase), for `max_connections`.
+    pub(crate) open: usize,
+    /// Connections refused by `max_connections` or `fd_reserve`.
+    pub(crate) refused: u64,
 }
 
 /// The reactor as callbacks see it: connections by id (send, close, data), timers,
@@ -205,6 +214,9 @@ impl<S: 'static> Io<S> {
             protocol: worker.protocol,
             limits: worker.limits,
             local_addr,
+            refusal: worker.refusal,
+            open: 0,
+            refused: 0,
         });
         self.new_handlers.push(worker.handlers);
         log::info!("{} listening on {local_addr}", self.workers[index].name);
@@ -601,6 +613,16 @@ impl<S: 'static> Io<S> {
             found = true;
         }
         found
+    }
+
+    /// How many connections the worker named `name` has refused for its `max_connections`
+    /// or `fd_reserve` since start.
+    pub fn refused_connections(&self, name: &str) -> u64 {
+        self.workers
+            .iter()
+            .filter(|w| w.name == name)
+            .map(|w| w.refused)
+            .sum()
     }
 
     /// The addresses the listeners are bound to, in the order they were listened.

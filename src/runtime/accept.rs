@@ -38,7 +38,9 @@ impl<S: 'static> Runtime<S> {
             if self.io.listeners[index].paused.is_some() {
                 self.resume_accepting(index);
             }
-            if self.io.conns.len() >= ConnId::MAX_SLOTS {
+            if self.io.conns.len() >= ConnId::MAX_SLOTS
+                || self.refuse_over_cap(worker, &mut socket, peer)
+            {
                 continue;
             }
             let _ = socket.set_nodelay(true);
@@ -65,6 +67,8 @@ impl<S: 'static> Runtime<S> {
                 &meta.limits,
                 self.io.now,
             ));
+            self.io.workers[worker].open += 1;
+            self.arm_deadline(key);
             self.call(worker, |h, ctx| {
                 if let Some(f) = h.connect.as_mut() {
                     f(ctx, id);

@@ -43,7 +43,12 @@ impl<S: 'static> Runtime<S> {
                 conn.codec = codec;
             }
             match step {
-                Step::Next(consumed) => buf.consume(consumed),
+                Step::Next(consumed) => {
+                    buf.consume(consumed);
+                    if let Some(conn) = self.io.conns.get_mut(key) {
+                        conn.partial_since = None;
+                    }
+                }
                 Step::Wait => return,
                 Step::Fail(error) => {
                     self.fail(key, error);

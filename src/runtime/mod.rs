@@ -2,6 +2,7 @@
 
 mod accept;
 mod input;
+mod limits;
 
 use crate::{
     codec::ws::CloseCode,
@@ -73,6 +74,8 @@ pub struct Runtime<S> {
     stop_deadline: Option<Instant>,
     /// The first `on_worker_start` error; ends `run`.
     fatal: Option<crate::Error>,
+    /// The open-files limit and the descriptors not used by connections (`fd_reserve`).
+    fds: limits::FdBudget,
 }
 
 impl<S> std::fmt::Debug for Runtime<S> {
@@ -103,6 +106,7 @@ impl<S: 'static> Runtime<S> {
             read_buf: InBuf::default(),
             stop_deadline: None,
             fatal: None,
+            fds: limits::FdBudget::default(),
         })
     }
 
@@ -162,6 +166,7 @@ impl<S: 'static> Runtime<S> {
             None
         };
         let mut events = Events::with_capacity(1024);
+        self.fds = limits::FdBudget::measure(self.io.conns.len());
         self.io.now = Instant::now();
         self.after_callback();
         loop {
@@ -446,6 +451,7 @@ impl<S: 'static> Runtime<S> {
             }
         }
         self.put_input(key, buf);
+        self.track_partial(key);
         self.uncork(key);
         match outcome {
             Progress::Moved => self.io.ready.push(key),
@@ -553,18 +559,16 @@ impl<S: 'static> Runtime<S> {
                     }
                 }
                 Task::AcceptRetry(index) => self.retry_accept(index),
+                Task::ConnDeadline(conn) => self.deadline_due(conn),
             }
         }
     }
 
     fn free_dead(&mut self) {
         for key in std::mem::take(&mut self.io.dead) {
-            if self
-                .io
-                .conns
-                .get(key)
-                .is_some_and(|c| c.phase == Phase::Dead)
-            {
+            if let Some(conn) = self.io.conns.get(key).filter(|c| c.phase == Phase::Dead) {
+                let worker = conn.worker;
+                self.io.workers[worker].open -= 1;
                 self.io.conns.remove(key);
             }
         }
