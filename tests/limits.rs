@@ -258,6 +258,8 @@ fn when_full_pause_recv_takes_every_reply_and_reads_no_further_until_drained() {
         assert_eq!(&got[..n.len()], n.as_bytes(), "reply {i} out of order");
         assert_eq!(got[REPLY], b'\n');
     }
+    // The last reply can reach us before its callback has logged it.
+    wait_for(&events, &format!("line {} ", LINES - 1));
     let entries = events.lock().unwrap().clone();
     assert_eq!(entries.len(), LINES);
     for (i, entry) in entries.iter().enumerate() {
