@@ -15,6 +15,7 @@ fn main() -> pushman::Result<()> {
     worker.limits = Limits {
         max_package_size: 64 << 20,
         max_send_buffer_size: 64 << 20,
+        ..Limits::default()
     };
     worker.on_message(|ctx, conn, msg| {
         let _ = match msg {

@@ -51,7 +51,7 @@ pub use ctx::Ctx;
 pub use error::{Error, Result};
 pub use reactor::{timer::TimerId, Io};
 pub use runtime::{Runtime, StopHandle};
-pub use worker::{Limits, Protocol, Refusal, Worker};
+pub use worker::{Limits, Protocol, Refusal, WhenFull, Worker};
 
 /// Compiles the README's examples as doctests.
 #[doc = include_str!("../README.md")]

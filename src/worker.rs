@@ -16,7 +16,7 @@ use crate::{
     ctx::Ctx,
     error::{Error, Result},
 };
-use std::{fmt, net::SocketAddr, net::ToSocketAddrs};
+use std::{fmt, net::SocketAddr, net::ToSocketAddrs, time::Duration};
 
 /// The protocols a worker can speak, named by the scheme of its address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,10 +117,42 @@ pub struct Limits {
     /// Past it the connection gets an error and is closed (1009 for WebSocket). Workerman's
     /// `maxPackageSize`; default 10 MiB.
     pub max_package_size: usize,
-    /// Largest send buffer. Once it is reached `on_buffer_full` fires and further sends are
-    /// refused with [`SendError::BufferFull`](crate::SendError::BufferFull) until it drains.
-    /// Workerman's `maxSendBufferSize`; default 1 MiB.
+    /// Largest send buffer. Once it is reached `on_buffer_full` fires, and then what
+    /// [`Limits::when_full`] says happens. Workerman's `maxSendBufferSize`; default 1 MiB.
     pub max_send_buffer_size: usize,
+    /// What a send buffer at `max_send_buffer_size` does; default [`WhenFull::Refuse`].
+    pub when_full: WhenFull,
+    /// Most connections open at once on this worker; further ones are accepted, get the
+    /// worker's [`Worker::refusal`] and are closed at once. Default: no cap.
+    pub max_connections: usize,
+    /// Refuse new connections (as over `max_connections`) while fewer file descriptors
+    /// than this remain free under the process's open-files limit (at most half the limit
+    /// is reserved), so this worker cannot starve others of descriptors. Default 0: off.
+    /// Linux only (it reads `/proc/self`); elsewhere no reserve is kept.
+    pub fd_reserve: usize,
+    /// A message (line, frame, HTTP request) must arrive whole this soon after its first
+    /// byte, or the connection is closed (HTTP: after a `408`); slow-drip defence.
+    /// Default: none.
+    pub request_timeout: Option<Duration>,
+    /// A connection that receives nothing this long, with nothing left to send, is closed.
+    /// Default: none.
+    pub idle_timeout: Option<Duration>,
+}
+
+/// What a connection whose send buffer reached `max_send_buffer_size` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WhenFull {
+    /// Further sends are refused with [`SendError::BufferFull`](crate::SendError::BufferFull)
+    /// until it drains (Workerman). For fan-out, where one slow reader must cost bounded
+    /// memory and must not hold anybody up.
+    #[default]
+    Refuse,
+    /// Every send is taken, and the connection's input is not decoded (nor read) until the
+    /// buffer has drained below half the limit; the peer's writes then back up in TCP. For
+    /// request/reply protocols, where a reply must never be dropped while the connection
+    /// stays open. The buffer exceeds the limit by at most the replies to one message;
+    /// input already read waits in the connection's read buffer.
+    PauseRecv,
 }
 
 impl Default for Limits {
@@ -128,6 +160,11 @@ impl Default for Limits {
         Self {
             max_package_size: 10 << 20,
             max_send_buffer_size: 1 << 20,
+            when_full: WhenFull::Refuse,
+            max_connections: usize::MAX,
+            fd_reserve: 0,
+            request_timeout: None,
+            idle_timeout: None,
         }
     }
 }
@@ -155,6 +192,9 @@ pub struct Worker<S> {
     pub addr: SocketAddr,
     /// Per-connection limits.
     pub limits: Limits,
+    /// Written to a connection refused by `limits.max_connections` or `limits.fd_reserve`
+    /// before it is closed. Default: a `503` for `http`, nothing for other protocols.
+    pub refusal: Vec<u8>,
     pub(crate) handlers: Handlers<S>,
 }
 
@@ -190,6 +230,11 @@ impl<S: 'static> Worker<S> {
             protocol,
             addr,
             limits: Limits::default(),
+            refusal: if protocol == Protocol::Http {
+                b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 21\r\n\r\ntoo many connections\n".to_vec()
+            } else {
+                Vec::new()
+            },
             handlers: Handlers::default(),
         })
     }

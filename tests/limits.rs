@@ -217,3 +217,55 @@ fn send_to_a_closed_connection_is_not_found() {
     drop(tcp_connect(server.addr()));
     assert_eq!(wait_for(&events, "Err"), "Err(NotFound)");
 }
+
+#[test]
+fn when_full_pause_recv_takes_every_reply_and_reads_no_further_until_drained() {
+    const LIMIT: usize = 256 << 10;
+    const REPLY: usize = 1 << 20;
+    const LINES: usize = 40;
+    let events = Log::default();
+    let state = events.clone();
+    let server = serve(move || {
+        let mut worker = Worker::new("text://127.0.0.1:0").unwrap();
+        worker.limits.max_send_buffer_size = LIMIT;
+        worker.limits.when_full = pushman::WhenFull::PauseRecv;
+        worker.on_message(|ctx, conn, msg| {
+            let n = String::from_utf8_lossy(msg.as_bytes()).to_string();
+            // A line is decoded only while the buffer is under its mark.
+            let buffered = ctx.io.info(conn).unwrap().send_buffered;
+            let mut reply = vec![b'0' + (n.parse::<u8>().unwrap() % 10); REPLY];
+            reply[..n.len()].copy_from_slice(n.as_bytes());
+            let sent = ctx.io.send(conn, &reply);
+            log(
+                ctx.state,
+                format!("line {n} buffered {buffered} sent {sent:?}"),
+            );
+        });
+        (state, vec![worker])
+    });
+    let mut client = tcp_connect(server.addr());
+    let batch: String = (0..LINES).map(|i| format!("{i}\n")).collect();
+    client.write_all(batch.as_bytes()).unwrap();
+    wait_for(&events, "line 0 ");
+    std::thread::sleep(Duration::from_millis(500));
+    let early = events.lock().unwrap().len();
+    // Loopback's kernel buffers hold a few MiB; 40 MiB of replies cannot all fit.
+    assert!(early < LINES / 2, "{early} lines decoded while nobody read");
+    let mut got = vec![0u8; REPLY + 1];
+    for i in 0..LINES {
+        client.read_exact(&mut got).unwrap();
+        let n = i.to_string();
+        assert_eq!(&got[..n.len()], n.as_bytes(), "reply {i} out of order");
+        assert_eq!(got[REPLY], b'\n');
+    }
+    // The last reply can reach us before its callback has logged it.
+    wait_for(&events, &format!("line {} ", LINES - 1));
+    let entries = events.lock().unwrap().clone();
+    assert_eq!(entries.len(), LINES);
+    for (i, entry) in entries.iter().enumerate() {
+        let buffered: usize = entry.split(' ').nth(3).unwrap().parse().unwrap();
+        assert!(buffered < LIMIT, "{entry}: decoded over the mark");
+        assert!(entry.starts_with(&format!("line {i} ")), "{entry}");
+        assert!(entry.ends_with("sent Ok(())"), "{entry}");
+    }
+}

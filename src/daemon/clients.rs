@@ -42,6 +42,7 @@ pub fn limits(config: &Config) -> Limits {
     Limits {
         max_package_size: config.limits.max_client_message,
         max_send_buffer_size: config.limits.send_buffer,
+        ..Limits::default()
     }
 }
 

@@ -68,7 +68,7 @@ pub enum AuthMode {
 }
 
 /// Limits, each logged with its reason when hit.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Largest message a browser may send, in bytes.
@@ -83,6 +83,37 @@ pub struct Limits {
     pub max_connections: usize,
     /// Most WebSocket connections from one IP address.
     pub max_connections_per_ip: usize,
+    /// Most connections open at once on each API listener (text, HTTP); more are refused
+    /// with an error and closed, and counted (`api_connections_refused`).
+    pub max_api_connections: usize,
+    /// File descriptors kept for browsers: the API listeners refuse new connections while
+    /// fewer than this remain free under the open-files limit (at most half of it).
+    pub api_fd_reserve: usize,
+    /// Seconds an API line or HTTP request may take from its first byte to its last; then
+    /// the connection is closed (HTTP: after a 408). 0 turns it off.
+    pub api_request_timeout: f64,
+    /// Seconds a text-API connection may stay silent; 0 (default) keeps backends'
+    /// persistent connections open however quiet.
+    pub text_idle_timeout: f64,
+    /// Seconds an HTTP keep-alive connection may wait for its next request; 0 turns it off.
+    pub http_idle_timeout: f64,
+}
+
+impl Limits {
+    /// The limits of an API worker (text or HTTP) idle-closed after `idle` seconds (0: never).
+    /// Replies are never dropped: a backend that does not read them is not read from either.
+    pub fn api(&self, idle: f64) -> crate::worker::Limits {
+        let secs = |s: f64| (s > 0.0).then(|| std::time::Duration::from_secs_f64(s));
+        crate::worker::Limits {
+            max_package_size: self.max_api_line,
+            max_send_buffer_size: API_SEND_HIGH_WATER,
+            when_full: crate::WhenFull::PauseRecv,
+            max_connections: self.max_api_connections,
+            fd_reserve: self.api_fd_reserve,
+            request_timeout: secs(self.api_request_timeout),
+            idle_timeout: secs(idle),
+        }
+    }
 }
 
 /// The slow-consumer policy.
@@ -167,6 +198,11 @@ impl Default for Limits {
             slow_consumer: SlowConsumer::Close,
             max_connections: 100_000,
             max_connections_per_ip: 10_000,
+            max_api_connections: 256,
+            api_fd_reserve: 128,
+            api_request_timeout: 10.0,
+            text_idle_timeout: 0.0,
+            http_idle_timeout: 75.0,
         }
     }
 }
@@ -190,6 +226,10 @@ impl Default for Files {
         }
     }
 }
+
+/// The send-buffer mark of text- and HTTP-API connections: past it the backend's further
+/// lines wait unread until it has read its replies (their replies are never dropped).
+pub const API_SEND_HIGH_WATER: usize = 1 << 20;
 
 /// The commented default configuration that `pushman config` prints.
 pub const DEFAULT_TOML: &str = include_str!("default.toml");
@@ -275,6 +315,23 @@ impl Config {
         let hb = &self.heartbeat;
         if !(hb.ping_interval > 0.0 && hb.idle_timeout > 0.0 && hb.handshake_timeout > 0.0) {
             return invalid("heartbeat intervals must be positive");
+        }
+        let l = &self.limits;
+        if l.max_api_connections == 0 {
+            return invalid("limits.max_api_connections must be at least 1");
+        }
+        let api_timeouts = [
+            l.api_request_timeout,
+            l.text_idle_timeout,
+            l.http_idle_timeout,
+        ];
+        if !api_timeouts
+            .iter()
+            .all(|t| t.is_finite() && *t >= 0.0 && *t < 1e9)
+        {
+            return invalid(
+                "limits.api_request_timeout, text_idle_timeout and http_idle_timeout are seconds (0 turns them off)",
+            );
         }
         if self.limits.max_client_message < 16
             || self.limits.max_api_line < 16

@@ -43,6 +43,11 @@ pub fn worker(config: &Config) -> crate::Result<Worker<Daemon>> {
     let mut worker = Worker::new(&format!("http://{}", config.listen.http))?;
     worker.name = NAME.into();
     worker.limits = limits(config);
+    worker.refusal = Vec::new();
+    json(503, &error("too many API connections"))
+        .header("Connection", "close")
+        .header("Retry-After", "1")
+        .encode(&mut worker.refusal);
     worker.on_message(|ctx, conn, msg| {
         if let Message::Request(req) = msg {
             let response = handle(ctx, conn, req);
@@ -52,12 +57,10 @@ pub fn worker(config: &Config) -> crate::Result<Worker<Daemon>> {
     Ok(worker)
 }
 
-/// Per-connection limits from the configuration.
+/// Per-connection limits from the configuration. A backend that does not read its replies
+/// is not read from either (backpressure): every request gets its reply, in order.
 pub fn limits(config: &Config) -> Limits {
-    Limits {
-        max_package_size: config.limits.max_api_line,
-        max_send_buffer_size: 64 << 20,
-    }
+    config.limits.api(config.limits.http_idle_timeout)
 }
 
 fn handle(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, req: &Request) -> Response {

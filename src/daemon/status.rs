@@ -38,6 +38,8 @@ pub fn json(ctx: &mut Ctx<'_, Daemon>) -> Value {
         "auth_failures": s.auth_failures,
         "slow_consumers_closed": s.slow_consumers_closed,
         "connections_refused": s.connections_refused,
+        "api_connections_refused": ctx.io.refused_connections(super::text_api::NAME)
+            + ctx.io.refused_connections(super::http_api::NAME),
         "timeouts": s.timeouts,
         "auth": format!("{:?}", state.config.auth.mode).to_lowercase(),
         "listeners": listeners,

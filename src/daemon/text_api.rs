@@ -21,6 +21,7 @@ pub fn worker(config: &Config) -> crate::Result<Worker<Daemon>> {
     let mut worker = Worker::new(&format!("text://{}", config.listen.text))?;
     worker.name = NAME.into();
     worker.limits = limits(config);
+    worker.refusal = b"{\"ok\":false,\"error\":\"too many API connections\"}\n".to_vec();
     worker.on_message(on_line);
     worker.on_close(|ctx, conn| {
         ctx.state.api_authorized.remove(&conn);
@@ -37,12 +38,10 @@ pub fn worker(config: &Config) -> crate::Result<Worker<Daemon>> {
     Ok(worker)
 }
 
-/// Per-connection limits from the configuration.
+/// Per-connection limits from the configuration. A backend that does not read its replies
+/// is not read from either (backpressure): every line gets its reply, in order.
 pub fn limits(config: &Config) -> Limits {
-    Limits {
-        max_package_size: config.limits.max_api_line,
-        max_send_buffer_size: 64 << 20,
-    }
+    config.limits.api(config.limits.text_idle_timeout)
 }
 
 fn on_line(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, msg: Message<'_>) {

@@ -4,7 +4,7 @@
 use crate::{
     codec::{frame::FrameCodec, http::HttpCodec, text::TextCodec, ws::WsSession},
     connection::ConnId,
-    worker::{Limits, Protocol},
+    worker::{Limits, Protocol, WhenFull},
 };
 use mio::net::TcpStream;
 use std::{
@@ -174,6 +174,10 @@ pub(crate) struct Conn {
     pub(crate) input: InBuf,
     pub(crate) output: OutBuf,
     pub(crate) max_send_buffer: usize,
+    /// [`WhenFull::PauseRecv`]: sends past `max_send_buffer` are taken and set `backlogged`.
+    pub(crate) pause_when_full: bool,
+    /// Over its send limit with `pause_when_full`: input waits until output drains.
+    pub(crate) backlogged: bool,
     /// Whether WRITABLE interest is registered (only while output is pending).
     pub(crate) writable: bool,
     /// WebSocket before the 101 is written: sends are queued, not written.
@@ -196,6 +200,10 @@ pub(crate) struct Conn {
     pub(crate) since: Instant,
     /// When input last arrived (any frame, pongs included): for idle timeouts.
     pub(crate) last_active: Instant,
+    /// Since when a message has been arriving incomplete: for `request_timeout`.
+    pub(crate) partial_since: Option<Instant>,
+    /// The pending timeout check, and when it is due.
+    pub(crate) deadline: Option<(crate::TimerId, Instant)>,
 }
 
 impl Conn {
@@ -219,6 +227,8 @@ impl Conn {
             input: InBuf::default(),
             output: OutBuf::default(),
             max_send_buffer: limits.max_send_buffer_size,
+            pause_when_full: limits.when_full == WhenFull::PauseRecv,
+            backlogged: false,
             writable: false,
             hold_output: protocol == Protocol::WebSocket,
             corked: false,
@@ -232,6 +242,8 @@ impl Conn {
             bytes_out: 0,
             since: now,
             last_active: now,
+            partial_since: None,
+            deadline: None,
         }
     }
 

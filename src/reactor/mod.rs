@@ -11,8 +11,10 @@
 //!
 //! `send` writes straight to the socket when nothing is queued and queues only what the
 //! socket did not take. WRITABLE interest is registered only while output is queued. Once
-//! the queue reaches `max_send_buffer_size`, `on_buffer_full` fires and further sends are
-//! refused, so a slow reader costs bounded memory.
+//! the queue reaches `max_send_buffer_size`, `on_buffer_full` fires and, by the worker's
+//! [`WhenFull`](crate::WhenFull), further sends are refused, or input stops being decoded
+//! and read until the queue drains below half the limit (request/reply protocols: no
+//! reply is ever dropped). Either way a slow reader costs bounded memory.
 //!
 //! # Slot reuse
 //!
@@ -58,6 +60,8 @@ pub(crate) enum Task<S> {
     CloseDeadline(ConnId),
     /// Retry accepting on a listener after the process ran out of file descriptors.
     AcceptRetry(usize),
+    /// Check a connection's request and idle timeouts.
+    ConnDeadline(ConnId),
 }
 
 impl<S> std::fmt::Debug for Task<S> {
@@ -66,6 +70,7 @@ impl<S> std::fmt::Debug for Task<S> {
             Self::User(_) => f.write_str("User"),
             Self::CloseDeadline(id) => write!(f, "CloseDeadline({id})"),
             Self::AcceptRetry(i) => write!(f, "AcceptRetry({i})"),
+            Self::ConnDeadline(id) => write!(f, "ConnDeadline({id})"),
         }
     }
 }
@@ -84,6 +89,34 @@ pub(crate) enum Deferred {
 pub(crate) struct Listener {
     pub(crate) socket: Option<TcpListener>,
     pub(crate) worker: usize,
+    /// Set while accepting is paused because `accept` failed (out of file descriptors):
+    /// the socket is deregistered and one retry timer is pending.
+    pub(crate) paused: Option<AcceptPause>,
+}
+
+/// One episode of failing accepts on a listener, logged at its start, at most every
+/// [`AcceptPause::REMIND`] while it lasts, and at its end, instead of once per failure.
+#[derive(Debug)]
+pub(crate) struct AcceptPause {
+    /// When the first accept failed.
+    pub(crate) since: Instant,
+    /// Failed accepts since `since` (each is one connection left waiting in the backlog).
+    pub(crate) failures: u64,
+    /// Failures already reported by a reminder.
+    pub(crate) reported: u64,
+    /// When the episode was last logged.
+    pub(crate) logged: Instant,
+    /// The wait before the next retry; doubles up to [`AcceptPause::MAX_BACKOFF`].
+    pub(crate) backoff: Duration,
+}
+
+impl AcceptPause {
+    /// The first retry comes this soon: a closing connection frees a descriptor quickly.
+    pub(crate) const MIN_BACKOFF: Duration = Duration::from_millis(100);
+    /// Retries never wait longer, so service resumes within a second of fds freeing up.
+    pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(1);
+    /// A lasting episode is logged again this often.
+    pub(crate) const REMIND: Duration = Duration::from_secs(30);
 }
 
 /// What the reactor keeps of each worker besides its callbacks.
@@ -93,6 +126,12 @@ pub(crate) struct WorkerMeta {
     pub(crate) protocol: Protocol,
     pub(crate) limits: Limits,
     pub(crate) local_addr: SocketAddr,
+    /// What a connection refused by a cap gets before it is closed.
+    pub(crate) refusal: Vec<u8>,
+    /// Connections of this worker in the slab (any phase), for `max_connections`.
+    pub(crate) open: usize,
+    /// Connections refused by `max_connections` or `fd_reserve`.
+    pub(crate) refused: u64,
 }
 
 /// The reactor as callbacks see it: connections by id (send, close, data), timers,
@@ -168,12 +207,16 @@ impl<S: 'static> Io<S> {
         self.listeners.push(Listener {
             socket: Some(socket),
             worker: index,
+            paused: None,
         });
         self.workers.push(WorkerMeta {
             name: worker.name,
             protocol: worker.protocol,
             limits: worker.limits,
             local_addr,
+            refusal: worker.refusal,
+            open: 0,
+            refused: 0,
         });
         self.new_handlers.push(worker.handlers);
         log::info!("{} listening on {local_addr}", self.workers[index].name);
@@ -281,7 +324,7 @@ impl<S: 'static> Io<S> {
             Phase::Closing | Phase::Linger => return Err(SendError::Closing),
             Phase::Dead => return Err(SendError::NotFound),
         }
-        if conn.output.len() >= conn.max_send_buffer {
+        if conn.output.len() >= conn.max_send_buffer && !conn.pause_when_full {
             return Err(SendError::BufferFull);
         }
         Ok(conn)
@@ -299,6 +342,9 @@ impl<S: 'static> Io<S> {
             return Err(SendError::Closing);
         }
         let conn = &mut self.conns[key];
+        if conn.pause_when_full && conn.output.len() >= conn.max_send_buffer {
+            conn.backlogged = true;
+        }
         if !conn.output.is_empty() && !conn.buffer_full && conn.output.len() >= conn.max_send_buffer
         {
             conn.buffer_full = true;
@@ -567,6 +613,16 @@ impl<S: 'static> Io<S> {
             found = true;
         }
         found
+    }
+
+    /// How many connections the worker named `name` has refused for its `max_connections`
+    /// or `fd_reserve` since start.
+    pub fn refused_connections(&self, name: &str) -> u64 {
+        self.workers
+            .iter()
+            .filter(|w| w.name == name)
+            .map(|w| w.refused)
+            .sum()
     }
 
     /// The addresses the listeners are bound to, in the order they were listened.

@@ -29,6 +29,7 @@ impl<S: 'static> Runtime<S> {
             let conn = &mut self.io.conns[key];
             if !matches!(conn.phase, Phase::Open | Phase::Closing)
                 || conn.recv_paused
+                || conn.backlogged
                 || buf.pending() == 0
             {
                 return;
@@ -42,7 +43,12 @@ impl<S: 'static> Runtime<S> {
                 conn.codec = codec;
             }
             match step {
-                Step::Next(consumed) => buf.consume(consumed),
+                Step::Next(consumed) => {
+                    buf.consume(consumed);
+                    if let Some(conn) = self.io.conns.get_mut(key) {
+                        conn.partial_since = None;
+                    }
+                }
                 Step::Wait => return,
                 Step::Fail(error) => {
                     self.fail(key, error);

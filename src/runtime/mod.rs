@@ -1,6 +1,8 @@
 //! The event loop: polls, accepts, reads and decodes, runs callbacks and timers, stops.
 
+mod accept;
 mod input;
+mod limits;
 
 use crate::{
     codec::ws::CloseCode,
@@ -8,14 +10,14 @@ use crate::{
     ctx::Ctx,
     error::Result,
     reactor::{
-        conn::{Codec, Conn, InBuf, Phase, Progress},
+        conn::{Codec, InBuf, Phase, Progress},
         timer::TimerId,
         token::{self, Target},
         Deferred, Io, SignalRequest, Signals, Task,
     },
     worker::{Handlers, Worker},
 };
-use mio::{Events, Interest, Waker};
+use mio::{Events, Waker};
 use std::{
     io,
     net::SocketAddr,
@@ -72,6 +74,8 @@ pub struct Runtime<S> {
     stop_deadline: Option<Instant>,
     /// The first `on_worker_start` error; ends `run`.
     fatal: Option<crate::Error>,
+    /// The open-files limit and the descriptors not used by connections (`fd_reserve`).
+    fds: limits::FdBudget,
 }
 
 impl<S> std::fmt::Debug for Runtime<S> {
@@ -102,6 +106,7 @@ impl<S: 'static> Runtime<S> {
             read_buf: InBuf::default(),
             stop_deadline: None,
             fatal: None,
+            fds: limits::FdBudget::default(),
         })
     }
 
@@ -161,6 +166,7 @@ impl<S: 'static> Runtime<S> {
             None
         };
         let mut events = Events::with_capacity(1024);
+        self.fds = limits::FdBudget::measure(self.io.conns.len());
         self.io.now = Instant::now();
         self.after_callback();
         loop {
@@ -193,6 +199,9 @@ impl<S: 'static> Runtime<S> {
                         Some(SignalRequest::Reload) => self.reload(),
                         None => {}
                     },
+                    // A paused listener's own retry timer accepts; a stale event must not
+                    // start a second retry chain.
+                    Target::Listener(index) if self.io.listeners[index].paused.is_some() => {}
                     Target::Listener(index) => self.accept(index),
                     Target::Conn(key) => {
                         if event.is_writable() {
@@ -338,74 +347,6 @@ impl<S: 'static> Runtime<S> {
         self.io.update_interest(key);
     }
 
-    fn accept(&mut self, index: usize) {
-        loop {
-            let Some(listener) = self.io.listeners[index].socket.as_ref() else {
-                return;
-            };
-            let worker = self.io.listeners[index].worker;
-            let (mut socket, peer) = match listener.accept() {
-                Ok(accepted) => accepted,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
-                    ) =>
-                {
-                    continue
-                }
-                Err(e) => {
-                    // Typically EMFILE: the connection stays in the backlog; retry soon
-                    // rather than spin.
-                    log::warn!(
-                        "accept on {} failed: {e}; retrying in 100 ms",
-                        self.io.workers[worker].name
-                    );
-                    self.io.timers.add(
-                        self.io.now,
-                        Duration::from_millis(100),
-                        false,
-                        Task::AcceptRetry(index),
-                    );
-                    return;
-                }
-            };
-            if self.io.conns.len() >= ConnId::MAX_SLOTS {
-                continue;
-            }
-            let _ = socket.set_nodelay(true);
-            let entry = self.io.conns.vacant_entry();
-            let key = entry.key();
-            if let Err(e) =
-                self.io
-                    .poll
-                    .registry()
-                    .register(&mut socket, token::conn(key), Interest::READABLE)
-            {
-                log::warn!("cannot register connection from {peer}: {e}");
-                continue;
-            }
-            self.io.next_seq += 1;
-            let id = ConnId::new(self.io.next_seq, key);
-            let meta = &self.io.workers[worker];
-            entry.insert(Conn::new(
-                id,
-                socket,
-                peer,
-                worker,
-                meta.protocol,
-                &meta.limits,
-                self.io.now,
-            ));
-            self.call(worker, |h, ctx| {
-                if let Some(f) = h.connect.as_mut() {
-                    f(ctx, id);
-                }
-            });
-        }
-    }
-
     fn writable(&mut self, key: usize) {
         if self.flush_output(key) {
             self.after_callback();
@@ -422,7 +363,13 @@ impl<S: 'static> Runtime<S> {
         if matches!(conn.phase, Phase::Dead | Phase::Linger) || conn.hold_output {
             return false;
         }
-        match conn.flush() {
+        let flushed = conn.flush();
+        if conn.backlogged && conn.output.len() < conn.max_send_buffer / 2 {
+            // Backpressure lifts: decode what waits, then read again.
+            conn.backlogged = false;
+            self.io.ready.push(key);
+        }
+        match flushed {
             Progress::Error(e) => {
                 self.io.kill(key, Some(crate::ConnError::Io(e)));
                 false
@@ -472,7 +419,7 @@ impl<S: 'static> Runtime<S> {
                 self.after_callback();
                 return;
             }
-            Phase::Open | Phase::Closing if conn.recv_paused => return,
+            Phase::Open | Phase::Closing if conn.recv_paused || conn.backlogged => return,
             Phase::Open | Phase::Closing => {}
         }
         let mut buf = self.take_input(key);
@@ -482,7 +429,10 @@ impl<S: 'static> Runtime<S> {
         let mut outcome = Progress::Drained;
         for _ in 0..READ_BUDGET {
             let conn = &mut self.io.conns[key];
-            if !matches!(conn.phase, Phase::Open | Phase::Closing) || conn.recv_paused {
+            if !matches!(conn.phase, Phase::Open | Phase::Closing)
+                || conn.recv_paused
+                || conn.backlogged
+            {
                 break;
             }
             buf.reserve(4096);
@@ -501,6 +451,7 @@ impl<S: 'static> Runtime<S> {
             }
         }
         self.put_input(key, buf);
+        self.track_partial(key);
         self.uncork(key);
         match outcome {
             Progress::Moved => self.io.ready.push(key),
@@ -607,19 +558,17 @@ impl<S: 'static> Runtime<S> {
                         self.after_callback();
                     }
                 }
-                Task::AcceptRetry(index) => self.accept(index),
+                Task::AcceptRetry(index) => self.retry_accept(index),
+                Task::ConnDeadline(conn) => self.deadline_due(conn),
             }
         }
     }
 
     fn free_dead(&mut self) {
         for key in std::mem::take(&mut self.io.dead) {
-            if self
-                .io
-                .conns
-                .get(key)
-                .is_some_and(|c| c.phase == Phase::Dead)
-            {
+            if let Some(conn) = self.io.conns.get(key).filter(|c| c.phase == Phase::Dead) {
+                let worker = conn.worker;
+                self.io.workers[worker].open -= 1;
                 self.io.conns.remove(key);
             }
         }

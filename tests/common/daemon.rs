@@ -58,13 +58,25 @@ pub struct Pushman {
 impl Pushman {
     /// `pushman start --config CONFIG`, waiting for its three listeners.
     pub fn start(config: &Path) -> Self {
+        Self::spawn(Command::new(BIN), config)
+    }
+
+    /// As [`Pushman::start`], under `prlimit --nofile=NOFILE` (soft and hard limit), so the
+    /// pid is the server's own.
+    pub fn start_nofile(config: &Path, nofile: u32) -> Self {
+        let mut command = Command::new("prlimit");
+        command.arg(format!("--nofile={nofile}")).arg(BIN);
+        Self::spawn(command, config)
+    }
+
+    fn spawn(mut command: Command, config: &Path) -> Self {
         // The daemon's log goes beside its config, not into the test output.
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(config.with_file_name("stderr.log"))
             .unwrap();
-        let mut child = Command::new(BIN)
+        let mut child = command
             .args(["start", "--config"])
             .arg(config)
             .stdout(Stdio::piped())

@@ -1,0 +1,160 @@
+//! Accepting connections, and pausing a listener while accepts fail (out of file
+//! descriptors) instead of spinning on it and logging every failure.
+
+use super::Runtime;
+use crate::{
+    connection::ConnId,
+    reactor::{conn::Conn, token, AcceptPause, Task},
+};
+use mio::Interest;
+use std::io;
+
+impl<S: 'static> Runtime<S> {
+    /// Accepts on listener `index` until the backlog is empty, a failure pauses it, or the
+    /// listener is gone (stopping).
+    pub(super) fn accept(&mut self, index: usize) {
+        loop {
+            let Some(listener) = self.io.listeners[index].socket.as_ref() else {
+                return;
+            };
+            let worker = self.io.listeners[index].worker;
+            let (mut socket, peer) = match listener.accept() {
+                Ok(accepted) => accepted,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) =>
+                {
+                    continue
+                }
+                Err(e) => {
+                    // Typically EMFILE/ENFILE: the connection stays in the backlog.
+                    self.pause_accepting(index, &e);
+                    return;
+                }
+            };
+            if self.io.listeners[index].paused.is_some() {
+                self.resume_accepting(index);
+            }
+            if self.io.conns.len() >= ConnId::MAX_SLOTS
+                || self.refuse_over_cap(worker, &mut socket, peer)
+            {
+                continue;
+            }
+            let _ = socket.set_nodelay(true);
+            let entry = self.io.conns.vacant_entry();
+            let key = entry.key();
+            if let Err(e) =
+                self.io
+                    .poll
+                    .registry()
+                    .register(&mut socket, token::conn(key), Interest::READABLE)
+            {
+                log::warn!("cannot register connection from {peer}: {e}");
+                continue;
+            }
+            self.io.next_seq += 1;
+            let id = ConnId::new(self.io.next_seq, key);
+            let meta = &self.io.workers[worker];
+            entry.insert(Conn::new(
+                id,
+                socket,
+                peer,
+                worker,
+                meta.protocol,
+                &meta.limits,
+                self.io.now,
+            ));
+            self.io.workers[worker].open += 1;
+            self.arm_deadline(key);
+            self.call(worker, |h, ctx| {
+                if let Some(f) = h.connect.as_mut() {
+                    f(ctx, id);
+                }
+            });
+        }
+    }
+
+    /// The retry timer of a paused listener: try again (the listener stays deregistered
+    /// until an accept succeeds, so waiting connections cannot wake the loop meanwhile).
+    pub(super) fn retry_accept(&mut self, index: usize) {
+        self.accept(index);
+    }
+
+    /// An accept failed: deregister the listener and retry after a backoff. The first
+    /// failure of an episode is logged; later ones only by a reminder every
+    /// [`AcceptPause::REMIND`], so running out of descriptors costs neither a core nor the
+    /// log.
+    fn pause_accepting(&mut self, index: usize, error: &io::Error) {
+        let now = self.io.now;
+        let listener = &mut self.io.listeners[index];
+        let name = &self.io.workers[listener.worker].name;
+        let pause = match listener.paused.as_mut() {
+            None => {
+                log::warn!(
+                    "accept on {name}: {error}; pausing accepts (retrying every {} ms to 1 s); waiting connections stay in the backlog",
+                    AcceptPause::MIN_BACKOFF.as_millis()
+                );
+                if let Some(socket) = listener.socket.as_mut() {
+                    let _ = self.io.poll.registry().deregister(socket);
+                }
+                listener.paused.insert(AcceptPause {
+                    since: now,
+                    failures: 1,
+                    reported: 1,
+                    logged: now,
+                    backoff: AcceptPause::MIN_BACKOFF,
+                })
+            }
+            Some(pause) => {
+                pause.failures += 1;
+                pause.backoff = (pause.backoff * 2).min(AcceptPause::MAX_BACKOFF);
+                if now.saturating_duration_since(pause.logged) >= AcceptPause::REMIND {
+                    log::warn!(
+                        "accept on {name} still paused: {error}; {} accepts failed in the last {} s",
+                        pause.failures - pause.reported,
+                        now.saturating_duration_since(pause.logged).as_secs()
+                    );
+                    pause.reported = pause.failures;
+                    pause.logged = now;
+                }
+                pause
+            }
+        };
+        let backoff = pause.backoff;
+        self.io
+            .timers
+            .add(now, backoff, false, Task::AcceptRetry(index));
+    }
+
+    /// An accept succeeded after a pause: register the listener again and log the episode.
+    fn resume_accepting(&mut self, index: usize) {
+        let listener = &mut self.io.listeners[index];
+        let Some(pause) = listener.paused.take() else {
+            return;
+        };
+        let name = &self.io.workers[listener.worker].name;
+        log::info!(
+            "accept on {name} resumed after {:.1} s paused; {} accepts failed",
+            self.io
+                .now
+                .saturating_duration_since(pause.since)
+                .as_secs_f64(),
+            pause.failures
+        );
+        if let Some(socket) = listener.socket.as_mut() {
+            // Registering reports the backlog's readiness at once (epoll checks on ADD),
+            // and this loop drains it anyway.
+            if let Err(e) =
+                self.io
+                    .poll
+                    .registry()
+                    .register(socket, token::listener(index), Interest::READABLE)
+            {
+                log::error!("accept on {name}: cannot register the listener again: {e}");
+            }
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! Per-worker connection caps (`max_connections`, `fd_reserve`) and per-connection
+//! deadlines (`request_timeout`, `idle_timeout`).
+
+use super::Runtime;
+use crate::{
+    codec::http::Response,
+    connection::ConnId,
+    reactor::{conn::Phase, Task},
+    Protocol,
+};
+use mio::net::TcpStream;
+use std::{
+    io::{Read, Write},
+    net::SocketAddr,
+    os::fd::AsRawFd,
+    time::{Duration, Instant},
+};
+
+/// What the process may open, for `fd_reserve`: read once when the loop starts.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct FdBudget {
+    /// The soft `RLIMIT_NOFILE`, if known.
+    limit: Option<usize>,
+    /// Descriptors open besides connections (stdio, poll, listeners, files).
+    base: usize,
+}
+
+impl FdBudget {
+    /// Reads the limit and counts the open descriptors (Linux `/proc/self`).
+    pub(super) fn measure(connections: usize) -> Self {
+        let limit = std::fs::read_to_string("/proc/self/limits")
+            .ok()
+            .and_then(|text| {
+                let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+                line["Max open files".len()..]
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            });
+        // The directory handle itself is one of the entries.
+        let open = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count().saturating_sub(1));
+        Self {
+            limit,
+            base: open.saturating_sub(connections),
+        }
+    }
+
+    /// Whether fewer than `reserve` descriptors (at most half the limit) would remain free
+    /// with `fd` (just accepted) open beside `connections` others. The lowest free number is
+    /// always allocated, so `fd + 1` is a lower bound of what is open.
+    fn low(&self, reserve: usize, fd: usize, connections: usize) -> bool {
+        let Some(limit) = self.limit else {
+            return false;
+        };
+        let open = (fd + 1).max(self.base + connections + 1);
+        limit.saturating_sub(open) < reserve.min(limit / 2)
+    }
+}
+
+impl<S: 'static> Runtime<S> {
+    /// Refuses `socket` if its worker is at `max_connections` or descriptors are within its
+    /// `fd_reserve`: writes the worker's refusal and closes. Returns whether it refused.
+    pub(super) fn refuse_over_cap(
+        &mut self,
+        worker: usize,
+        socket: &mut TcpStream,
+        peer: SocketAddr,
+    ) -> bool {
+        let meta = &self.io.workers[worker];
+        let limits = &meta.limits;
+        let reason = if meta.open >= limits.max_connections {
+            "max_connections reached"
+        } else if limits.fd_reserve > 0
+            && self.fds.low(
+                limits.fd_reserve,
+                socket.as_raw_fd().max(0) as usize,
+                self.io.conns.len(),
+            )
+        {
+            "file descriptors within the reserve kept for other listeners"
+        } else {
+            return false;
+        };
+        let meta = &mut self.io.workers[worker];
+        meta.refused += 1;
+        if meta.refused == 1 || meta.refused % 100 == 0 {
+            log::warn!(
+                "{}: refusing connection from {peer}: {reason} ({} refused since start)",
+                meta.name,
+                meta.refused
+            );
+        }
+        // One write into an empty socket buffer; a peer that sent its request already
+        // gets the refusal before our FIN (any unread bytes are drained, so no reset).
+        let _ = socket.write(&meta.refusal);
+        let _ = socket.shutdown(std::net::Shutdown::Write);
+        let _ = socket.read(&mut [0u8; 4096]);
+        true
+    }
+
+    /// Schedules the check of `key`'s earliest deadline, unless one as early is pending.
+    pub(super) fn arm_deadline(&mut self, key: usize) {
+        let Some(conn) = self.io.conns.get_mut(key) else {
+            return;
+        };
+        let limits = &self.io.workers[conn.worker].limits;
+        let idle = limits.idle_timeout.map(|t| conn.last_active + t);
+        let request = limits
+            .request_timeout
+            .zip(conn.partial_since)
+            .map(|(t, since)| since + t);
+        let Some(due) = [idle, request].into_iter().flatten().min() else {
+            return;
+        };
+        match conn.deadline {
+            Some((_, at)) if at <= due => return,
+            Some((id, _)) => {
+                self.io.timers.del(id);
+            }
+            None => {}
+        }
+        let after = due.saturating_duration_since(self.io.now);
+        let id = self
+            .io
+            .timers
+            .add(self.io.now, after, false, Task::ConnDeadline(conn.id));
+        conn.deadline = Some((id, due));
+    }
+
+    /// A deadline check came due: close the connection if a message has been incomplete for
+    /// `request_timeout` (HTTP: `408` first) or it has been idle for `idle_timeout`; else
+    /// schedule the next check.
+    pub(super) fn deadline_due(&mut self, id: ConnId) {
+        let key = id.slot();
+        let now = self.io.now;
+        let Some(conn) = self.io.conns.get_mut(key).filter(|c| c.id == id) else {
+            return;
+        };
+        conn.deadline = None;
+        if conn.phase != Phase::Open {
+            return;
+        }
+        let meta = &self.io.workers[conn.worker];
+        let expired = |t: Option<Duration>, since: Option<Instant>| {
+            t.zip(since).is_some_and(|(t, since)| since + t <= now)
+        };
+        let slow = expired(meta.limits.request_timeout, conn.partial_since);
+        let idle = expired(meta.limits.idle_timeout, Some(conn.last_active))
+            && conn.output.is_empty()
+            && conn.input.pending() == 0;
+        if !slow && !idle {
+            self.arm_deadline(key);
+            return;
+        }
+        let what = if slow {
+            "request not complete within request_timeout"
+        } else {
+            "idle past idle_timeout"
+        };
+        log::info!(
+            "{}: connection {id} ({}): {what}; closing",
+            meta.name,
+            conn.peer
+        );
+        if slow && conn.protocol == Protocol::Http {
+            let mut out = std::mem::take(&mut self.io.scratch);
+            out.clear();
+            Response::new(408)
+                .header("Content-Type", "text/plain; charset=utf-8")
+                .header("Connection", "close")
+                .body("request not complete in time\n")
+                .encode(&mut out);
+            let _ = conn.write_parts(&[&out]);
+            self.io.scratch = out;
+        }
+        self.io.close(id);
+        self.after_callback();
+    }
+
+    /// After a read batch: a message left incomplete starts (or keeps) its request clock;
+    /// waiting because of a pause or backpressure does not count.
+    pub(super) fn track_partial(&mut self, key: usize) {
+        let Some(conn) = self.io.conns.get_mut(key) else {
+            return;
+        };
+        if conn.input.pending() == 0 || conn.recv_paused || conn.backlogged {
+            conn.partial_since = None;
+        } else if conn.partial_since.is_none() {
+            conn.partial_since = Some(self.io.now);
+        }
+        self.arm_deadline(key);
+    }
+}
