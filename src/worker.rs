@@ -195,7 +195,19 @@ pub struct Worker<S> {
     /// Written to a connection refused by `limits.max_connections` or `limits.fd_reserve`
     /// before it is closed. Default: a `503` for `http`, nothing for other protocols.
     pub refusal: Vec<u8>,
+    /// Builds the response to a request the library refuses by itself before any callback
+    /// (`400`, `413`, `501` from the HTTP codec, `408` from `request_timeout`) from its
+    /// status and message. Default: [`plain_error`], a `text/plain` body; an API that
+    /// answers JSON everywhere sets its own.
+    pub http_error: fn(status: u16, message: &str) -> Response,
     pub(crate) handlers: Handlers<S>,
+}
+
+/// The default [`Worker::http_error`]: the message as a `text/plain` body.
+pub fn plain_error(status: u16, message: &str) -> Response {
+    Response::new(status)
+        .header("Content-Type", "text/plain; charset=utf-8")
+        .body(format!("{message}\n"))
 }
 
 impl<S> fmt::Debug for Worker<S> {
@@ -235,6 +247,7 @@ impl<S: 'static> Worker<S> {
             } else {
                 Vec::new()
             },
+            http_error: plain_error,
             handlers: Handlers::default(),
         })
     }

@@ -280,3 +280,25 @@ fn a_too_deep_extended_command_gets_a_json_error_and_a_closing_tab_is_reported()
     assert_eq!(status["lines_refused"], 1, "{status}");
     assert_eq!(status["pushes"]["fail"], 2, "{status}");
 }
+
+#[test]
+fn errors_the_http_codec_raises_are_json_too() {
+    let dir = TempDir::new("json413");
+    let p = Pushman::start(&dir.config("[limits]\nmax_api_line = 64\n"));
+    let body = format!(r#"{{"uid":"u","data":"{}"}}"#, "x".repeat(100));
+    let (status, head, body) = http(p.http, "POST", "/push", &[JSON], &body);
+    assert_eq!(status, 413, "{head}");
+    assert!(head.contains("Content-Type: application/json"), "{head}");
+    let error: Value = serde_json::from_str(&body).expect("a JSON body");
+    assert_eq!(error["ok"], false);
+    assert!(error["error"].as_str().unwrap().contains("64"), "{error}");
+    // A request within the limit is still served on a new connection.
+    let (status, _, _) = http(
+        p.http,
+        "POST",
+        "/push",
+        &[JSON],
+        r#"{"uid":"u","data":"x"}"#,
+    );
+    assert_eq!(status, 200);
+}

@@ -48,6 +48,8 @@ pub fn worker(config: &Config) -> crate::Result<Worker<Daemon>> {
         .header("Connection", "close")
         .header("Retry-After", "1")
         .encode(&mut worker.refusal);
+    // 400 / 408 / 413 / 501 from the library come as JSON like every other answer.
+    worker.http_error = |status, message| json(status, &error(message));
     worker.on_message(|ctx, conn, msg| {
         if let Message::Request(req) = msg {
             let response = handle(ctx, conn, req);

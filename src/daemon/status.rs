@@ -181,6 +181,12 @@ pub fn metrics(ctx: &mut Ctx<'_, Daemon>) -> String {
         &s.connections_refused,
     );
     metric(
+        "api_connections_refused_total",
+        "counter",
+        "API connections refused by max_api_connections or api_fd_reserve.",
+        &status["api_connections_refused"],
+    );
+    metric(
         "lines_refused_total",
         "counter",
         "Backend lines and requests refused as malformed, unknown or unauthorized.",

@@ -128,6 +128,8 @@ pub(crate) struct WorkerMeta {
     pub(crate) local_addr: SocketAddr,
     /// What a connection refused by a cap gets before it is closed.
     pub(crate) refusal: Vec<u8>,
+    /// The worker's [`Worker::http_error`].
+    pub(crate) http_error: fn(u16, &str) -> Response,
     /// Connections of this worker in the slab (any phase), for `max_connections`.
     pub(crate) open: usize,
     /// Connections refused by `max_connections` or `fd_reserve`.
@@ -215,6 +217,7 @@ impl<S: 'static> Io<S> {
             limits: worker.limits,
             local_addr,
             refusal: worker.refusal,
+            http_error: worker.http_error,
             open: 0,
             refused: 0,
         });

@@ -3,7 +3,7 @@
 use super::Runtime;
 use crate::{
     codec::{
-        http::{Request, Response},
+        http::Request,
         ws::{self, handshake, Event, WsSession},
         Decode,
     },
@@ -99,13 +99,9 @@ impl<S: 'static> Runtime<S> {
                 }
                 Ok(Decode::NeedMore) => Step::Wait,
                 Err(e) => {
-                    let body = format!("{e}\n");
+                    let response = (self.io.workers[worker].http_error)(e.status(), &e.to_string());
                     self.write_raw(key, |out| {
-                        Response::new(e.status())
-                            .header("Content-Type", "text/plain; charset=utf-8")
-                            .header("Connection", "close")
-                            .body(body)
-                            .encode(out)
+                        response.header("Connection", "close").encode(out)
                     });
                     Step::Fail(ConnError::Http(e))
                 }

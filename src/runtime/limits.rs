@@ -3,7 +3,6 @@
 
 use super::Runtime;
 use crate::{
-    codec::http::Response,
     connection::ConnId,
     reactor::{conn::Phase, Task},
     Protocol,
@@ -166,10 +165,8 @@ impl<S: 'static> Runtime<S> {
         if slow && conn.protocol == Protocol::Http {
             let mut out = std::mem::take(&mut self.io.scratch);
             out.clear();
-            Response::new(408)
-                .header("Content-Type", "text/plain; charset=utf-8")
+            (meta.http_error)(408, "request not complete in time")
                 .header("Connection", "close")
-                .body("request not complete in time\n")
                 .encode(&mut out);
             let _ = conn.write_parts(&[&out]);
             self.io.scratch = out;
