@@ -486,3 +486,59 @@ fn issue_9_disk_full_refuses_clearly_delivers_once_and_recovers_without_restart(
     let reopened = log.matches("reopened after").count();
     assert!(failed >= 1 && failed == reopened && failed <= 5, "{log}");
 }
+
+/// An entry whose payload is not JSON (written by hand, or by a buggy older version) is
+/// dropped once, with its id, and the entries behind it are still delivered on time.
+#[test]
+fn issue_9_an_unreadable_entry_is_dropped_once_and_does_not_block_the_rest() {
+    use redb::{ReadableDatabase as _, ReadableTable as _};
+    const PUSHES: redb::TableDefinition<'_, (u64, u64), &[u8]> =
+        redb::TableDefinition::new("pushes");
+    let dir = TempDir::new("unreadable");
+    let config = dir.config("");
+    let p = Pushman::start(&config);
+    let mut api = tcp_connect(p.text);
+    let bad = command(
+        &mut api,
+        json!({"cmd":"push","uid":"u","data":"bad","delay":4}),
+    );
+    let good = command(
+        &mut api,
+        json!({"cmd":"push","uid":"u","data":"good","delay":4.2}),
+    );
+    assert!(bad["ok"] == true && good["ok"] == true, "{bad} {good}");
+    p.stop();
+    {
+        let db = redb::Database::open(dir.path("data/schedule.redb")).unwrap();
+        let key = {
+            let txn = db.begin_read().unwrap();
+            let table = txn.open_table(PUSHES).unwrap();
+            let first = table.first().unwrap().expect("two entries").0.value();
+            first
+        };
+        assert_eq!(key.1, bad["id"].as_u64().unwrap());
+        let txn = db.begin_write().unwrap();
+        txn.open_table(PUSHES)
+            .unwrap()
+            .insert(key, &b"not json"[..])
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let p = Pushman::start(&config);
+    let mut tab = bind(&p, "u");
+    let due = good["at_ms"].as_u64().unwrap();
+    let got = texts_until(
+        &mut tab,
+        Instant::now() + Duration::from_millis(due.saturating_sub(unix_ms()) + 1500),
+    );
+    let texts: Vec<&str> = got.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(texts, ["good"]);
+    let mut resp = ureq::get(&format!("http://{}/status", p.http))
+        .call()
+        .unwrap();
+    let status: Value = serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(status["scheduled_unreadable"], 1, "{status}");
+    assert_eq!(status["scheduled_pending"], 0, "{status}");
+    let log = std::fs::read_to_string(dir.path("stderr.log")).unwrap_or_default();
+    assert_eq!(log.matches("is unreadable").count(), 1, "{log}");
+}

@@ -5,7 +5,7 @@ use super::state::{unix_ms, Daemon};
 use crate::{
     push::{
         command::{self, Command, Target, When},
-        schedule::{ScheduledPush, StoredTarget},
+        schedule::{ScheduleError, ScheduledPush, StoredTarget},
     },
     ConnId, Ctx, SendError,
 };
@@ -307,6 +307,14 @@ pub fn deliver_due(ctx: &mut Ctx<'_, Daemon>) {
     }
     let due = match ctx.state.schedule.due(now, 1000) {
         Ok(due) => due,
+        Err(ScheduleError::Corrupt { id }) => {
+            // One unreadable entry must not block every later one (nor log each tick): it
+            // is dropped, once, with its id.
+            log::error!("scheduled push {id} is unreadable (not valid JSON); dropped");
+            ctx.state.stats.scheduled_unreadable += 1;
+            ctx.state.schedule.delivered(&[id]);
+            return;
+        }
         Err(e) => {
             if !e.is_store_fault() {
                 log::error!("cannot read scheduled pushes: {e}");

@@ -36,6 +36,8 @@ pub struct Stats {
     pub timeouts: u64,
     /// Scheduled pushes delivered.
     pub scheduled_delivered: u64,
+    /// Scheduled pushes dropped because their stored entry could not be read.
+    pub scheduled_unreadable: u64,
 }
 
 /// Everything the workers share.

@@ -35,6 +35,7 @@ pub fn json(ctx: &mut Ctx<'_, Daemon>) -> Value {
         "scheduled_pending": state.schedule.len(),
         "store": store_json(&state.schedule),
         "scheduled_delivered": s.scheduled_delivered,
+        "scheduled_unreadable": s.scheduled_unreadable,
         "auth_failures": s.auth_failures,
         "slow_consumers_closed": s.slow_consumers_closed,
         "connections_refused": s.connections_refused,
