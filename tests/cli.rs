@@ -156,6 +156,39 @@ fn issue_9_stop_status_reload_refuse_a_pid_file_naming_another_program() {
 }
 
 #[test]
+fn issue_9_a_lock_held_by_one_process_does_not_vouch_for_the_pid_of_another() {
+    let dir = TempDir::new("cli-lock-mismatch");
+    let mut named = Bystander::spawn();
+    std::fs::write(dir.path("p.pid"), format!("{}\n", named.0.id())).unwrap();
+    // flock(1) holds the lock; the file names a different process.
+    let mut holder = Bystander(
+        Command::new("flock")
+            .args(["-x", "p.pid", "sleep", "600"])
+            .current_dir(&dir.0)
+            .spawn()
+            .expect("flock (util-linux) is needed for this test"),
+    );
+    let deadline = Instant::now() + TIMEOUT;
+    while !std::fs::read_to_string("/proc/locks")
+        .unwrap()
+        .contains(&format!("WRITE {} ", holder.0.id()))
+    {
+        assert!(Instant::now() < deadline, "flock never took the lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = run(&["stop", "--pid-file", "p.pid"], &dir.0);
+    assert_fails_with(
+        &out,
+        &["p.pid", &format!("locked by pid {}", holder.0.id())],
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        named.alive() && holder.alive(),
+        "stop signalled a bystander"
+    );
+}
+
+#[test]
 fn issue_9_a_stale_pid_file_does_not_block_start_and_stop_of_a_stopped_server_succeeds() {
     let dir = TempDir::new("cli-stale");
     let config = dir.config("");

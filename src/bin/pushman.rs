@@ -4,10 +4,11 @@
 use clap::{Args, Parser, Subcommand};
 use pushman::daemon::{
     self,
-    config::{Config, Overrides, Source},
+    config::Config,
     fd_limit,
     pidfile::{self, PidFile, PidState},
     process::{self, Signal},
+    source::{Overrides, Source},
     table::{self, Align},
 };
 use serde_json::Value;

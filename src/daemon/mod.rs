@@ -12,13 +12,15 @@ pub mod fd_limit;
 pub mod http_api;
 pub mod pidfile;
 pub mod process;
+pub mod source;
 pub mod state;
 pub mod status;
 pub mod table;
 pub mod text_api;
 
 use crate::{push::schedule::Schedule, Runtime};
-use config::{AuthMode, Config, Source};
+use config::{AuthMode, Config};
+use source::Source;
 use state::Daemon;
 use std::{net::SocketAddr, time::Duration};
 

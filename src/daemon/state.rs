@@ -1,6 +1,6 @@
 //! The daemon's state, shared by its three workers: who is online, the schedule, counters.
 
-use super::config::{Config, Source};
+use super::{config::Config, source::Source};
 use crate::{
     push::{registry::Registry, schedule::Schedule},
     ConnId,
