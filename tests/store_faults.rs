@@ -109,6 +109,12 @@ fn try_start(config: &Path) -> Start {
         .unwrap()
         .read_to_string(&mut err)
         .unwrap();
+    // Log lines (`[time LEVEL] ...`, e.g. the open-files warning) are not the refusal.
+    let err: String = err
+        .lines()
+        .filter(|l| !l.starts_with('['))
+        .map(|l| format!("{l}\n"))
+        .collect();
     Start::Refused(status.code(), err)
 }
 

@@ -2,7 +2,15 @@
 //! Thin: parse the command line, then call into `pushman::daemon`.
 
 use clap::{Args, Parser, Subcommand};
-use pushman::daemon::{self, config::Config, process};
+use pushman::daemon::{
+    self,
+    config::Config,
+    fd_limit,
+    pidfile::{self, PidFile, PidState},
+    process::{self, Signal},
+    source::{Overrides, Source},
+    table::{self, Align},
+};
 use serde_json::Value;
 use std::{
     path::{Path, PathBuf},
@@ -25,10 +33,14 @@ enum Command {
         /// Detach: run in the background, log to the log file.
         #[arg(short = 'd', long = "daemon")]
         daemon: bool,
+        /// Set by `start -d` on the process it spawns: leave the terminal's session first.
+        #[arg(long, hide = true)]
+        detached: bool,
         #[command(flatten)]
         opts: Opts,
     },
-    /// Stop gracefully: WebSockets get 1001 after their queued frames.
+    /// Stop gracefully: WebSockets get 1001 after their queued frames. Not running is not
+    /// an error (exit 0, as init scripts expect).
     Stop(Opts),
     /// Stop, then start detached.
     Restart(Opts),
@@ -49,7 +61,7 @@ enum Command {
     Token {
         /// The uid the token proves.
         uid: String,
-        /// Seconds the token stays valid.
+        /// Seconds the token stays valid (at least 1).
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
         #[command(flatten)]
@@ -92,11 +104,14 @@ type Outcome = Result<(), String>;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Start { daemon: true, opts } => start_detached(&opts),
+        Command::Start {
+            daemon: true, opts, ..
+        } => start_detached(&opts),
         Command::Start {
             daemon: false,
+            detached,
             opts,
-        } => start(&opts),
+        } => start(&opts, detached),
         Command::Stop(opts) => load(&opts).and_then(|(c, _)| stop(&c)),
         Command::Restart(opts) => restart(&opts),
         Command::Reload(opts) => load(&opts).and_then(|(c, _)| reload(&c)),
@@ -123,99 +138,121 @@ fn main() -> ExitCode {
     }
 }
 
-/// The configuration: the file (explicit, or ./pushman.toml), then the flags.
-fn load(opts: &Opts) -> Result<(Config, Option<PathBuf>), String> {
+/// Where the configuration comes from: the file (explicit, or ./pushman.toml), the
+/// flags, and the working directory relative paths are resolved against.
+fn source(opts: &Opts) -> Result<Source, String> {
+    let base =
+        std::env::current_dir().map_err(|e| format!("cannot read the working directory: {e}"))?;
     let path = opts.config.clone().or_else(|| {
         let default = PathBuf::from("pushman.toml");
         default.exists().then_some(default)
     });
-    let mut config = match &path {
-        Some(path) => Config::load(path).map_err(|e| e.to_string())?,
-        None => Config::default(),
-    };
-    if let Some(ws) = &opts.ws {
-        config.listen.ws = ws.clone();
-    }
-    if let Some(text) = &opts.text {
-        config.listen.text = text.clone();
-    }
-    if let Some(http) = &opts.http {
-        config.listen.http = http.clone();
-    }
-    if let Some(pid) = &opts.pid_file {
-        config.files.pid = pid.clone();
-    }
-    if let Some(log) = &opts.log_file {
-        config.files.log = log.clone();
-    }
-    config.validate().map_err(|e| e.to_string())?;
-    let path = path.map(|p| std::fs::canonicalize(&p).unwrap_or(p));
-    Ok((config, path))
+    // Absolute, so `reload` reads the same file whatever the daemon's directory.
+    let path = path.map(|p| std::fs::canonicalize(&p).unwrap_or_else(|_| base.join(p)));
+    Ok(Source {
+        path,
+        overrides: Overrides {
+            ws: opts.ws.clone(),
+            text: opts.text.clone(),
+            http: opts.http.clone(),
+            pid: opts.pid_file.clone(),
+            log: opts.log_file.clone(),
+        },
+        base,
+    })
 }
 
-fn start(opts: &Opts) -> Outcome {
-    let (config, path) = load(opts)?;
-    if let Some(pid) = process::running_pid(&config.files.pid) {
-        return Err(format!(
-            "already running (pid {pid}, pid file {})",
-            config.files.pid.display()
-        ));
+/// The configuration `opts` describe, and where it came from.
+fn load(opts: &Opts) -> Result<(Config, Source), String> {
+    let source = source(opts)?;
+    let config = source.load().map_err(|e| e.to_string())?;
+    Ok((config, source))
+}
+
+/// Foreground `start`, and the process `start -d` spawns (`detached`). The pid file is
+/// taken (locked) before anything listens, so a daemon that `stop` cannot find never runs.
+fn start(opts: &Opts, detached: bool) -> Outcome {
+    if detached {
+        process::detach().map_err(|e| format!("cannot leave the terminal's session: {e}"))?;
     }
+    let (config, source) = load(opts)?;
+    let mut pid_file = PidFile::acquire(&config.files.pid).map_err(|e| e.to_string())?;
     env_logger::Builder::new()
         .filter_level(log::LevelFilter::Trace)
         .format_target(false)
         .init();
     log::set_max_level(config.log_filter());
-    let pid_file = config.files.pid.clone();
-    let mut pid_error = None;
-    let result = daemon::serve(config, path, |bound| {
-        if let Err(e) = process::write_pid(&pid_file, bound) {
-            pid_error = Some(e);
+    if let Some(old) = pid_file.replaced() {
+        log::info!(
+            "replaced stale pid file {} (pid {old} did not hold its lock)",
+            pid_file.path().display()
+        );
+    }
+    fd_limit::warn_if_short(&config, fd_limit::raise());
+    let announce = !process::stdout_is_stderr();
+    let result = daemon::serve(config, source, |bound| {
+        if let Err(e) = pid_file.record(bound) {
+            log::error!(
+                "cannot record the listeners in pid file {}: {e}; `status` will not find the HTTP API",
+                pid_file.path().display()
+            );
         }
-        for (name, addr) in bound {
+        // The log says "NAME listening on ADDR"; a caller reading stdout (a script that
+        // bound port 0) gets it there too, unless stdout is that same log or terminal.
+        for (name, addr) in bound.iter().filter(|_| announce) {
             println!("pushman: {name} on {addr}");
         }
     });
-    process::remove_pid(&pid_file);
-    if let Some(e) = pid_error {
-        log::warn!("cannot write pid file {}: {e}", pid_file.display());
-    }
+    drop(pid_file);
     result.map_err(|e| e.to_string())
 }
 
+/// How long `start -d` waits for the daemon to listen.
+const READY_WITHIN: Duration = Duration::from_secs(15);
+
 fn start_detached(opts: &Opts) -> Outcome {
-    let (config, path) = load(opts)?;
-    if let Some(pid) = process::running_pid(&config.files.pid) {
+    let (config, source) = load(opts)?;
+    let pid_path = &config.files.pid;
+    // Other faults of the pid file are the child's to report: it says what to do about them.
+    if let Ok(PidState::Running { pid }) = pidfile::inspect(pid_path) {
         return Err(format!(
             "already running (pid {pid}, pid file {})",
-            config.files.pid.display()
+            pid_path.display()
         ));
     }
     let exe = std::env::current_exe().map_err(|e| format!("cannot find my executable: {e}"))?;
-    let mut args = vec!["start".to_string()];
+    // Only what the user gave: the child re-reads the file as `reload` will, so the two
+    // agree. Paths are absolute (the child runs in the same directory anyway).
+    let mut args = vec!["start".to_string(), "--detached".to_string()];
     let mut flag = |name: &str, value: String| args.extend([format!("--{name}"), value]);
-    if let Some(path) = path {
+    if let Some(path) = &source.path {
         flag("config", path.display().to_string());
     }
-    flag("ws", config.listen.ws.clone());
-    flag("text", config.listen.text.clone());
-    flag("http", config.listen.http.clone());
-    flag("pid-file", absolute(&config.files.pid));
-    flag("log-file", absolute(&config.files.log));
-    let child = process::spawn_detached(&exe, &args, &config.files.log)
-        .map_err(|e| format!("cannot start: {e}"))?;
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let o = &source.overrides;
+    for (name, value) in [("ws", &o.ws), ("text", &o.text), ("http", &o.http)] {
+        if let Some(value) = value {
+            flag(name, value.clone());
+        }
+    }
+    if o.pid.is_some() {
+        flag("pid-file", pid_path.display().to_string());
+    }
+    if o.log.is_some() {
+        flag("log-file", config.files.log.display().to_string());
+    }
+    let log = &config.files.log;
+    let child = process::spawn_detached(&exe, &args, log).map_err(|e| e.to_string())?;
+    let deadline = std::time::Instant::now() + READY_WITHIN;
     while std::time::Instant::now() < deadline {
-        if process::running_pid(&config.files.pid) == Some(child) {
-            println!(
-                "pushman started (pid {child}); log: {}",
-                config.files.log.display()
-            );
+        let ours =
+            matches!(pidfile::inspect(pid_path), Ok(PidState::Running { pid }) if pid == child);
+        if ours && pidfile::recorded_addr(pid_path, daemon::clients::NAME).is_some() {
+            println!("pushman started (pid {child}); log: {}", log.display());
             return Ok(());
         }
-        if !process::alive(child) {
-            let log = std::fs::read_to_string(&config.files.log).unwrap_or_default();
-            let last = log
+        if !pidfile::alive(child) {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let last = text
                 .lines()
                 .rev()
                 .find(|l| l.starts_with("pushman:"))
@@ -223,36 +260,74 @@ fn start_detached(opts: &Opts) -> Outcome {
             return Err(format!(
                 "failed to start: {} (log: {})",
                 last.trim_start_matches("pushman: "),
-                config.files.log.display()
+                log.display()
             ));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    // A start that reports failure leaves nothing running behind it.
+    let _ = process::signal(child, Signal::SIGTERM);
+    if !process::wait_exit(child, Duration::from_secs(5)) {
+        let _ = process::signal(child, Signal::SIGKILL);
+    }
     Err(format!(
-        "did not report ready within 15 s (pid {child}); see {}",
-        config.files.log.display()
+        "did not report ready within {} s, so it was stopped (pid {child}); see {}",
+        READY_WITHIN.as_secs(),
+        log.display()
     ))
 }
 
-fn absolute(path: &Path) -> String {
-    std::path::absolute(path)
-        .unwrap_or_else(|_| path.to_path_buf())
-        .display()
-        .to_string()
-}
-
+/// The running daemon's pid, or why there is none.
 fn running(config: &Config) -> Result<u32, String> {
-    process::running_pid(&config.files.pid).ok_or_else(|| {
-        format!(
-            "not running (no live pid in {})",
-            config.files.pid.display()
-        )
-    })
+    let path = &config.files.pid;
+    match pidfile::inspect(path).map_err(|e| e.to_string())? {
+        PidState::Running { pid } => Ok(pid),
+        PidState::Stale {
+            pid: Some(pid),
+            alive: true,
+        } => Err(not_ours(path, pid)),
+        state => Err(not_running(path, state)),
+    }
 }
 
+/// The refusal for a stale pid file naming a live process: it is someone else's.
+fn not_ours(path: &Path, pid: u32) -> String {
+    format!(
+        "pid file {} names pid {pid}, which is not a running pushman (it does not hold the pid file's lock); not signalling it. Remove {} if no pushman is running",
+        path.display(),
+        path.display()
+    )
+}
+
+fn not_running(path: &Path, state: PidState) -> String {
+    match state {
+        PidState::Stale { pid: Some(pid), .. } => format!(
+            "not running (stale pid file {} names pid {pid}, which has exited)",
+            path.display()
+        ),
+        PidState::Stale { pid: None, .. } => {
+            format!("not running (empty pid file {})", path.display())
+        }
+        _ => format!("not running (no pid file {})", path.display()),
+    }
+}
+
+/// SIGTERM and wait. Stopping a stopped server succeeds (exit 0) as init scripts expect
+/// (LSB: "stop" on a service that is not running is success).
 fn stop(config: &Config) -> Outcome {
-    let pid = running(config)?;
-    process::signal(pid, libc::SIGTERM).map_err(|e| format!("cannot signal pid {pid}: {e}"))?;
+    let path = &config.files.pid;
+    let pid = match pidfile::inspect(path).map_err(|e| e.to_string())? {
+        PidState::Running { pid } => pid,
+        PidState::Stale {
+            pid: Some(pid),
+            alive: true,
+        } => return Err(not_ours(path, pid)),
+        state => {
+            println!("pushman {}; nothing to stop", not_running(path, state));
+            return Ok(());
+        }
+    };
+    process::signal(pid, Signal::SIGTERM).map_err(|e| format!("cannot signal pid {pid}: {e}"))?;
     if !process::wait_exit(pid, Duration::from_secs(15)) {
         return Err(format!("pid {pid} did not stop within 15 s"));
     }
@@ -262,7 +337,7 @@ fn stop(config: &Config) -> Outcome {
 
 fn restart(opts: &Opts) -> Outcome {
     let (config, _) = load(opts)?;
-    if process::running_pid(&config.files.pid).is_some() {
+    if let Ok(PidState::Running { .. }) = pidfile::inspect(&config.files.pid) {
         stop(&config)?;
     }
     start_detached(opts)
@@ -270,7 +345,7 @@ fn restart(opts: &Opts) -> Outcome {
 
 fn reload(config: &Config) -> Outcome {
     let pid = running(config)?;
-    process::signal(pid, libc::SIGHUP).map_err(|e| format!("cannot signal pid {pid}: {e}"))?;
+    process::signal(pid, Signal::SIGHUP).map_err(|e| format!("cannot signal pid {pid}: {e}"))?;
     println!("pushman reloading (pid {pid})");
     Ok(())
 }
@@ -278,7 +353,7 @@ fn reload(config: &Config) -> Outcome {
 /// GETs `path` from the running daemon's HTTP API.
 fn api_get(config: &Config, path: &str) -> Result<Value, String> {
     running(config)?;
-    let addr = process::recorded_addr(&config.files.pid, daemon::http_api::NAME)
+    let addr = pidfile::recorded_addr(&config.files.pid, daemon::http_api::NAME)
         .ok_or("the HTTP API is off (listen.http); status needs it")?;
     let addr = if addr.ip().is_unspecified() {
         ([127, 0, 0, 1], addr.port()).into()
@@ -323,6 +398,11 @@ fn status(config: &Config) -> Outcome {
         s["timeouts"],
         s["connections_refused"]
     );
+    let files = &s["open_files"];
+    println!(
+        "open files {} of {} (hard limit {})",
+        files["open"], files["limit"], files["hard_limit"]
+    );
     println!("{rule}{}{rule}", "-".repeat(16));
     println!("{:<12} {:<24} connections", "listener", "address");
     for l in s["listeners"].as_array().into_iter().flatten() {
@@ -353,37 +433,69 @@ fn store_line(store: &Value) -> String {
 
 fn connections(config: &Config) -> Outcome {
     let v = api_get(config, "/connections")?;
-    println!(
-        "{:<8} {:<22} {:<16} {:<10} {:>10} {:>10} {:>8} {:>9}",
-        "id", "peer", "uid", "protocol", "bytes_in", "bytes_out", "sendbuf", "age_s"
-    );
-    for c in v["connections"].as_array().into_iter().flatten() {
-        println!(
-            "{:<8} {:<22} {:<16} {:<10} {:>10} {:>10} {:>8} {:>9.1}",
-            c["id"],
-            c["peer"].as_str().unwrap_or(""),
-            c["uid"].as_str().unwrap_or("-"),
-            c["protocol"].as_str().unwrap_or(""),
-            c["bytes_in"],
-            c["bytes_out"],
-            c["send_buffered"],
-            c["age_s"].as_f64().unwrap_or(0.0),
-        );
-    }
+    let text = |c: &Value, key: &str, none: &str| c[key].as_str().unwrap_or(none).to_string();
+    let number = |c: &Value, key: &str| c[key].as_u64().unwrap_or(0).to_string();
+    let rows: Vec<Vec<String>> = v["connections"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            vec![
+                number(c, "id"),
+                text(c, "peer", ""),
+                text(c, "uid", "-"),
+                text(c, "protocol", ""),
+                number(c, "bytes_in"),
+                number(c, "bytes_out"),
+                number(c, "send_buffered"),
+                format!("{:.1}", c["age_s"].as_f64().unwrap_or(0.0)),
+            ]
+        })
+        .collect();
+    let headers = [
+        ("id", Align::Right),
+        ("peer", Align::Left),
+        ("uid", Align::Left),
+        ("protocol", Align::Left),
+        ("bytes_in", Align::Right),
+        ("bytes_out", Align::Right),
+        ("sendbuf", Align::Right),
+        ("age_s", Align::Right),
+    ];
+    print!("{}", table::render(&headers, &rows));
     Ok(())
 }
 
+/// Mints a token the server will accept, or says why it would not.
 fn token(config: &Config, uid: &str, ttl: u64) -> Outcome {
     if config.auth.secret.is_empty() {
         return Err("auth.secret is empty; set it in the config file".into());
+    }
+    if uid.is_empty() {
+        return Err("the uid must not be empty (the server refuses an empty uid)".into());
+    }
+    if ttl == 0 {
+        return Err(
+            "--ttl must be at least 1 second (a token with --ttl 0 is expired at once)".into(),
+        );
     }
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    println!(
-        "{}",
-        pushman::push::token::mint(config.auth.secret.as_bytes(), uid, now + ttl)
-    );
+    let expires = now.checked_add(ttl).ok_or("--ttl is too large")?;
+    let secret = config.auth.secret.as_bytes();
+    let token = pushman::push::token::mint(secret, uid, expires);
+    let max = pushman::push::token::MAX_TOKEN_LEN;
+    if token.len() > max {
+        return Err(format!(
+            "the uid is too long: its token would be {} bytes, over the server's limit of {max}",
+            token.len()
+        ));
+    }
+    // The server's own check, so what is printed is what it accepts.
+    pushman::push::token::verify(secret, &token, now)
+        .map_err(|e| format!("the server would refuse this token: {e}"))?;
+    println!("{token}");
     Ok(())
 }

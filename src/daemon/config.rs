@@ -140,7 +140,9 @@ pub struct Heartbeat {
     pub handshake_timeout: f64,
 }
 
-/// Files, relative to the working directory unless absolute.
+/// Files, relative to the working directory `pushman start` ran in unless absolute
+/// ([`Source::load`](super::source::Source::load) resolves them once, so `reload` and
+/// `start -d` agree on them).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Files {

@@ -1,26 +1,32 @@
 //! The `pushman` daemon: three workers on one reactor sharing a [`state::Daemon`]:
 //! browsers ([`clients`]), the text API ([`text_api`]) and the HTTP API ([`http_api`]),
-//! plus heartbeats, scheduled delivery and reload. [`process`] is the command line's side
-//! (pid file, `start -d`, signals).
+//! plus heartbeats, scheduled delivery and reload. [`process`] and [`pidfile`] are the
+//! command line's side (`start -d`, signals, the locked pid file); [`fd_limit`] the
+//! open-files limit.
 
 pub mod api;
 pub mod api_auth;
 pub mod clients;
 pub mod config;
 mod demo;
+pub mod fd_limit;
 pub mod heartbeat;
 pub mod http_api;
 mod http_guard;
+pub mod pidfile;
 pub mod process;
+pub mod source;
 pub mod state;
 pub mod status;
 pub mod store;
+pub mod table;
 pub mod text_api;
 
 use crate::Runtime;
 use config::{AuthMode, Config};
+use source::Source;
 use state::Daemon;
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
 /// How often due scheduled pushes are looked for (the check is O(1) when none is due).
 const SCHEDULE_TICK: Duration = Duration::from_millis(20);
@@ -55,14 +61,15 @@ impl From<crate::Error> for DaemonError {
     }
 }
 
-/// Binds every listener of `config`, calls `ready` with the bound addresses, then serves
-/// until SIGINT/SIGTERM (graceful) and returns.
+/// Binds every listener of `config`, calls `ready` with the bound addresses (the caller
+/// announces them: they are not logged here too), then serves until SIGINT/SIGTERM
+/// (graceful) and returns. `source` is what `reload` re-reads.
 ///
 /// # Errors
 /// [`DaemonError`]: config, store, or a listener that cannot bind.
 pub fn serve(
     config: Config,
-    config_path: Option<PathBuf>,
+    source: Source,
     ready: impl FnOnce(&[(String, SocketAddr)]),
 ) -> Result<(), DaemonError> {
     config.validate().map_err(DaemonError::Config)?;
@@ -71,7 +78,7 @@ pub fn serve(
     if config.auth.mode == AuthMode::None {
         log::warn!("auth.mode = \"none\": a browser's first message is its uid, unverified (push.php behaviour); set auth.mode = \"token\" in production");
     }
-    let mut runtime = Runtime::new(Daemon::new(config.clone(), config_path, schedule))?;
+    let mut runtime = Runtime::new(Daemon::new(config.clone(), source, schedule))?;
     let mut bound = vec![(
         clients::NAME.to_string(),
         runtime.listen(clients::worker(&config)?)?,
@@ -87,9 +94,6 @@ pub fn serve(
             http_api::NAME.to_string(),
             runtime.listen(http_api::worker(&config)?)?,
         ));
-    }
-    for (name, addr) in &bound {
-        log::info!("{name} listening on {addr}");
     }
     install_timers(&mut runtime);
     runtime.on_reload(reload);
@@ -108,11 +112,11 @@ fn install_timers(runtime: &mut Runtime<Daemon>) {
 /// slow-consumer policy, origins, timeouts and the log level change; listeners and the
 /// store do not (they need a restart, and a warning says so).
 fn reload(ctx: &mut crate::Ctx<'_, Daemon>) {
-    let Some(path) = ctx.state.config_path.clone() else {
+    let Some(path) = ctx.state.source.path.clone() else {
         log::info!("reload: no config file; nothing to re-read");
         return;
     };
-    let new = match Config::load(&path) {
+    let new = match ctx.state.source.load() {
         Ok(new) => new,
         Err(e) => {
             log::error!("reload refused, keeping the running config: {e}");
@@ -120,8 +124,15 @@ fn reload(ctx: &mut crate::Ctx<'_, Daemon>) {
         }
     };
     let old = &ctx.state.config;
-    if new.listen != old.listen || new.files != old.files {
-        log::warn!("reload: [listen] and [files] changes take effect at restart");
+    let changed = old.restart_only_changes(&new);
+    if !changed.is_empty() {
+        log::warn!(
+            "reload: {} changed; [listen] and [files] changes take effect at restart",
+            changed.join(", ")
+        );
+    }
+    if new.limits.max_connections != old.limits.max_connections {
+        fd_limit::warn_if_short(&new, fd_limit::current());
     }
     log::set_max_level(new.log_filter());
     ctx.io.set_limits(clients::NAME, clients::limits(&new));

@@ -1,6 +1,9 @@
-//! The command line's side of the daemon: the pid file, `start -d`, and signals to a
-//! running daemon (`stop`, `reload`), plus a minimal HTTP GET for `status`.
+//! The command line's side of the daemon: `start -d`, and signals to a running daemon
+//! (`stop`, `reload`), plus a minimal HTTP GET for `status`. The pid file is [`super::pidfile`].
 
+use super::pidfile::alive;
+pub use nix::sys::signal::Signal;
+use nix::unistd::Pid;
 use std::{
     fs,
     io::{self, Read, Write},
@@ -9,82 +12,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// The pid recorded in `path` (its first line), if that process is alive.
-pub fn running_pid(path: &Path) -> Option<u32> {
-    let pid: u32 = fs::read_to_string(path)
-        .ok()?
-        .lines()
-        .next()?
-        .trim()
-        .parse()
-        .ok()?;
-    alive(pid).then_some(pid)
-}
-
-/// The listener addresses recorded in the pid file after the pid (`name addr` lines), so
-/// `status` finds the HTTP API even when it was bound to port 0.
-pub fn recorded_addr(path: &Path, name: &str) -> Option<SocketAddr> {
-    fs::read_to_string(path)
-        .ok()?
-        .lines()
-        .skip(1)
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-}
-
-/// Whether process `pid` exists (and is not a zombie).
-pub fn alive(pid: u32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the parenthesised command name: Z is a zombie, X is dead.
-        Ok(stat) => stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| !rest.starts_with(['Z', 'X'])),
-        Err(_) => false,
-    }
-}
-
-/// Writes this process's pid and its listeners to `path` (atomically, via a temporary
-/// file).
-///
-/// # Errors
-/// When the file cannot be written.
-pub fn write_pid(path: &Path, listeners: &[(String, SocketAddr)]) -> io::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir)?;
-    }
-    let mut text = format!("{}\n", std::process::id());
-    for (name, addr) in listeners {
-        text.push_str(&format!("{name} {addr}\n"));
-    }
-    let tmp = path.with_extension("pid.tmp");
-    fs::write(&tmp, text)?;
-    fs::rename(tmp, path)
-}
-
-/// Removes `path` if it names this process.
-pub fn remove_pid(path: &Path) {
-    let ours = fs::read_to_string(path).is_ok_and(|s| {
-        s.lines()
-            .next()
-            .is_some_and(|l| l.trim() == std::process::id().to_string())
-    });
-    if ours {
-        let _ = fs::remove_file(path);
-    }
-}
-
-/// Sends `signal` to `pid`.
+/// Sends `signal` to `pid`. Callers check the pid file's lock first
+/// ([`pidfile::inspect`](super::pidfile::inspect)): a bare pid may name any program.
 ///
 /// # Errors
 /// When the process does not exist or may not be signalled.
-pub fn signal(pid: u32, signal: libc::c_int) -> io::Result<()> {
-    let pid =
-        libc::pid_t::try_from(pid).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: kill(2) takes plain integers and has no memory-safety preconditions.
-    if unsafe { libc::kill(pid, signal) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+pub fn signal(pid: u32, signal: Signal) -> io::Result<()> {
+    let pid = i32::try_from(pid).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    nix::sys::signal::kill(Pid::from_raw(pid), signal).map_err(io::Error::from)
 }
 
 /// Waits until `pid` has exited, up to `limit`; returns whether it did.
@@ -99,34 +34,53 @@ pub fn wait_exit(pid: u32, limit: Duration) -> bool {
     !alive(pid)
 }
 
-/// Starts `exe args` detached: a new session, stdin from /dev/null, stdout and stderr
-/// appended to `log`. Returns the child's pid.
+/// Starts `exe args` in the background: stdin from /dev/null, stdout and stderr appended
+/// to `log`. The child leaves the terminal's session itself ([`detach`]), so no `pre_exec`
+/// (and no `unsafe`) is needed here. Returns the child's pid.
 ///
 /// # Errors
-/// When the log cannot be opened or the process cannot start.
+/// When the log cannot be opened (the error names it) or the process cannot start.
 pub fn spawn_detached(exe: &Path, args: &[String], log: &Path) -> io::Result<u32> {
-    use std::os::unix::process::CommandExt;
-    if let Some(dir) = log.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir)?;
-    }
-    let out = fs::OpenOptions::new().create(true).append(true).open(log)?;
-    let mut command = std::process::Command::new(exe);
-    command
+    let named = |e: io::Error| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot open log file {}: {e}", log.display()),
+        )
+    };
+    super::pidfile::create_parent(log).map_err(named)?;
+    let out = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(named)?;
+    let err = out.try_clone()?;
+    let child = std::process::Command::new(exe)
         .args(args)
         .stdin(std::process::Stdio::null())
-        .stdout(out.try_clone()?)
-        .stderr(out);
-    // SAFETY: setsid(2) is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::setsid() == -1 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let child = command.spawn()?;
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot run {}: {e}", exe.display())))?;
     Ok(child.id())
+}
+
+/// Called first thing in a `start -d` child: a new session, so the terminal's hangup and
+/// Ctrl-C never reach the daemon.
+///
+/// # Errors
+/// `setsid` fails only for a process group leader, which a spawned child is not.
+pub fn detach() -> io::Result<()> {
+    nix::unistd::setsid().map(drop).map_err(io::Error::from)
+}
+
+/// Whether stdout and stderr lead to the same place (one terminal, one log file, one
+/// journal stream), where a line on each would show twice.
+pub fn stdout_is_stderr() -> bool {
+    use nix::sys::stat::fstat;
+    match (fstat(io::stdout()), fstat(io::stderr())) {
+        (Ok(out), Ok(err)) => out.st_dev == err.st_dev && out.st_ino == err.st_ino,
+        _ => false,
+    }
 }
 
 /// `GET path` on the HTTP API with an optional bearer secret; returns status and body.

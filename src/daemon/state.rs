@@ -1,6 +1,6 @@
 //! The daemon's state, shared by its three workers: who is online, the schedule, counters.
 
-use super::config::Config;
+use super::{config::Config, source::Source};
 use crate::{
     push::{registry::Registry, store::Store},
     ConnId,
@@ -8,7 +8,6 @@ use crate::{
 use std::{
     collections::{HashMap, HashSet},
     net::IpAddr,
-    path::PathBuf,
     time::{Instant, SystemTime, UNIX_EPOCH},
 };
 
@@ -46,7 +45,7 @@ pub struct Daemon {
     /// The configuration in force (replaced by `reload`).
     pub config: Config,
     /// Where it came from, for `reload`.
-    pub config_path: Option<PathBuf>,
+    pub source: Source,
     /// uid ↔ connections, groups.
     pub registry: Registry,
     /// Scheduled pushes, durable, reopened by itself after a fault.
@@ -72,10 +71,10 @@ pub struct Daemon {
 
 impl Daemon {
     /// A daemon with nobody online.
-    pub fn new(config: Config, config_path: Option<PathBuf>, schedule: Store) -> Self {
+    pub fn new(config: Config, source: Source, schedule: Store) -> Self {
         Self {
             config,
-            config_path,
+            source,
             registry: Registry::new(),
             schedule,
             stats: Stats::default(),

@@ -26,6 +26,7 @@ pub fn json(ctx: &mut Ctx<'_, Daemon>) -> Value {
         "pid": std::process::id(),
         "uptime_s": state.started.elapsed().as_secs(),
         "memory_rss_bytes": rss_bytes(),
+        "open_files": super::fd_limit::status(),
         "connections": state.ws_connections,
         "uids_online": state.registry.uid_total(),
         "bound_connections": state.registry.conn_total(),

@@ -588,7 +588,11 @@ impl<S: 'static> Runtime<S> {
     /// Stops accepting, runs `on_worker_stop`, and closes every connection (WebSockets with
     /// 1001). `run` returns once all are closed or [`STOP_TIMEOUT`] has passed.
     fn begin_stop(&mut self) {
-        log::info!("stopping: closing {} connections", self.io.conns.len());
+        let n = self.io.conns.len();
+        log::info!(
+            "stopping: closing {n} connection{}",
+            if n == 1 { "" } else { "s" }
+        );
         self.stop_deadline = Some(self.io.now + STOP_TIMEOUT);
         for listener in &mut self.io.listeners {
             if let Some(mut socket) = listener.socket.take() {
