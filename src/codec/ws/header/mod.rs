@@ -177,5 +177,4 @@ pub fn encode_frame(opcode: OpCode, payload: &[u8], out: &mut Vec<u8>) {
 }
 
 #[cfg(test)]
-#[path = "header_tests.rs"]
 mod tests;

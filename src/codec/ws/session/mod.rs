@@ -350,13 +350,4 @@ fn cut(s: &str, max: usize) -> &str {
 }
 
 #[cfg(test)]
-#[path = "session_tests.rs"]
 mod tests;
-
-#[cfg(test)]
-#[path = "session_error_tests.rs"]
-mod error_tests;
-
-#[cfg(test)]
-#[path = "session_fragment_tests.rs"]
-mod fragment_tests;

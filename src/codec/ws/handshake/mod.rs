@@ -182,5 +182,4 @@ impl fmt::Display for HandshakeError {
 impl std::error::Error for HandshakeError {}
 
 #[cfg(test)]
-#[path = "handshake_tests.rs"]
 mod tests;

@@ -1,7 +1,7 @@
 //! Unit tests for fragmented messages: reassembly, limits, memory, and UTF-8 checked
 //! fragment by fragment.
 
-use super::*;
+use super::super::*;
 use crate::codec::ws::test_util::{feed, feed_new, frame, Ev};
 
 #[test]

@@ -1,7 +1,7 @@
 //! One test per `ProtocolError` the session can raise: the error, the close frame it
 //! writes, and the `Closed` state after it.
 
-use super::*;
+use super::super::*;
 use crate::codec::ws::test_util::{error_close, feed, frame, KEY};
 
 /// Feeds `stream` to a session with `max` bytes of limit; checks that `want` is raised,

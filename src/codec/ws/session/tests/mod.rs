@@ -3,6 +3,9 @@
 use super::*;
 use crate::codec::ws::test_util::{client, feed, feed_new, frame, server, Ev, KEY};
 
+mod errors;
+mod fragments;
+
 /// RFC 6455 §5.7: a single-frame masked text message.
 const MASKED_HELLO: [u8; 11] = [
     0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
