@@ -35,23 +35,24 @@
 //! ```
 
 pub mod codec;
-pub mod connection;
-pub mod ctx;
 #[cfg(feature = "daemon")]
 pub mod daemon;
 pub mod error;
 #[cfg(feature = "daemon")]
 pub mod push;
 mod reactor;
-mod runtime;
-pub mod worker;
+pub mod runtime;
 
-pub use connection::{ConnError, ConnId, ConnInfo, Message, SendError};
-pub use ctx::Ctx;
+pub use codec::{Limits, Protocol, WhenFull};
 pub use error::{Error, Result};
-pub use reactor::{timer::TimerId, Io};
-pub use runtime::{Runtime, StopHandle};
-pub use worker::{Limits, Protocol, Refusal, WhenFull, Worker};
+pub use reactor::timer::TimerId;
+pub use runtime::{
+    connection::{ConnError, ConnId, ConnInfo, Message, SendError},
+    ctx::Ctx,
+    io::{Cursor, Io},
+    worker::{Refusal, Worker},
+    Runtime, StopHandle,
+};
 
 /// Compiles the README's examples as doctests.
 #[doc = include_str!("../README.md")]

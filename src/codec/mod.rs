@@ -14,8 +14,11 @@
 
 pub mod frame;
 pub mod http;
+mod protocol;
 pub mod text;
 pub mod ws;
+
+pub use protocol::{Limits, Protocol, WhenFull};
 
 /// What a decoder made of the bytes it was offered. Incomplete input is not an error
 /// (cf. `httparse::Status::Partial`).

@@ -5,9 +5,7 @@ use super::{
     config::{AuthMode, Config, SlowConsumer},
     state::Daemon,
 };
-use crate::{
-    codec::http::Request, push::token, worker::Limits, ConnId, Ctx, Message, Refusal, Worker,
-};
+use crate::{codec::http::Request, push::token, ConnId, Ctx, Limits, Message, Refusal, Worker};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The WebSocket worker's name, in status output.
@@ -92,7 +90,7 @@ fn on_handshake(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, req: &Request) -> Resul
             match verify(ctx, &token) {
                 Ok(uid) => bind(ctx, conn, &uid),
                 // The upgrade completes, so the browser sees why in the close frame.
-                Err(reason) => close_after_upgrade(ctx, conn, reason),
+                Err(reason) => ctx.io.close_with(conn, POLICY, reason),
             }
         }
     }
@@ -143,12 +141,6 @@ fn verify(ctx: &mut Ctx<'_, Daemon>, token: &str) -> Result<String, &'static str
             _ => "invalid token",
         }
     })
-}
-
-fn close_after_upgrade(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, reason: &'static str) {
-    ctx.io.add_timer(Duration::ZERO, false, move |ctx| {
-        ctx.io.close_with(conn, POLICY, reason)
-    });
 }
 
 fn on_close(ctx: &mut Ctx<'_, Daemon>, conn: ConnId) {

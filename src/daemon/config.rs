@@ -102,9 +102,9 @@ pub struct Limits {
 impl Limits {
     /// The limits of an API worker (text or HTTP) idle-closed after `idle` seconds (0: never).
     /// Replies are never dropped: a backend that does not read them is not read from either.
-    pub fn api(&self, idle: f64) -> crate::worker::Limits {
+    pub fn api(&self, idle: f64) -> crate::Limits {
         let secs = |s: f64| (s > 0.0).then(|| std::time::Duration::from_secs_f64(s));
-        crate::worker::Limits {
+        crate::Limits {
             max_package_size: self.max_api_line,
             max_send_buffer_size: API_SEND_HIGH_WATER,
             when_full: crate::WhenFull::PauseRecv,

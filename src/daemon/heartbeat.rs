@@ -7,11 +7,12 @@
 //! (twice the average rate), so connections that arrived in one burst are pinged over a few
 //! ticks instead of in one write storm that would stall pushes (docs/BENCHMARKS.md).
 //!
-//! Timeouts are checked by a cursor that walks the connection slots so that one pass takes
-//! a quarter of the shorter timeout, in wall-clock time: a close comes at most 25 % late.
+//! Timeouts are checked by a pass over the connections, a page per tick, paced so that one
+//! pass takes a quarter of the shorter timeout in wall-clock time: a close comes at most
+//! 25 % late.
 
 use super::{clients, state::Daemon};
-use crate::{ConnId, Ctx};
+use crate::{ConnId, Ctx, Cursor, SendError};
 use std::{
     cmp::Reverse,
     collections::BinaryHeap,
@@ -36,9 +37,8 @@ pub struct Heartbeat {
     /// ids are never reused), so beyond the open connections the heap holds at most those
     /// closed within the last interval.
     pings: BinaryHeap<Reverse<(Instant, ConnId)>>,
-    /// The timeout pass: next slot, and when the current pass began.
-    check_at: usize,
-    check_pass_began: Option<Instant>,
+    /// Where the timeout pass stands.
+    checks: TimeoutPass<Cursor>,
 }
 
 impl Heartbeat {
@@ -64,29 +64,66 @@ impl Heartbeat {
         }
         due
     }
-
-    /// The slots the timeout pass visits at `now`: from where it stands up to the share of
-    /// `slots` that `period` says should have been visited by now. A pass wraps once its
-    /// period is over, so each slot is checked once per period whatever the slot count.
-    fn check_slice(&mut self, now: Instant, period: Duration, slots: usize) -> (usize, usize) {
-        let began = *self.check_pass_began.get_or_insert(now);
-        let elapsed = now.saturating_duration_since(began);
-        if self.check_at >= slots || elapsed >= period {
-            let from = self.check_at.min(slots);
-            self.check_at = 0;
-            self.check_pass_began = Some(now);
-            return (from, slots); // finish the pass that just ended
-        }
-        let target = (slots as u128 * elapsed.as_nanos() / period.as_nanos().max(1)) as usize;
-        let from = self.check_at;
-        self.check_at = target.clamp(from, slots);
-        (from, self.check_at)
-    }
 }
 
-/// Whether `conn` is one of the browsers' WebSocket connections.
-fn is_browser(ctx: &Ctx<'_, Daemon>, conn: ConnId) -> bool {
-    ctx.io.worker_name(conn) == Some(clients::NAME)
+/// A pass over every connection once per period, a share per tick: `C` is the paging
+/// cursor (the library's [`Cursor`]; an index in tests).
+#[derive(Debug, Default)]
+struct TimeoutPass<C> {
+    /// Where the pass goes on; `None` once it has reached the end, until the next period.
+    cursor: Option<C>,
+    /// When the current pass began.
+    began: Option<Instant>,
+    /// Connections handed out in the current pass.
+    visited: usize,
+    /// The pass overran its period: after this page, a new one begins.
+    restart: bool,
+}
+
+impl<C: Copy + Default> TimeoutPass<C> {
+    /// Where to go on from at `now` and how many connections to visit: the share of `total`
+    /// that `period` says should have been visited by now. A pass that overran its period
+    /// is finished at once, then the next begins, so each connection is checked once per
+    /// period whatever their number.
+    fn quota(&mut self, now: Instant, period: Duration, total: usize) -> Option<(C, usize)> {
+        let Some(began) = self.began else {
+            self.start(now);
+            return None;
+        };
+        let elapsed = now.saturating_duration_since(began);
+        if elapsed >= period {
+            if let Some(cursor) = self.cursor {
+                self.restart = true;
+                return Some((cursor, usize::MAX));
+            }
+            self.start(now);
+            return None;
+        }
+        let cursor = self.cursor?;
+        let share = total as u128 * elapsed.as_nanos();
+        let target = share.div_ceil(period.as_nanos().max(1)) as usize;
+        let n = target.saturating_sub(self.visited);
+        if n == 0 {
+            return None;
+        }
+        self.visited += n;
+        Some((cursor, n))
+    }
+
+    /// The page handed out by [`quota`](Self::quota) was visited; `next` is where it ended.
+    fn advanced(&mut self, next: Option<C>, now: Instant) {
+        if std::mem::take(&mut self.restart) {
+            self.start(now);
+        } else {
+            self.cursor = next;
+        }
+    }
+
+    fn start(&mut self, now: Instant) {
+        self.cursor = Some(C::default());
+        self.began = Some(now);
+        self.visited = 0;
+    }
 }
 
 /// One tick: the pings that are due, and a slice of the timeout checks.
@@ -100,16 +137,19 @@ pub fn tick(ctx: &mut Ctx<'_, Daemon>) {
     let average = (open as u128 * TICK.as_nanos() / interval.as_nanos().max(1)) as usize;
     let budget = (2 * average + 1).max(MIN_PINGS_PER_TICK);
     for conn in ctx.state.heartbeat.take_due(now, budget) {
-        if is_browser(ctx, conn) {
-            let _ = ctx.io.ping(conn);
+        // Ids are never reused: a closed connection's entry just leaves the heap.
+        if !matches!(
+            ctx.io.ping(conn),
+            Err(SendError::NotFound | SendError::Closing)
+        ) {
             ctx.state.heartbeat.watch(conn, now, interval);
         }
     }
 
-    let slots = ctx.io.slot_count();
-    let (from, to) = ctx.state.heartbeat.check_slice(now, check_period, slots);
-    if to > from {
-        let (ids, _) = ctx.io.connections_page(from, to - from);
+    let total = ctx.io.connection_count_of(clients::NAME);
+    if let Some((cursor, n)) = ctx.state.heartbeat.checks.quota(now, check_period, total) {
+        let (ids, next) = ctx.io.connections_page_of(clients::NAME, cursor, n);
+        ctx.state.heartbeat.checks.advanced(next, now);
         check_timeouts(ctx, &ids);
     }
 }
@@ -123,9 +163,6 @@ fn check_timeouts(ctx: &mut Ctx<'_, Daemon>, ids: &[ConnId]) {
         Duration::from_secs_f64(hb.handshake_timeout),
     );
     for &id in ids {
-        if !is_browser(ctx, id) {
-            continue;
-        }
         let Some((age, idle)) = ctx.io.age_and_idle(id) else {
             continue;
         };
@@ -195,23 +232,28 @@ mod tests {
     }
 
     #[test]
-    fn the_timeout_pass_takes_one_period_whatever_the_slot_count() {
-        for slots in [1, 4, 64, 100_000] {
-            let mut hb = Heartbeat::default();
+    fn the_timeout_pass_takes_one_period_whatever_the_count() {
+        for total in [1, 4, 64, 100_000] {
+            let mut pass = TimeoutPass::<usize>::default();
             let t0 = Instant::now();
             let period = Duration::from_millis(250);
-            let mut visits = vec![0u32; slots];
+            let mut visits = vec![0u32; total];
             for step in 0..=100u32 {
-                let (from, to) = hb.check_slice(t0 + TICK * step, period, slots);
+                let now = t0 + TICK * step;
+                let Some((from, n)) = pass.quota(now, period, total) else {
+                    continue;
+                };
+                let to = from.saturating_add(n).min(total);
                 for v in &mut visits[from..to] {
                     *v += 1;
                 }
+                pass.advanced((to < total).then_some(to), now);
             }
-            // 1,000 ms of ticks is four periods: every slot is visited 4 or 5 times
+            // 1,000 ms of ticks is four periods: every connection is visited 4 or 5 times
             // (the fifth pass is under way at the end), never on every tick.
             assert!(
                 visits.iter().all(|&v| (4..=5).contains(&v)),
-                "{slots}: {visits:?}"
+                "{total}: {visits:?}"
             );
         }
     }

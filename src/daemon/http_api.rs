@@ -11,8 +11,7 @@ use super::{
 };
 use crate::{
     codec::http::{Request, Response},
-    worker::Limits,
-    ConnId, Ctx, Message, Worker,
+    ConnId, Ctx, Limits, Message, Worker,
 };
 use serde_json::{Map, Value};
 

@@ -7,7 +7,7 @@ use super::{
     config::Config,
     state::Daemon,
 };
-use crate::{push::command, worker::Limits, ConnId, Ctx, Message, Worker};
+use crate::{push::command, ConnId, Ctx, Limits, Message, Worker};
 use serde_json::json;
 
 /// The text worker's name, in status output.

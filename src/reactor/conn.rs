@@ -1,10 +1,9 @@
 //! One connection's socket, protocol state and buffers, and the only code that reads and
 //! writes sockets. `WouldBlock` never leaves this file: I/O results become [`Progress`].
 
-use crate::{
-    codec::{frame::FrameCodec, http::HttpCodec, text::TextCodec, ws::WsSession},
-    connection::ConnId,
-    worker::{Limits, Protocol, WhenFull},
+use super::ConnId;
+use crate::codec::{
+    frame::FrameCodec, http::HttpCodec, text::TextCodec, ws::WsSession, Limits, Protocol, WhenFull,
 };
 use mio::net::TcpStream;
 use std::{
@@ -203,7 +202,7 @@ pub(crate) struct Conn {
     /// Since when a message has been arriving incomplete: for `request_timeout`.
     pub(crate) partial_since: Option<Instant>,
     /// The pending timeout check, and when it is due.
-    pub(crate) deadline: Option<(crate::TimerId, Instant)>,
+    pub(crate) deadline: Option<(super::timer::TimerId, Instant)>,
 }
 
 impl Conn {
@@ -245,6 +244,11 @@ impl Conn {
             partial_since: None,
             deadline: None,
         }
+    }
+
+    /// Whether its input may be read and decoded now: not closed, paused or backlogged.
+    pub(crate) fn may_read(&self) -> bool {
+        matches!(self.phase, Phase::Open | Phase::Closing) && !self.recv_paused && !self.backlogged
     }
 
     /// Reads once into `buf`'s free space.

@@ -1,5 +1,7 @@
-//! The single-threaded mio reactor: one `Poll`, a slab of connections, listeners and timers.
-//! [`Io`] is its surface for callbacks; the event loop itself is in [`crate::runtime`].
+//! The single-threaded mio reactor, mechanism only: one `Poll`, a slab of connections,
+//! listeners and accepting, socket reads and writes, buffers, timers and signals. It knows
+//! the codecs below it and nothing above: the event loop, the callbacks and the public
+//! `Io` are in `runtime`, which drives it. `WouldBlock` never leaves this module.
 //!
 //! # Edge-triggered readiness
 //!
@@ -22,40 +24,40 @@
 //! that dies during an event batch stays in its slot, marked dead, until the batch ends, so
 //! an `accept` in the same batch never reuses it. Users see [`ConnId`], never the slot.
 
+mod accept;
+mod close;
 pub(crate) mod conn;
+mod id;
+pub(crate) mod limits;
+pub(crate) mod read;
+mod send;
 mod signal;
 pub(crate) mod timer;
 pub(crate) mod token;
 
+pub use id::{ConnError, ConnId, SendError};
 pub(crate) use signal::{Request as SignalRequest, Signals};
 
 use crate::{
-    codec::{frame, http::Response, ws},
-    connection::{ConnError, ConnId, ConnInfo, SendError},
-    ctx::Ctx,
+    codec::{http::Response, Limits, Protocol},
     error::{Error, Result},
-    worker::{Handlers, Limits, Protocol, Worker},
 };
 use conn::{Conn, Phase, Progress};
 use mio::{net::TcpListener, Interest, Poll};
 use slab::Slab;
 use std::{
-    any::Any,
     collections::VecDeque,
     net::SocketAddr,
     time::{Duration, Instant},
 };
-use timer::{TimerId, Timers};
+use timer::Timers;
 
 /// How long a closing connection may take to flush and be closed by its peer.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A timer callback.
-pub(crate) type TimerFn<S> = Box<dyn FnMut(&mut Ctx<'_, S>)>;
-
-/// A scheduled task: a user callback or an internal deadline.
-pub(crate) enum Task<S> {
-    User(TimerFn<S>),
+/// A scheduled task: the driver's own (`T`, a callback) or one of the reactor's deadlines.
+pub(crate) enum Task<T> {
+    User(T),
     /// Force-close a connection that did not finish closing in time.
     CloseDeadline(ConnId),
     /// Retry accepting on a listener after the process ran out of file descriptors.
@@ -64,7 +66,7 @@ pub(crate) enum Task<S> {
     ConnDeadline(ConnId),
 }
 
-impl<S> std::fmt::Debug for Task<S> {
+impl<T> std::fmt::Debug for Task<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::User(_) => f.write_str("User"),
@@ -119,7 +121,8 @@ impl AcceptPause {
     pub(crate) const REMIND: Duration = Duration::from_secs(30);
 }
 
-/// What the reactor keeps of each worker besides its callbacks.
+/// What the reactor keeps of each worker (a listener's configuration and counts); the
+/// callbacks stay with the runtime.
 #[derive(Debug)]
 pub(crate) struct WorkerMeta {
     pub(crate) name: String,
@@ -128,7 +131,7 @@ pub(crate) struct WorkerMeta {
     pub(crate) local_addr: SocketAddr,
     /// What a connection refused by a cap gets before it is closed.
     pub(crate) refusal: Vec<u8>,
-    /// The worker's [`Worker::http_error`].
+    /// The worker's `Worker::http_error`.
     pub(crate) http_error: fn(u16, &str) -> Response,
     /// Connections of this worker in the slab (any phase), for `max_connections`.
     pub(crate) open: usize,
@@ -136,18 +139,17 @@ pub(crate) struct WorkerMeta {
     pub(crate) refused: u64,
 }
 
-/// The reactor as callbacks see it: connections by id (send, close, data), timers,
-/// listening, stopping. Reached as `ctx.io`.
-pub struct Io<S> {
+/// The reactor's state. The runtime drives it: it polls `poll`, hands readiness to the
+/// methods here and to its own decoding, and runs `T`s when their timers are due.
+pub(crate) struct Reactor<T> {
     pub(crate) poll: Poll,
     pub(crate) conns: Slab<Conn>,
     pub(crate) listeners: Vec<Listener>,
     pub(crate) workers: Vec<WorkerMeta>,
-    /// Callbacks of workers listened since the runtime last looked; it installs them.
-    pub(crate) new_handlers: Vec<Handlers<S>>,
-    pub(crate) timers: Timers<Task<S>>,
+    pub(crate) timers: Timers<Task<T>>,
+    /// Events owed to the driver's callbacks.
     pub(crate) deferred: VecDeque<Deferred>,
-    /// Slots whose `close` awaits the runtime (which owns the WebSocket session then).
+    /// Slots whose `close` awaits the runtime (which owns the WebSocket close frame).
     pub(crate) close_requests: Vec<usize>,
     /// Dead slots to free at the end of the batch.
     pub(crate) dead: Vec<usize>,
@@ -158,11 +160,15 @@ pub struct Io<S> {
     pub(crate) stop_requested: bool,
     /// Scratch space for encoding control frames and responses.
     pub(crate) scratch: Vec<u8>,
+    /// Shared by all connections: only a partial message stays with its connection.
+    pub(crate) read_buf: conn::InBuf,
+    /// The open-files limit and the descriptors not used by connections (`fd_reserve`).
+    pub(crate) fds: limits::FdBudget,
 }
 
-impl<S> std::fmt::Debug for Io<S> {
+impl<T> std::fmt::Debug for Reactor<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Io")
+        f.debug_struct("Reactor")
             .field("connections", &self.conns.len())
             .field("listeners", &self.listeners.len())
             .field("timers", &self.timers.len())
@@ -170,14 +176,13 @@ impl<S> std::fmt::Debug for Io<S> {
     }
 }
 
-impl<S: 'static> Io<S> {
+impl<T> Reactor<T> {
     pub(crate) fn new() -> Result<Self> {
         Ok(Self {
             poll: Poll::new()?,
             conns: Slab::new(),
             listeners: Vec::new(),
             workers: Vec::new(),
-            new_handlers: Vec::new(),
             timers: Timers::new(),
             deferred: VecDeque::new(),
             close_requests: Vec::new(),
@@ -187,16 +192,18 @@ impl<S: 'static> Io<S> {
             now: Instant::now(),
             stop_requested: false,
             scratch: Vec::new(),
+            read_buf: conn::InBuf::default(),
+            fds: limits::FdBudget::default(),
         })
     }
 
-    /// Binds `worker`'s address and starts accepting; returns the bound address (useful with
-    /// port 0). Called from a callback, the worker's `on_worker_start` runs right after it.
-    ///
-    /// # Errors
-    /// [`Error::Bind`] when the address cannot be bound.
-    pub fn listen(&mut self, worker: Worker<S>) -> Result<SocketAddr> {
-        let addr = worker.addr;
+    /// Binds `addr` and starts accepting for a new worker described by `meta` (its
+    /// `local_addr` is filled in); returns the worker's index and the bound address.
+    pub(crate) fn bind(
+        &mut self,
+        addr: SocketAddr,
+        mut meta: WorkerMeta,
+    ) -> Result<(usize, SocketAddr)> {
         let mut socket = TcpListener::bind(addr).map_err(|source| Error::Bind { addr, source })?;
         let local_addr = socket.local_addr()?;
         let index = self.workers.len();
@@ -211,117 +218,34 @@ impl<S: 'static> Io<S> {
             worker: index,
             paused: None,
         });
-        self.workers.push(WorkerMeta {
-            name: worker.name,
-            protocol: worker.protocol,
-            limits: worker.limits,
-            local_addr,
-            refusal: worker.refusal,
-            http_error: worker.http_error,
-            open: 0,
-            refused: 0,
-        });
-        self.new_handlers.push(worker.handlers);
-        log::info!("{} listening on {local_addr}", self.workers[index].name);
-        Ok(local_addr)
+        meta.local_addr = local_addr;
+        log::info!("{} listening on {local_addr}", meta.name);
+        self.workers.push(meta);
+        Ok((index, local_addr))
     }
 
-    /// Sends `data` as one message in the connection's protocol: a WebSocket text frame, a
-    /// `text` line (a `\n` is appended), a `frame` frame, raw `tcp` bytes, or an `http`
-    /// `200 OK` with `data` as a plain-text body.
-    ///
-    /// # Errors
-    /// [`SendError`]; nothing was queued then.
-    pub fn send(
-        &mut self,
-        id: ConnId,
-        data: impl AsRef<[u8]>,
-    ) -> std::result::Result<(), SendError> {
-        self.send_as(id, data.as_ref(), ws::OpCode::Text)
-    }
-
-    /// As [`Io::send`], but a WebSocket connection gets a binary frame.
-    ///
-    /// # Errors
-    /// [`SendError`]; nothing was queued then.
-    pub fn send_binary(
-        &mut self,
-        id: ConnId,
-        data: impl AsRef<[u8]>,
-    ) -> std::result::Result<(), SendError> {
-        self.send_as(id, data.as_ref(), ws::OpCode::Binary)
-    }
-
-    /// Sends an HTTP response on an `http` connection (or raw on any other); closes the
-    /// connection afterwards unless the request asked to keep it alive.
-    ///
-    /// # Errors
-    /// [`SendError`]; nothing was queued then.
-    pub fn respond(
-        &mut self,
-        id: ConnId,
-        response: &Response,
-    ) -> std::result::Result<(), SendError> {
-        let conn = self.open_conn(id)?;
-        let close = conn.close_after_response;
-        let mut bytes = std::mem::take(&mut self.scratch);
-        bytes.clear();
-        if close
-            && !response
-                .headers
-                .iter()
-                .any(|(k, _)| k.eq_ignore_ascii_case("connection"))
-        {
-            response
-                .clone()
-                .header("Connection", "close")
-                .encode(&mut bytes);
-        } else {
-            response.encode(&mut bytes);
-        }
-        let result = self.queue(id.slot(), &[&bytes]);
-        self.scratch = bytes;
-        if result.is_ok() && close {
-            self.close(id);
-        }
-        result
-    }
-
-    fn send_as(
-        &mut self,
-        id: ConnId,
-        data: &[u8],
-        opcode: ws::OpCode,
-    ) -> std::result::Result<(), SendError> {
-        let conn = self.open_conn(id)?;
-        match conn.protocol {
-            Protocol::Tcp => self.queue(id.slot(), &[data]),
-            Protocol::Text => self.queue(id.slot(), &[data, crate::codec::text::LINE_END]),
-            Protocol::Frame => {
-                let head = frame::header(data.len()).map_err(|_| SendError::TooLarge)?;
-                self.queue(id.slot(), &[&head, data])
-            }
-            Protocol::WebSocket => {
-                let mut head = [0u8; ws::header::MAX_SERVER_HEADER];
-                let n = ws::header::encode_header(true, opcode, data.len(), &mut head);
-                self.queue(id.slot(), &[&head[..n], data])
-            }
-            Protocol::Http => {
-                let response = Response::new(200)
-                    .header("Content-Type", "text/plain; charset=utf-8")
-                    .body(data);
-                self.respond(id, &response)
+    /// Stops accepting on every listener (a graceful stop).
+    pub(crate) fn close_listeners(&mut self) {
+        for listener in &mut self.listeners {
+            if let Some(mut socket) = listener.socket.take() {
+                let _ = self.poll.registry().deregister(&mut socket);
             }
         }
+    }
+
+    /// The connection `id`, if it is still in its slot.
+    pub(crate) fn conn(&self, id: ConnId) -> Option<&Conn> {
+        self.conns.get(id.slot()).filter(|c| c.id == id)
+    }
+
+    /// The connection `id`, if it is still in its slot.
+    pub(crate) fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+        self.conns.get_mut(id.slot()).filter(|c| c.id == id)
     }
 
     /// The connection `id` if it takes new messages.
-    fn open_conn(&mut self, id: ConnId) -> std::result::Result<&mut Conn, SendError> {
-        let conn = self
-            .conns
-            .get_mut(id.slot())
-            .filter(|c| c.id == id)
-            .ok_or(SendError::NotFound)?;
+    pub(crate) fn open_conn(&mut self, id: ConnId) -> std::result::Result<&mut Conn, SendError> {
+        let conn = self.conn_mut(id).ok_or(SendError::NotFound)?;
         match conn.phase {
             Phase::Open => {}
             Phase::Closing | Phase::Linger => return Err(SendError::Closing),
@@ -380,54 +304,6 @@ impl<S: 'static> Io<S> {
         }
     }
 
-    /// Sends a WebSocket ping (the peer answers with a pong, which counts as activity).
-    /// Does nothing for other protocols or before the handshake completes.
-    ///
-    /// # Errors
-    /// [`SendError`]; nothing was queued then.
-    pub fn ping(&mut self, id: ConnId) -> std::result::Result<(), SendError> {
-        let conn = self.open_conn(id)?;
-        if conn.protocol != Protocol::WebSocket || conn.hold_output {
-            return Ok(());
-        }
-        let mut head = [0u8; ws::header::MAX_SERVER_HEADER];
-        let n = ws::header::encode_header(true, ws::OpCode::Ping, 0, &mut head);
-        self.queue(id.slot(), &[&head[..n]])
-    }
-
-    /// How long ago the connection was accepted, and how long since input last arrived.
-    pub fn age_and_idle(&self, id: ConnId) -> Option<(Duration, Duration)> {
-        let conn = self.conn(id)?;
-        Some((
-            self.now.saturating_duration_since(conn.since),
-            self.now.saturating_duration_since(conn.last_active),
-        ))
-    }
-
-    /// Whether a WebSocket connection has completed its handshake (always true for other
-    /// protocols).
-    pub fn is_upgraded(&self, id: ConnId) -> bool {
-        self.conn(id).is_some_and(|c| !c.hold_output)
-    }
-
-    /// The name of the worker that accepted the connection.
-    pub fn worker_name(&self, id: ConnId) -> Option<&str> {
-        self.conn(id).map(|c| self.workers[c.worker].name.as_str())
-    }
-
-    /// Closes gracefully: queued output is flushed first; a WebSocket gets a close frame with
-    /// code 1000. Then `on_close`.
-    pub fn close(&mut self, id: ConnId) {
-        self.close_with(id, ws::CloseCode::NORMAL.0, "");
-    }
-
-    /// As [`Io::close`], with a WebSocket close code and reason (ignored by other protocols).
-    pub fn close_with(&mut self, id: ConnId, code: u16, reason: &str) {
-        if self.conns.get(id.slot()).is_some_and(|c| c.id == id) {
-            self.begin_closing(id.slot(), Some((code, reason.into())));
-        }
-    }
-
     /// Moves an open connection to [`Phase::Closing`]; the runtime then sends the WebSocket
     /// close frame for `request` (if any) and flushes. A deadline bounds the whole close.
     pub(crate) fn begin_closing(&mut self, key: usize, request: Option<(u16, Box<str>)>) {
@@ -440,13 +316,6 @@ impl<S: 'static> Io<S> {
         self.close_requests.push(key);
         self.timers
             .add(self.now, CLOSE_TIMEOUT, false, Task::CloseDeadline(conn.id));
-    }
-
-    /// Closes at once, dropping queued output. `on_close` follows.
-    pub fn destroy(&mut self, id: ConnId) {
-        if self.conns.get(id.slot()).is_some_and(|c| c.id == id) {
-            self.kill(id.slot(), None);
-        }
     }
 
     /// Marks slot `key` dead: deregistered now, `on_close` (after `on_error`) deferred, the
@@ -466,174 +335,5 @@ impl<S: 'static> Io<S> {
         self.deferred
             .push_back(Deferred::Close(conn.id, conn.worker));
         self.dead.push(key);
-    }
-
-    /// Stops reading from the connection (the peer's writes then back up in TCP).
-    pub fn pause_recv(&mut self, id: ConnId) {
-        if let Some(conn) = self.conns.get_mut(id.slot()).filter(|c| c.id == id) {
-            conn.recv_paused = true;
-        }
-    }
-
-    /// Resumes reading; input that arrived meanwhile is processed on the next turn.
-    pub fn resume_recv(&mut self, id: ConnId) {
-        if let Some(conn) = self.conns.get_mut(id.slot()).filter(|c| c.id == id) {
-            if conn.recv_paused {
-                conn.recv_paused = false;
-                self.ready.push(id.slot());
-            }
-        }
-    }
-
-    /// The peer's address, while the connection exists (also inside `on_close`).
-    pub fn peer_addr(&self, id: ConnId) -> Option<SocketAddr> {
-        self.conn(id).map(|c| c.peer)
-    }
-
-    /// A snapshot of the connection's counters.
-    pub fn info(&self, id: ConnId) -> Option<ConnInfo> {
-        let conn = self.conn(id)?;
-        let worker = &self.workers[conn.worker];
-        Some(ConnInfo {
-            id,
-            peer: conn.peer,
-            worker: worker.name.clone(),
-            protocol: conn.protocol.scheme(),
-            bytes_in: conn.bytes_in,
-            bytes_out: conn.bytes_out,
-            send_buffered: conn.output.len(),
-            age: self.now.saturating_duration_since(conn.since),
-            idle: self.now.saturating_duration_since(conn.last_active),
-        })
-    }
-
-    /// Ids of the connections that take messages, in slot order.
-    pub fn connections(&self) -> impl Iterator<Item = ConnId> + '_ {
-        self.conns
-            .iter()
-            .filter(|(_, c)| c.phase == Phase::Open)
-            .map(|(_, c)| c.id)
-    }
-
-    /// The open connections in slots `from..`, visiting at most `max` slots, and the slot to
-    /// continue from (0 once past the last). Periodic work over every connection (pings,
-    /// idle checks) can so go a slice per tick instead of stalling the loop for all at once.
-    pub fn connections_page(&self, from: usize, max: usize) -> (Vec<ConnId>, usize) {
-        let slots = self.slot_count();
-        let end = from.saturating_add(max.max(1)).min(slots);
-        let ids = (from..end)
-            .filter_map(|slot| self.conns.get(slot))
-            .filter(|c| c.phase == Phase::Open)
-            .map(|c| c.id)
-            .collect();
-        (ids, if end >= slots { 0 } else { end })
-    }
-
-    /// Slots in the connection slab, occupied or not: the range `connections_page` walks.
-    pub fn slot_count(&self) -> usize {
-        self.conns.capacity()
-    }
-
-    /// How many connections are open (not closing).
-    pub fn connection_count(&self) -> usize {
-        self.connections().count()
-    }
-
-    /// The per-connection value stored with [`Io::set_data`], if it has type `T`
-    /// (Workerman's dynamic `$connection->uid`). Available inside `on_close` too.
-    pub fn data<T: 'static>(&mut self, id: ConnId) -> Option<&mut T> {
-        self.conns
-            .get_mut(id.slot())
-            .filter(|c| c.id == id)?
-            .data
-            .as_mut()?
-            .downcast_mut()
-    }
-
-    /// Stores a per-connection value, replacing any previous one.
-    pub fn set_data<T: 'static>(&mut self, id: ConnId, value: T) {
-        if let Some(conn) = self.conns.get_mut(id.slot()).filter(|c| c.id == id) {
-            conn.data = Some(Box::new(value) as Box<dyn Any>);
-        }
-    }
-
-    /// Removes and returns the per-connection value, if it has type `T`.
-    pub fn take_data<T: 'static>(&mut self, id: ConnId) -> Option<T> {
-        let conn = self.conns.get_mut(id.slot()).filter(|c| c.id == id)?;
-        match conn.data.take()?.downcast::<T>() {
-            Ok(value) => Some(*value),
-            Err(other) => {
-                conn.data = Some(other);
-                None
-            }
-        }
-    }
-
-    /// Runs `f` after `interval`, and then every `interval` if `repeat`.
-    pub fn add_timer(
-        &mut self,
-        interval: Duration,
-        repeat: bool,
-        f: impl FnMut(&mut Ctx<'_, S>) + 'static,
-    ) -> TimerId {
-        self.timers
-            .add(self.now, interval, repeat, Task::User(Box::new(f)))
-    }
-
-    /// Deletes a timer; returns whether it was scheduled. Safe from the timer's own callback.
-    pub fn del_timer(&mut self, id: TimerId) -> bool {
-        self.timers.del(id)
-    }
-
-    /// Asks the reactor to stop gracefully: stop accepting, run `on_worker_stop`, close
-    /// WebSockets with 1001 and everything else after flushing, then return.
-    pub fn stop(&mut self) {
-        self.stop_requested = true;
-    }
-
-    /// Whether a graceful stop has been asked for (by a signal, [`Io::stop`] or a
-    /// [`StopHandle`](crate::StopHandle)).
-    pub fn stopping(&self) -> bool {
-        self.stop_requested
-    }
-
-    /// The time the current batch of events started (cached; cheap).
-    pub fn now(&self) -> Instant {
-        self.now
-    }
-
-    /// Each worker's name and bound address, in the order they were listened.
-    pub fn listeners(&self) -> impl Iterator<Item = (&str, SocketAddr)> + '_ {
-        self.workers.iter().map(|w| (w.name.as_str(), w.local_addr))
-    }
-
-    /// Replaces the limits of the worker named `name` for connections accepted from now on
-    /// (a reload); returns whether such a worker exists.
-    pub fn set_limits(&mut self, name: &str, limits: Limits) -> bool {
-        let mut found = false;
-        for worker in self.workers.iter_mut().filter(|w| w.name == name) {
-            worker.limits = limits;
-            found = true;
-        }
-        found
-    }
-
-    /// How many connections the worker named `name` has refused for its `max_connections`
-    /// or `fd_reserve` since start.
-    pub fn refused_connections(&self, name: &str) -> u64 {
-        self.workers
-            .iter()
-            .filter(|w| w.name == name)
-            .map(|w| w.refused)
-            .sum()
-    }
-
-    /// The addresses the listeners are bound to, in the order they were listened.
-    pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.workers.iter().map(|w| w.local_addr).collect()
-    }
-
-    fn conn(&self, id: ConnId) -> Option<&Conn> {
-        self.conns.get(id.slot()).filter(|c| c.id == id)
     }
 }

@@ -1,13 +1,16 @@
 //! Decoding a connection's input with its codec and delivering messages to callbacks.
 
-use super::Runtime;
+use super::{
+    connection::{ConnError, ConnId, Message},
+    ctx::Ctx,
+    Runtime,
+};
 use crate::{
     codec::{
         http::Request,
         ws::{self, handshake, Event, WsSession},
         Decode,
     },
-    connection::{ConnError, ConnId, Message},
     reactor::conn::{Codec, InBuf, Phase},
 };
 
@@ -26,7 +29,7 @@ impl<S: 'static> Runtime<S> {
     /// Decodes and delivers every complete message in `buf`, leaving a partial one.
     pub(super) fn process_input(&mut self, key: usize, buf: &mut InBuf) {
         loop {
-            let conn = &mut self.io.conns[key];
+            let conn = &mut self.io.reactor.conns[key];
             if !matches!(conn.phase, Phase::Open | Phase::Closing)
                 || conn.recv_paused
                 || conn.backlogged
@@ -39,13 +42,13 @@ impl<S: 'static> Runtime<S> {
             let mut codec = std::mem::replace(&mut conn.codec, Codec::Detached);
             let src = &mut buf.data[buf.start..buf.end];
             let step = self.decode_step(key, id, worker, open, &mut codec, src);
-            if let Some(conn) = self.io.conns.get_mut(key) {
+            if let Some(conn) = self.io.reactor.conns.get_mut(key) {
                 conn.codec = codec;
             }
             match step {
                 Step::Next(consumed) => {
                     buf.consume(consumed);
-                    if let Some(conn) = self.io.conns.get_mut(key) {
+                    if let Some(conn) = self.io.reactor.conns.get_mut(key) {
                         conn.partial_since = None;
                     }
                 }
@@ -93,13 +96,14 @@ impl<S: 'static> Runtime<S> {
             },
             Codec::Http(http) => match http.decode(src) {
                 Ok(Decode::Done { item, consumed }) => {
-                    self.io.conns[key].close_after_response = !item.keep_alive();
+                    self.io.reactor.conns[key].close_after_response = !item.keep_alive();
                     self.deliver(worker, id, open, Message::Request(&item));
                     Step::Next(consumed)
                 }
                 Ok(Decode::NeedMore) => Step::Wait,
                 Err(e) => {
-                    let response = (self.io.workers[worker].http_error)(e.status(), &e.to_string());
+                    let response =
+                        (self.io.reactor.workers[worker].http_error)(e.status(), &e.to_string());
                     self.write_raw(key, |out| {
                         response.header("Connection", "close").encode(out)
                     });
@@ -110,7 +114,7 @@ impl<S: 'static> Runtime<S> {
                 Ok(Decode::Done { item, consumed }) => {
                     match self.handshake(key, id, worker, &item) {
                         Ok(()) => {
-                            let max = self.io.workers[worker].limits.max_package_size;
+                            let max = self.io.reactor.workers[worker].limits.max_package_size;
                             *codec = Codec::Ws(Box::new(WsSession::new(max)));
                             Step::Next(consumed)
                         }
@@ -139,7 +143,7 @@ impl<S: 'static> Runtime<S> {
         session: &mut WsSession,
         src: &mut [u8],
     ) -> Step {
-        let mut out = std::mem::take(&mut self.io.scratch);
+        let mut out = std::mem::take(&mut self.io.reactor.scratch);
         out.clear();
         let result = session.decode(src, &mut out);
         let step = match result {
@@ -149,7 +153,7 @@ impl<S: 'static> Runtime<S> {
                     Event::Binary(bytes) => self.deliver(worker, id, open, Message::Binary(bytes)),
                     Event::Control => {}
                     // The session queued its echo; flush it, then close.
-                    Event::Close { .. } => self.io.begin_closing(key, None),
+                    Event::Close { .. } => self.io.reactor.begin_closing(key, None),
                 }
                 Step::Next(consumed)
             }
@@ -163,13 +167,13 @@ impl<S: 'static> Runtime<S> {
             }
         };
         if !out.is_empty() {
-            let conn = &mut self.io.conns[key];
+            let conn = &mut self.io.reactor.conns[key];
             if matches!(conn.phase, Phase::Open | Phase::Closing) {
                 let _ = conn.write_parts(&[&out]);
-                self.io.update_interest(key);
+                self.io.reactor.update_interest(key);
             }
         }
-        self.io.scratch = out;
+        self.io.reactor.scratch = out;
         step
     }
 
@@ -194,24 +198,31 @@ impl<S: 'static> Runtime<S> {
                 return Err(ConnError::Handshake(e));
             }
         };
-        let verdict = self.call(worker, |h, ctx| match h.ws_handshake.as_mut() {
-            Some(f) => f(ctx, id, request),
+        // Called without delivering what the hook caused: a `close_with` must wait until
+        // the session replaces the detached codec, so its close frame follows the 101.
+        let mut ctx = Ctx {
+            state: &mut self.state,
+            io: &mut self.io,
+        };
+        let verdict = match self.handlers[worker].ws_handshake.as_mut() {
+            Some(f) => f(&mut ctx, id, request),
             None => Ok(()),
-        });
-        let conn = &mut self.io.conns[key];
-        if conn.phase != Phase::Open {
+        };
+        let conn = &mut self.io.reactor.conns[key];
+        if matches!(conn.phase, Phase::Dead | Phase::Linger) {
             return Ok(());
         }
         match verdict {
+            // Also when the hook closed the connection (`close_with`): the upgrade completes
+            // and the close frame, already queued, follows the 101, so the client learns
+            // the code and reason, which an HTTP refusal cannot tell a browser.
             Ok(()) => {
                 let mut head = Vec::new();
                 handshake::write_accept(&accept, &[], &mut head);
                 conn.output.prepend(&head);
                 conn.hold_output = false;
-                if let crate::reactor::conn::Progress::Error(e) = conn.flush() {
-                    self.io.kill(key, Some(ConnError::Io(e)));
-                } else {
-                    self.io.update_interest(key);
+                if conn.phase == Phase::Open {
+                    self.io.reactor.flush_output(key);
                 }
                 Ok(())
             }
@@ -252,27 +263,28 @@ impl<S: 'static> Runtime<S> {
     /// Writes bytes produced by `encode` ahead of everything the application queued, even
     /// while closing: protocol replies and refusals.
     fn write_raw(&mut self, key: usize, encode: impl FnOnce(&mut Vec<u8>)) {
-        let mut out = std::mem::take(&mut self.io.scratch);
+        let mut out = std::mem::take(&mut self.io.reactor.scratch);
         out.clear();
         encode(&mut out);
         if let Some(conn) = self
             .io
+            .reactor
             .conns
             .get_mut(key)
             .filter(|c| matches!(c.phase, Phase::Open | Phase::Closing))
         {
             conn.hold_output = false;
             let _ = conn.write_parts(&[&out]);
-            self.io.update_interest(key);
+            self.io.reactor.update_interest(key);
         }
-        self.io.scratch = out;
+        self.io.reactor.scratch = out;
     }
 
     fn deliver(&mut self, worker: usize, id: ConnId, open: bool, message: Message<'_>) {
         if !open {
             return;
         }
-        let mut ctx = crate::ctx::Ctx {
+        let mut ctx = Ctx {
             state: &mut self.state,
             io: &mut self.io,
         };
@@ -288,15 +300,16 @@ impl<S: 'static> Runtime<S> {
     /// connection is still open, so it may send a last answer (a `fail` line, say) that is
     /// flushed before the close.
     fn fail(&mut self, key: usize, error: ConnError) {
-        let conn = &mut self.io.conns[key];
+        let conn = &mut self.io.reactor.conns[key];
         let (id, worker, protocol) = (conn.id, conn.worker, conn.protocol);
         if !matches!(
             error,
             ConnError::Handshake(handshake::HandshakeError::NotUpgrade)
         ) {
             log::debug!("connection {id} ({}): {error}", conn.peer);
-            if protocol == crate::Protocol::WebSocket {
+            if protocol == crate::codec::Protocol::WebSocket {
                 self.io
+                    .reactor
                     .deferred
                     .push_back(crate::reactor::Deferred::Error(id, worker, error));
             } else {
@@ -308,7 +321,7 @@ impl<S: 'static> Runtime<S> {
             }
         }
         // No close request: the codec has already queued its protocol reply.
-        self.io.begin_closing(key, None);
+        self.io.reactor.begin_closing(key, None);
         self.after_callback();
     }
 }

@@ -185,9 +185,7 @@ fn request_helpers() {
     assert!(r.connection_has("upgrade") && !r.keep_alive());
     assert_eq!(req(GET).query_param("msg").as_deref(), Some("hi there you"));
     assert!(req(GET).keep_alive() && !req(b"GET / HTTP/1.0\r\n\r\n").keep_alive());
-    assert!(
-        req(b"GET / HTTP/1.0\r\nConnection: a\r\nConnection: Keep-Alive\r\n\r\n").keep_alive()
-    );
+    assert!(req(b"GET / HTTP/1.0\r\nConnection: a\r\nConnection: Keep-Alive\r\n\r\n").keep_alive());
     assert_eq!(req(b"GET / HTTP/1.1\r\n\r\n").query(), None);
 }
 

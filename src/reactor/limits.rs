@@ -1,12 +1,8 @@
 //! Per-worker connection caps (`max_connections`, `fd_reserve`) and per-connection
 //! deadlines (`request_timeout`, `idle_timeout`).
 
-use super::Runtime;
-use crate::{
-    connection::ConnId,
-    reactor::{conn::Phase, Task},
-    Protocol,
-};
+use super::{conn::Phase, ConnId, Reactor, Task};
+use crate::codec::{ws::CloseCode, Protocol};
 use mio::net::TcpStream;
 use std::{
     io::{Read, Write},
@@ -17,7 +13,7 @@ use std::{
 
 /// What the process may open, for `fd_reserve`: read once when the loop starts.
 #[derive(Debug, Default, Clone, Copy)]
-pub(super) struct FdBudget {
+pub(crate) struct FdBudget {
     /// The soft `RLIMIT_NOFILE`, if known.
     limit: Option<usize>,
     /// Descriptors open besides connections (stdio, poll, listeners, files).
@@ -26,7 +22,7 @@ pub(super) struct FdBudget {
 
 impl FdBudget {
     /// Reads the limit and counts the open descriptors (Linux `/proc/self`).
-    pub(super) fn measure(connections: usize) -> Self {
+    pub(crate) fn measure(connections: usize) -> Self {
         let limit = std::fs::read_to_string("/proc/self/limits")
             .ok()
             .and_then(|text| {
@@ -57,16 +53,16 @@ impl FdBudget {
     }
 }
 
-impl<S: 'static> Runtime<S> {
+impl<T> Reactor<T> {
     /// Refuses `socket` if its worker is at `max_connections` or descriptors are within its
     /// `fd_reserve`: writes the worker's refusal and closes. Returns whether it refused.
-    pub(super) fn refuse_over_cap(
+    pub(crate) fn refuse_over_cap(
         &mut self,
         worker: usize,
         socket: &mut TcpStream,
         peer: SocketAddr,
     ) -> bool {
-        let meta = &self.io.workers[worker];
+        let meta = &self.workers[worker];
         let limits = &meta.limits;
         let reason = if meta.open >= limits.max_connections {
             "max_connections reached"
@@ -74,14 +70,14 @@ impl<S: 'static> Runtime<S> {
             && self.fds.low(
                 limits.fd_reserve,
                 socket.as_raw_fd().max(0) as usize,
-                self.io.conns.len(),
+                self.conns.len(),
             )
         {
             "file descriptors within the reserve kept for other listeners"
         } else {
             return false;
         };
-        let meta = &mut self.io.workers[worker];
+        let meta = &mut self.workers[worker];
         meta.refused += 1;
         if meta.refused == 1 || meta.refused % 100 == 0 {
             log::warn!(
@@ -99,11 +95,11 @@ impl<S: 'static> Runtime<S> {
     }
 
     /// Schedules the check of `key`'s earliest deadline, unless one as early is pending.
-    pub(super) fn arm_deadline(&mut self, key: usize) {
-        let Some(conn) = self.io.conns.get_mut(key) else {
+    pub(crate) fn arm_deadline(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        let limits = &self.io.workers[conn.worker].limits;
+        let limits = &self.workers[conn.worker].limits;
         let idle = limits.idle_timeout.map(|t| conn.last_active + t);
         let request = limits
             .request_timeout
@@ -115,32 +111,31 @@ impl<S: 'static> Runtime<S> {
         match conn.deadline {
             Some((_, at)) if at <= due => return,
             Some((id, _)) => {
-                self.io.timers.del(id);
+                self.timers.del(id);
             }
             None => {}
         }
-        let after = due.saturating_duration_since(self.io.now);
+        let after = due.saturating_duration_since(self.now);
         let id = self
-            .io
             .timers
-            .add(self.io.now, after, false, Task::ConnDeadline(conn.id));
+            .add(self.now, after, false, Task::ConnDeadline(conn.id));
         conn.deadline = Some((id, due));
     }
 
     /// A deadline check came due: close the connection if a message has been incomplete for
     /// `request_timeout` (HTTP: `408` first) or it has been idle for `idle_timeout`; else
-    /// schedule the next check.
-    pub(super) fn deadline_due(&mut self, id: ConnId) {
+    /// schedule the next check. Returns whether it began closing.
+    pub(crate) fn deadline_due(&mut self, id: ConnId) -> bool {
         let key = id.slot();
-        let now = self.io.now;
-        let Some(conn) = self.io.conns.get_mut(key).filter(|c| c.id == id) else {
-            return;
+        let now = self.now;
+        let Some(conn) = self.conns.get_mut(key).filter(|c| c.id == id) else {
+            return false;
         };
         conn.deadline = None;
         if conn.phase != Phase::Open {
-            return;
+            return false;
         }
-        let meta = &self.io.workers[conn.worker];
+        let meta = &self.workers[conn.worker];
         let expired = |t: Option<Duration>, since: Option<Instant>| {
             t.zip(since).is_some_and(|(t, since)| since + t <= now)
         };
@@ -150,7 +145,7 @@ impl<S: 'static> Runtime<S> {
             && conn.input.pending() == 0;
         if !slow && !idle {
             self.arm_deadline(key);
-            return;
+            return false;
         }
         let what = if slow {
             "request not complete within request_timeout"
@@ -163,28 +158,28 @@ impl<S: 'static> Runtime<S> {
             conn.peer
         );
         if slow && conn.protocol == Protocol::Http {
-            let mut out = std::mem::take(&mut self.io.scratch);
+            let mut out = std::mem::take(&mut self.scratch);
             out.clear();
             (meta.http_error)(408, "request not complete in time")
                 .header("Connection", "close")
                 .encode(&mut out);
             let _ = conn.write_parts(&[&out]);
-            self.io.scratch = out;
+            self.scratch = out;
         }
-        self.io.close(id);
-        self.after_callback();
+        self.close(id, CloseCode::NORMAL.0, "");
+        true
     }
 
     /// After a read batch: a message left incomplete starts (or keeps) its request clock;
     /// waiting because of a pause or backpressure does not count.
-    pub(super) fn track_partial(&mut self, key: usize) {
-        let Some(conn) = self.io.conns.get_mut(key) else {
+    pub(crate) fn track_partial(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
         if conn.input.pending() == 0 || conn.recv_paused || conn.backlogged {
             conn.partial_since = None;
         } else if conn.partial_since.is_none() {
-            conn.partial_since = Some(self.io.now);
+            conn.partial_since = Some(self.now);
         }
         self.arm_deadline(key);
     }

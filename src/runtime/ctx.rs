@@ -1,6 +1,6 @@
 //! `Ctx`: what every callback receives: the shared application state and the reactor.
 
-use crate::reactor::Io;
+use super::io::Io;
 
 /// The argument of every callback: Workerman's `global $worker` made safe.
 ///

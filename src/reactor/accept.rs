@@ -1,26 +1,21 @@
 //! Accepting connections, and pausing a listener while accepts fail (out of file
 //! descriptors) instead of spinning on it and logging every failure.
 
-use super::Runtime;
-use crate::{
-    connection::ConnId,
-    reactor::{conn::Conn, token, AcceptPause, Task},
-};
+use super::{conn::Conn, token, AcceptPause, ConnId, Reactor, Task};
 use mio::Interest;
 use std::io;
 
-impl<S: 'static> Runtime<S> {
-    /// Accepts on listener `index` until the backlog is empty, a failure pauses it, or the
-    /// listener is gone (stopping).
-    pub(super) fn accept(&mut self, index: usize) {
+impl<T> Reactor<T> {
+    /// Accepts one connection on listener `index` and returns it with its worker's index;
+    /// `None` once the backlog is empty, a failure paused the listener, or the listener is
+    /// gone (stopping). Connections refused by a cap are answered and closed here.
+    pub(crate) fn accept(&mut self, index: usize) -> Option<(ConnId, usize)> {
         loop {
-            let Some(listener) = self.io.listeners[index].socket.as_ref() else {
-                return;
-            };
-            let worker = self.io.listeners[index].worker;
+            let listener = self.listeners[index].socket.as_ref()?;
+            let worker = self.listeners[index].worker;
             let (mut socket, peer) = match listener.accept() {
                 Ok(accepted) => accepted,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -32,32 +27,31 @@ impl<S: 'static> Runtime<S> {
                 Err(e) => {
                     // Typically EMFILE/ENFILE: the connection stays in the backlog.
                     self.pause_accepting(index, &e);
-                    return;
+                    return None;
                 }
             };
-            if self.io.listeners[index].paused.is_some() {
+            if self.listeners[index].paused.is_some() {
                 self.resume_accepting(index);
             }
-            if self.io.conns.len() >= ConnId::MAX_SLOTS
+            if self.conns.len() >= ConnId::MAX_SLOTS
                 || self.refuse_over_cap(worker, &mut socket, peer)
             {
                 continue;
             }
             let _ = socket.set_nodelay(true);
-            let entry = self.io.conns.vacant_entry();
+            let entry = self.conns.vacant_entry();
             let key = entry.key();
             if let Err(e) =
-                self.io
-                    .poll
+                self.poll
                     .registry()
                     .register(&mut socket, token::conn(key), Interest::READABLE)
             {
                 log::warn!("cannot register connection from {peer}: {e}");
                 continue;
             }
-            self.io.next_seq += 1;
-            let id = ConnId::new(self.io.next_seq, key);
-            let meta = &self.io.workers[worker];
+            self.next_seq += 1;
+            let id = ConnId::new(self.next_seq, key);
+            let meta = &self.workers[worker];
             entry.insert(Conn::new(
                 id,
                 socket,
@@ -65,22 +59,12 @@ impl<S: 'static> Runtime<S> {
                 worker,
                 meta.protocol,
                 &meta.limits,
-                self.io.now,
+                self.now,
             ));
-            self.io.workers[worker].open += 1;
+            self.workers[worker].open += 1;
             self.arm_deadline(key);
-            self.call(worker, |h, ctx| {
-                if let Some(f) = h.connect.as_mut() {
-                    f(ctx, id);
-                }
-            });
+            return Some((id, worker));
         }
-    }
-
-    /// The retry timer of a paused listener: try again (the listener stays deregistered
-    /// until an accept succeeds, so waiting connections cannot wake the loop meanwhile).
-    pub(super) fn retry_accept(&mut self, index: usize) {
-        self.accept(index);
     }
 
     /// An accept failed: deregister the listener and retry after a backoff. The first
@@ -88,9 +72,9 @@ impl<S: 'static> Runtime<S> {
     /// [`AcceptPause::REMIND`], so running out of descriptors costs neither a core nor the
     /// log.
     fn pause_accepting(&mut self, index: usize, error: &io::Error) {
-        let now = self.io.now;
-        let listener = &mut self.io.listeners[index];
-        let name = &self.io.workers[listener.worker].name;
+        let now = self.now;
+        let listener = &mut self.listeners[index];
+        let name = &self.workers[listener.worker].name;
         let pause = match listener.paused.as_mut() {
             None => {
                 log::warn!(
@@ -98,7 +82,7 @@ impl<S: 'static> Runtime<S> {
                     AcceptPause::MIN_BACKOFF.as_millis()
                 );
                 if let Some(socket) = listener.socket.as_mut() {
-                    let _ = self.io.poll.registry().deregister(socket);
+                    let _ = self.poll.registry().deregister(socket);
                 }
                 listener.paused.insert(AcceptPause {
                     since: now,
@@ -124,22 +108,20 @@ impl<S: 'static> Runtime<S> {
             }
         };
         let backoff = pause.backoff;
-        self.io
-            .timers
+        self.timers
             .add(now, backoff, false, Task::AcceptRetry(index));
     }
 
     /// An accept succeeded after a pause: register the listener again and log the episode.
     fn resume_accepting(&mut self, index: usize) {
-        let listener = &mut self.io.listeners[index];
+        let listener = &mut self.listeners[index];
         let Some(pause) = listener.paused.take() else {
             return;
         };
-        let name = &self.io.workers[listener.worker].name;
+        let name = &self.workers[listener.worker].name;
         log::info!(
             "accept on {name} resumed after {:.1} s paused; {} accepts failed",
-            self.io
-                .now
+            self.now
                 .saturating_duration_since(pause.since)
                 .as_secs_f64(),
             pause.failures
@@ -148,8 +130,7 @@ impl<S: 'static> Runtime<S> {
             // Registering reports the backlog's readiness at once (epoll checks on ADD),
             // and this loop drains it anyway.
             if let Err(e) =
-                self.io
-                    .poll
+                self.poll
                     .registry()
                     .register(socket, token::listener(index), Interest::READABLE)
             {

@@ -1,0 +1,111 @@
+//! Closing: the WebSocket close frame, the flush, the half-close and the linger.
+
+use super::{
+    conn::{Codec, Phase, Progress},
+    ConnError, Deferred, Reactor,
+};
+
+impl<T> Reactor<T> {
+    /// Carries out `close` on slot `key`: the WebSocket close frame, then the flush.
+    pub(crate) fn apply_close(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.phase != Phase::Closing {
+            return;
+        }
+        if let (Some((code, reason)), Codec::Ws(session)) =
+            (conn.close_request.take(), &mut conn.codec)
+        {
+            let mut out = std::mem::take(&mut self.scratch);
+            out.clear();
+            session.close(code, &reason, &mut out);
+            let _ = conn.write_parts(&[&out]);
+            self.scratch = out;
+        }
+        self.finish_close_if_flushed(key);
+    }
+
+    /// A closing connection whose output is flushed shuts down its write side and lingers
+    /// (or, if the peer already closed, is done).
+    pub(crate) fn finish_close_if_flushed(&mut self, key: usize) {
+        let conn = &mut self.conns[key];
+        if conn.phase != Phase::Closing || !conn.output.is_empty() {
+            self.update_interest(key);
+            return;
+        }
+        if conn.peer_eof {
+            self.kill(key, None);
+            return;
+        }
+        let _ = conn.socket.shutdown(std::net::Shutdown::Write);
+        conn.phase = Phase::Linger;
+        // Input may already be waiting; linger reads it on the next turn.
+        self.ready.push(key);
+        self.update_interest(key);
+    }
+
+    /// Writes what `key` has queued, if it may write: on an error the connection dies; once
+    /// drained, `on_buffer_drain` is owed if the buffer had been full, and a close asked for
+    /// can finish. Returns whether it was drained.
+    pub(crate) fn flush_output(&mut self, key: usize) -> bool {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return false;
+        };
+        if matches!(conn.phase, Phase::Dead | Phase::Linger) || conn.hold_output {
+            return false;
+        }
+        let flushed = conn.flush();
+        if conn.backlogged && conn.output.len() < conn.max_send_buffer / 2 {
+            // Backpressure lifts: decode what waits, then read again.
+            conn.backlogged = false;
+            self.ready.push(key);
+        }
+        match flushed {
+            Progress::Error(e) => {
+                self.kill(key, Some(ConnError::Io(e)));
+                false
+            }
+            Progress::Drained => {
+                if std::mem::take(&mut conn.buffer_full) {
+                    let (id, worker) = (conn.id, conn.worker);
+                    self.deferred.push_back(Deferred::BufferDrain(id, worker));
+                }
+                self.finish_close_if_flushed(key);
+                true
+            }
+            Progress::Moved | Progress::Eof => {
+                // Output remains: WRITABLE interest (withheld while corked) carries it on.
+                self.update_interest(key);
+                false
+            }
+        }
+    }
+
+    /// Ends a read batch: writes the replies it gathered in one go.
+    pub(crate) fn uncork(&mut self, key: usize) {
+        if let Some(conn) = self.conns.get_mut(key) {
+            conn.corked = false;
+            self.flush_output(key);
+        }
+    }
+
+    /// The peer will send nothing more: answer what it sent, then close.
+    pub(crate) fn peer_closed(&mut self, key: usize) {
+        let conn = &mut self.conns[key];
+        conn.peer_eof = true;
+        match conn.phase {
+            Phase::Open => {
+                let id = conn.id;
+                // A WebSocket peer that vanishes without a close frame gets none either.
+                if let Codec::Ws(_) = conn.codec {
+                    self.kill(key, None);
+                } else {
+                    self.close(id, crate::codec::ws::CloseCode::NORMAL.0, "");
+                }
+            }
+            Phase::Closing => self.finish_close_if_flushed(key),
+            Phase::Linger | Phase::Dead => {}
+        }
+    }
+}
