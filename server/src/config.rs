@@ -102,12 +102,12 @@ pub struct Limits {
 impl Limits {
     /// The limits of an API worker (text or HTTP) idle-closed after `idle` seconds (0: never).
     /// Replies are never dropped: a backend that does not read them is not read from either.
-    pub fn api(&self, idle: f64) -> crate::worker::Limits {
+    pub fn api(&self, idle: f64) -> pushman::worker::Limits {
         let secs = |s: f64| (s > 0.0).then(|| std::time::Duration::from_secs_f64(s));
-        crate::worker::Limits {
+        pushman::worker::Limits {
             max_package_size: self.max_api_line,
             max_send_buffer_size: API_SEND_HIGH_WATER,
-            when_full: crate::WhenFull::PauseRecv,
+            when_full: pushman::WhenFull::PauseRecv,
             max_connections: self.max_api_connections,
             fd_reserve: self.api_fd_reserve,
             request_timeout: secs(self.api_request_timeout),

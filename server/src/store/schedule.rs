@@ -14,6 +14,7 @@
 //! meta:   "next_id" -> u64                       ids are never reused, even across restarts
 //! ```
 
+use pushman::push::command::StoredTarget;
 use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
 use serde::{Deserialize, Serialize};
 use std::{
@@ -27,20 +28,6 @@ const PUSHES: TableDefinition<'_, (u64, u64), &[u8]> = TableDefinition::new("pus
 const BY_ID: TableDefinition<'_, u64, u64> = TableDefinition::new("by_id");
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 const NEXT_ID: &str = "next_id";
-
-/// Who a scheduled push goes to (the owned form of `command::Target`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StoredTarget {
-    /// Every connection of one uid.
-    Uid(String),
-    /// Every connection of each of these uids.
-    Uids(Vec<String>),
-    /// Every connection of every online member of a group, as it is when the push is due.
-    Group(String),
-    /// Every bound connection.
-    All,
-}
 
 /// A push waiting for its time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -344,6 +331,7 @@ impl Schedule {
     }
 
     /// Whether no entries are stored.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.index.is_empty()
     }

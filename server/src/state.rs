@@ -1,10 +1,7 @@
 //! The daemon's state, shared by its three workers: who is online, the schedule, counters.
 
-use super::{config::Config, source::Source};
-use crate::{
-    push::{registry::Registry, store::Store},
-    ConnId,
-};
+use super::{config::Config, source::Source, store::Store};
+use pushman::{push::registry::Registry, ConnId};
 use std::{
     collections::{HashMap, HashSet},
     net::IpAddr,

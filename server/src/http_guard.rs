@@ -11,7 +11,7 @@
 //!   urlencoded or multipart without a CORS preflight, which the API never answers).
 
 use super::config::Auth;
-use crate::codec::http::Request;
+use pushman::codec::http::Request;
 
 /// Why a request was refused: the status and the message for the JSON error.
 #[derive(Debug, Clone, PartialEq, Eq)]

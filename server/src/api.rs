@@ -1,12 +1,12 @@
 //! Backend commands, shared by the text port and the HTTP API: push (now or later), groups,
 //! presence, kick, with a receipt in every push reply.
 
-use super::state::{unix_ms, Daemon};
-use crate::{
-    push::{
-        command::{self, Command, Target, When},
-        schedule::{ScheduleError, ScheduledPush, StoredTarget},
-    },
+use super::{
+    state::{unix_ms, Daemon},
+    store::schedule::{ScheduleError, ScheduledPush},
+};
+use pushman::{
+    push::command::{self, Command, StoredTarget, Target, When},
     ConnId, Ctx, SendError,
 };
 use serde_json::{json, Value};

@@ -216,11 +216,6 @@ impl Store {
         self.schedule.as_ref().map_or(self.last_len, Schedule::len)
     }
 
-    /// Whether no entries are pending.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// The store's health at `now`.
     pub fn health(&self, now: Instant) -> Health {
         Health {
@@ -322,5 +317,5 @@ impl Store {
 }
 
 #[cfg(test)]
-#[path = "store_tests.rs"]
+#[path = "health_tests.rs"]
 mod tests;

@@ -1,4 +1,4 @@
-// Drives headless Chromium for tests/browser_e2e.rs: one command per stdin line, one
+// Drives headless Chromium for server/tests/browser_e2e.rs: one command per stdin line, one
 // answer per stdout line ("ok ..." or "error ..."), so the Rust test stays in charge.
 //
 //   open URL          load the page

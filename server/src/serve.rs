@@ -1,31 +1,16 @@
-//! The `pushman` daemon: three workers on one reactor sharing a [`state::Daemon`]:
-//! browsers ([`clients`]), the text API ([`text_api`]) and the HTTP API ([`http_api`]),
-//! plus heartbeats, scheduled delivery and reload. [`process`] and [`pidfile`] are the
-//! command line's side (`start -d`, signals, the locked pid file); [`fd_limit`] the
-//! open-files limit.
+//! Runs the daemon: three workers on one reactor sharing a [`Daemon`]: browsers
+//! ([`clients`]), the text API ([`text_api`]) and the HTTP API ([`http_api`]), plus
+//! heartbeats, scheduled delivery and reload.
 
-pub mod api;
-pub mod api_auth;
-pub mod clients;
-pub mod config;
-mod demo;
-pub mod fd_limit;
-pub mod heartbeat;
-pub mod http_api;
-mod http_guard;
-pub mod pidfile;
-pub mod process;
-pub mod source;
-pub mod state;
-pub mod status;
-pub mod store;
-pub mod table;
-pub mod text_api;
-
-use crate::Runtime;
-use config::{AuthMode, Config};
-use source::Source;
-use state::Daemon;
+use crate::{
+    api, clients,
+    config::{AuthMode, Config},
+    fd_limit, heartbeat, http_api,
+    source::Source,
+    state::Daemon,
+    store, text_api,
+};
+use pushman::Runtime;
 use std::{net::SocketAddr, time::Duration};
 
 /// How often due scheduled pushes are looked for (the check is O(1) when none is due).
@@ -35,12 +20,12 @@ const SCHEDULE_TICK: Duration = Duration::from_millis(20);
 #[derive(Debug)]
 pub enum DaemonError {
     /// The configuration is unusable.
-    Config(config::ConfigError),
+    Config(crate::config::ConfigError),
     /// The store of scheduled pushes cannot be opened: one line naming the file and what
     /// to do ([`store::open_error`]).
     Store(String),
     /// Binding or running failed.
-    Runtime(crate::Error),
+    Runtime(pushman::Error),
 }
 
 impl std::fmt::Display for DaemonError {
@@ -55,8 +40,8 @@ impl std::fmt::Display for DaemonError {
 
 impl std::error::Error for DaemonError {}
 
-impl From<crate::Error> for DaemonError {
-    fn from(e: crate::Error) -> Self {
+impl From<pushman::Error> for DaemonError {
+    fn from(e: pushman::Error) -> Self {
         Self::Runtime(e)
     }
 }
@@ -111,7 +96,7 @@ fn install_timers(runtime: &mut Runtime<Daemon>) {
 /// SIGHUP/SIGUSR1: re-reads the config file. Secrets, limits (for new connections), the
 /// slow-consumer policy, origins, timeouts and the log level change; listeners and the
 /// store do not (they need a restart, and a warning says so).
-fn reload(ctx: &mut crate::Ctx<'_, Daemon>) {
+fn reload(ctx: &mut pushman::Ctx<'_, Daemon>) {
     let Some(path) = ctx.state.source.path.clone() else {
         log::info!("reload: no config file; nothing to re-read");
         return;

@@ -1,7 +1,7 @@
 //! What `pushman status`, `pushman connections`, `GET /status` and `GET /metrics` report.
 
-use super::state::Daemon;
-use crate::{push::store::Store, Ctx};
+use super::{state::Daemon, store::Store};
+use pushman::Ctx;
 use serde_json::{json, Value};
 use std::{fmt::Write, time::Instant};
 

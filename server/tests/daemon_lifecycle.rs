@@ -302,7 +302,7 @@ fn cli_lifecycle_start_d_status_connections_reload_stop() {
         "{}",
         String::from_utf8_lossy(&stop.stderr)
     );
-    // Stopping a stopped server succeeds, as init scripts expect (tests/cli.rs has more).
+    // Stopping a stopped server succeeds, as init scripts expect (server/tests/cli.rs has more).
     let not_running = cli(&["stop", "--config", c], &dir.0);
     assert!(not_running.status.success());
     assert!(String::from_utf8_lossy(&not_running.stdout).contains("not running"));
@@ -394,7 +394,7 @@ fn slow_consumers_are_closed_or_skipped_by_policy() {
             dropped += r["receipt"]["dropped"].as_u64().unwrap_or(0);
         }
         let status: Value = {
-            let (code, body) = pushman::daemon::process::http_get(p.http, "/status", "").unwrap();
+            let (code, body) = http_get(p.http, "/status", "").unwrap();
             assert_eq!(code, 200);
             serde_json::from_str(&body).unwrap()
         };

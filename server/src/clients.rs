@@ -5,7 +5,7 @@ use super::{
     config::{AuthMode, Config, SlowConsumer},
     state::Daemon,
 };
-use crate::{
+use pushman::{
     codec::http::Request, push::token, worker::Limits, ConnId, Ctx, Message, Refusal, Worker,
 };
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -24,7 +24,7 @@ struct Refused;
 ///
 /// # Errors
 /// A malformed address.
-pub fn worker(config: &Config) -> crate::Result<Worker<Daemon>> {
+pub fn worker(config: &Config) -> pushman::Result<Worker<Daemon>> {
     let mut worker = Worker::new(&format!("websocket://{}", config.listen.ws))?;
     worker.name = NAME.into();
     worker.limits = limits(config);

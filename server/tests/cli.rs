@@ -107,7 +107,7 @@ fn processes_mentioning(needle: &str) -> Vec<u32> {
             std::fs::read(format!("/proc/{pid}/cmdline"))
                 .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
         })
-        .filter(|pid| pushman::daemon::pidfile::alive(*pid))
+        .filter(|pid| alive(*pid))
         .collect()
 }
 
@@ -491,12 +491,10 @@ fn issue_12_start_announces_each_listener_once_and_stop_counts_in_the_singular()
     // Detached: the log is stdout and stderr at once; each address appears once in it.
     let out = run(&["start", "-d", "--config", c], &dir.0);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let http = pushman::daemon::pidfile::recorded_addr(&dir.path("pushman.pid"), "http").unwrap();
+    let http = recorded_addr(&dir.path("pushman.pid"), "http").unwrap();
     let _tabs: Vec<Ws> = (0..2)
         .map(|_| {
-            let ws_addr =
-                pushman::daemon::pidfile::recorded_addr(&dir.path("pushman.pid"), "websocket")
-                    .unwrap();
+            let ws_addr = recorded_addr(&dir.path("pushman.pid"), "websocket").unwrap();
             ws_connect(ws_addr, "/")
         })
         .collect();
@@ -518,7 +516,7 @@ fn wait_until_connections(http: SocketAddr, n: u64) {
 }
 
 fn status(http: SocketAddr) -> Value {
-    let (code, body) = pushman::daemon::process::http_get(http, "/status", "").unwrap();
+    let (code, body) = http_get(http, "/status", "").unwrap();
     assert_eq!(code, 200, "{body}");
     serde_json::from_str(&body).unwrap()
 }

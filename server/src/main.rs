@@ -1,22 +1,42 @@
-//! `pushman`: the push daemon's command line, Workerman style.
-//! Thin: parse the command line, then call into `pushman::daemon`.
+//! `pushman`: the push daemon and its command line, Workerman style.
+//!
+//! The daemon is three workers on one reactor sharing a [`state::Daemon`]: browsers
+//! ([`clients`]), the text API ([`text_api`]) and the HTTP API ([`http_api`]), plus
+//! heartbeats, scheduled delivery and reload ([`serve`]). [`process`] and [`pidfile`] are
+//! the command line's side (`start -d`, signals, the locked pid file); [`fd_limit`] the
+//! open-files limit; [`store`] the redb schedule.
+
+mod api;
+mod api_auth;
+mod clients;
+mod config;
+mod demo;
+mod fd_limit;
+mod heartbeat;
+mod http_api;
+mod http_guard;
+mod pidfile;
+mod process;
+mod serve;
+mod source;
+mod state;
+mod status;
+mod store;
+mod table;
+mod text_api;
 
 use clap::{Args, Parser, Subcommand};
-use pushman::daemon::{
-    self,
-    config::Config,
-    fd_limit,
-    pidfile::{self, PidFile, PidState},
-    process::{self, Signal},
-    source::{Overrides, Source},
-    table::{self, Align},
-};
+use config::Config;
+use pidfile::{PidFile, PidState};
+use process::Signal;
 use serde_json::Value;
+use source::{Overrides, Source};
 use std::{
     path::{Path, PathBuf},
     process::ExitCode,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
+use table::Align;
 
 /// A real-time push server, drop-in compatible with Workerman's push.php.
 #[derive(Debug, Parser)]
@@ -120,11 +140,11 @@ fn main() -> ExitCode {
         Command::Store {
             action: StoreAction::Check(opts),
         } => load(&opts).and_then(|(c, _)| {
-            println!("{}", daemon::store::check(&c.files.store)?);
+            println!("{}", store::check(&c.files.store)?);
             Ok(())
         }),
         Command::Config => {
-            print!("{}", daemon::config::DEFAULT_TOML);
+            print!("{}", config::DEFAULT_TOML);
             Ok(())
         }
         Command::Token { uid, ttl, opts } => load(&opts).and_then(|(c, _)| token(&c, &uid, ttl)),
@@ -190,7 +210,7 @@ fn start(opts: &Opts, detached: bool) -> Outcome {
     }
     fd_limit::warn_if_short(&config, fd_limit::raise());
     let announce = !process::stdout_is_stderr();
-    let result = daemon::serve(config, source, |bound| {
+    let result = serve::serve(config, source, |bound| {
         if let Err(e) = pid_file.record(bound) {
             log::error!(
                 "cannot record the listeners in pid file {}: {e}; `status` will not find the HTTP API",
@@ -246,7 +266,7 @@ fn start_detached(opts: &Opts) -> Outcome {
     while std::time::Instant::now() < deadline {
         let ours =
             matches!(pidfile::inspect(pid_path), Ok(PidState::Running { pid }) if pid == child);
-        if ours && pidfile::recorded_addr(pid_path, daemon::clients::NAME).is_some() {
+        if ours && pidfile::recorded_addr(pid_path, clients::NAME).is_some() {
             println!("pushman started (pid {child}); log: {}", log.display());
             return Ok(());
         }
@@ -353,7 +373,7 @@ fn reload(config: &Config) -> Outcome {
 /// GETs `path` from the running daemon's HTTP API.
 fn api_get(config: &Config, path: &str) -> Result<Value, String> {
     running(config)?;
-    let addr = pidfile::recorded_addr(&config.files.pid, daemon::http_api::NAME)
+    let addr = pidfile::recorded_addr(&config.files.pid, http_api::NAME)
         .ok_or("the HTTP API is off (listen.http); status needs it")?;
     let addr = if addr.ip().is_unspecified() {
         ([127, 0, 0, 1], addr.port()).into()

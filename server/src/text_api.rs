@@ -7,7 +7,7 @@ use super::{
     config::Config,
     state::Daemon,
 };
-use crate::{push::command, worker::Limits, ConnId, Ctx, Message, Worker};
+use pushman::{push::command, worker::Limits, ConnId, Ctx, Message, Worker};
 use serde_json::json;
 
 /// The text worker's name, in status output.
@@ -17,7 +17,7 @@ pub const NAME: &str = "text";
 ///
 /// # Errors
 /// A malformed address.
-pub fn worker(config: &Config) -> crate::Result<Worker<Daemon>> {
+pub fn worker(config: &Config) -> pushman::Result<Worker<Daemon>> {
     let mut worker = Worker::new(&format!("text://{}", config.listen.text))?;
     worker.name = NAME.into();
     worker.limits = limits(config);
@@ -28,7 +28,7 @@ pub fn worker(config: &Config) -> crate::Result<Worker<Daemon>> {
     });
     worker.on_error(|ctx, conn, err| {
         log::info!("text API connection {conn}: {err}; answering fail and closing");
-        if let crate::ConnError::Line(_) = err {
+        if let pushman::ConnError::Line(_) = err {
             // An oversized line is malformed: it gets its `fail`, then the connection
             // closes, since the rest of that line cannot be told from the next one.
             ctx.state.stats.lines_refused += 1;

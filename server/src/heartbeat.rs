@@ -11,7 +11,7 @@
 //! a quarter of the shorter timeout, in wall-clock time: a close comes at most 25 % late.
 
 use super::{clients, state::Daemon};
-use crate::{ConnId, Ctx};
+use pushman::{ConnId, Ctx};
 use std::{
     cmp::Reverse,
     collections::BinaryHeap,
@@ -29,28 +29,39 @@ pub const TICK: Duration = Duration::from_millis(10);
 const MIN_PINGS_PER_TICK: usize = 16;
 
 /// The heartbeat's schedule: when each connection is next pinged, and where the timeout
-/// pass stands.
-#[derive(Debug, Default)]
-pub struct Heartbeat {
+/// pass stands. Generic over the id only so unit tests can use plain numbers (the
+/// library's `ConnId`s are minted by its reactor).
+#[derive(Debug)]
+pub struct Heartbeat<Id = ConnId> {
     /// Ping deadlines. Entries of closed connections leave when they come due (connection
     /// ids are never reused), so beyond the open connections the heap holds at most those
     /// closed within the last interval.
-    pings: BinaryHeap<Reverse<(Instant, ConnId)>>,
+    pings: BinaryHeap<Reverse<(Instant, Id)>>,
     /// The timeout pass: next slot, and when the current pass began.
     check_at: usize,
     check_pass_began: Option<Instant>,
 }
 
-impl Heartbeat {
+impl<Id> Default for Heartbeat<Id> {
+    fn default() -> Self {
+        Self {
+            pings: BinaryHeap::new(),
+            check_at: 0,
+            check_pass_began: None,
+        }
+    }
+}
+
+impl<Id: Ord + Copy> Heartbeat<Id> {
     /// Starts pinging `conn` one `interval` from `now`.
-    pub fn watch(&mut self, conn: ConnId, now: Instant, interval: Duration) {
+    pub fn watch(&mut self, conn: Id, now: Instant, interval: Duration) {
         self.pings.push(Reverse((now + interval, conn)));
     }
 
     /// Takes the connections whose ping is due at `now`, at most `max`. The caller
     /// [`watch`](Self::watch)es again those still open: from `now`, so a late ping does not
     /// cause a burst of catch-ups, and closed ones leave the heap here.
-    fn take_due(&mut self, now: Instant, max: usize) -> Vec<ConnId> {
+    fn take_due(&mut self, now: Instant, max: usize) -> Vec<Id> {
         let mut due = Vec::new();
         while due.len() < max {
             match self.pings.peek() {
@@ -149,20 +160,20 @@ fn check_timeouts(ctx: &mut Ctx<'_, Daemon>, ids: &[ConnId]) {
 mod tests {
     use super::*;
 
-    fn ids(n: u64) -> Vec<ConnId> {
-        (0..n).map(|i| ConnId::new(i + 1, i as usize)).collect()
+    fn ids(n: u64) -> Vec<u64> {
+        (1..=n).collect()
     }
 
     #[test]
     fn each_connection_is_pinged_once_per_interval_whatever_the_count() {
         for count in [1, 20, 5000] {
-            let mut hb = Heartbeat::default();
+            let mut hb = Heartbeat::<u64>::default();
             let t0 = Instant::now();
             let interval = Duration::from_millis(500);
             for id in ids(count) {
                 hb.watch(id, t0, interval);
             }
-            let mut pings = std::collections::HashMap::<ConnId, usize>::new();
+            let mut pings = std::collections::HashMap::<u64, usize>::new();
             // 4 intervals of 10 ms ticks with an ample budget.
             for step in 1..=200u32 {
                 let now = t0 + TICK * step;
@@ -178,7 +189,7 @@ mod tests {
 
     #[test]
     fn a_budget_spreads_a_burst_over_ticks_without_losing_anyone() {
-        let mut hb = Heartbeat::default();
+        let mut hb = Heartbeat::<u64>::default();
         let t0 = Instant::now();
         let interval = Duration::from_secs(1);
         for id in ids(100) {
@@ -197,7 +208,7 @@ mod tests {
     #[test]
     fn the_timeout_pass_takes_one_period_whatever_the_slot_count() {
         for slots in [1, 4, 64, 100_000] {
-            let mut hb = Heartbeat::default();
+            let mut hb = Heartbeat::<u64>::default();
             let t0 = Instant::now();
             let period = Duration::from_millis(250);
             let mut visits = vec![0u32; slots];

@@ -1,7 +1,7 @@
 //! Plain HTTP on the WebSocket port: the demo page and the `pushman.js` client.
 
 use super::state::Daemon;
-use crate::{
+use pushman::{
     codec::http::{Request, Response},
     ConnId, Ctx,
 };

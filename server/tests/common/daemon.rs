@@ -161,3 +161,47 @@ pub fn cli(args: &[&str], dir: &Path) -> Output {
         .output()
         .expect("run pushman")
 }
+
+/// Whether `pid` is a live process (not a zombie), read from `/proc` as the server does.
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with(['Z', 'X']))
+    })
+}
+
+/// The address the pid file at `path` records for listener `name` (lines `NAME ADDR` after
+/// the pid).
+pub fn recorded_addr(path: &Path, name: &str) -> Option<SocketAddr> {
+    std::fs::read_to_string(path)
+        .ok()?
+        .lines()
+        .skip(1)
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// `GET path` on the HTTP API, with an optional bearer secret; status and body.
+pub fn http_get(addr: SocketAddr, path: &str, secret: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, TIMEOUT)?;
+    stream.set_read_timeout(Some(TIMEOUT))?;
+    let auth = if secret.is_empty() {
+        String::new()
+    } else {
+        format!("Authorization: Bearer {secret}\r\n")
+    };
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut response = httparse::Response::new(&mut headers);
+    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "malformed HTTP response");
+    let Ok(httparse::Status::Complete(body)) = response.parse(&raw) else {
+        return Err(bad());
+    };
+    let code = response.code.ok_or_else(bad)?;
+    Ok((code, String::from_utf8_lossy(&raw[body..]).into_owned()))
+}

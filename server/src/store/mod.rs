@@ -1,10 +1,11 @@
 //! The store file from the operator's side: what `start` says when `files.store` cannot be
 //! opened, and `pushman store check`.
 
-use crate::push::{
-    schedule::{Schedule, ScheduleError},
-    store::Store,
-};
+pub mod health;
+pub mod schedule;
+
+pub use health::Store;
+use schedule::{Schedule, ScheduleError};
 use std::path::Path;
 
 /// Opens `files.store` for `start`.

@@ -2,7 +2,7 @@
 //! be made to fail with ENOSPC.
 
 use super::*;
-use crate::push::schedule::StoredTarget;
+use pushman::push::command::StoredTarget;
 use redb::{backends::InMemoryBackend, StorageBackend};
 use std::{
     io,

@@ -32,7 +32,7 @@ fn missing_prerequisite() -> Option<String> {
         }
     }
     if !e2e_dir().join("node_modules/playwright-core").exists() {
-        return Some("playwright-core is not installed (npm ci --prefix tests/e2e)".into());
+        return Some("playwright-core is not installed (npm ci --prefix server/tests/e2e)".into());
     }
     None
 }

@@ -9,7 +9,7 @@ use super::{
     state::Daemon,
     status,
 };
-use crate::{
+use pushman::{
     codec::http::{Request, Response},
     worker::Limits,
     ConnId, Ctx, Message, Worker,
@@ -39,7 +39,7 @@ const QUERIES: &[&str] = &["scheduled", "members", "online", "online_list", "tot
 ///
 /// # Errors
 /// A malformed address.
-pub fn worker(config: &Config) -> crate::Result<Worker<Daemon>> {
+pub fn worker(config: &Config) -> pushman::Result<Worker<Daemon>> {
     let mut worker = Worker::new(&format!("http://{}", config.listen.http))?;
     worker.name = NAME.into();
     worker.limits = limits(config);
