@@ -15,7 +15,7 @@ use std::time::Instant;
 /// What a backend gets back. The text port writes [`Reply::to_line`]; the HTTP API maps it
 /// to a status and body.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Reply {
+pub(crate) enum Reply {
     /// push.php compatibility: `ok`, or `fail` for one of two reasons.
     Compat(Compat),
     /// Extended commands: one JSON object, `{"ok":true,...}` or `{"ok":false,"error":..}`.
@@ -24,7 +24,7 @@ pub enum Reply {
 
 /// How a push.php line ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compat {
+pub(crate) enum Compat {
     /// It reached at least one connection (`ok`).
     Delivered,
     /// Nobody it names is connected (`fail`).
@@ -35,13 +35,13 @@ pub enum Compat {
 
 impl Reply {
     /// `{"ok":false,"error":message}`.
-    pub fn error(message: impl std::fmt::Display) -> Self {
+    pub(crate) fn error(message: impl std::fmt::Display) -> Self {
         Self::Json(json!({ "ok": false, "error": message.to_string() }))
     }
 
     /// The reply for a line refused before it ran (unauthorized, malformed): push.php's
     /// `fail` for a compatibility line, a JSON error for an extended one.
-    pub fn refused(line: &[u8], message: impl std::fmt::Display) -> Self {
+    pub(crate) fn refused(line: &[u8], message: impl std::fmt::Display) -> Self {
         if command::is_extended(line) {
             Self::error(message)
         } else {
@@ -50,7 +50,7 @@ impl Reply {
     }
 
     /// Whether the command succeeded.
-    pub fn is_ok(&self) -> bool {
+    pub(crate) fn is_ok(&self) -> bool {
         match self {
             Self::Compat(outcome) => *outcome == Compat::Delivered,
             Self::Json(v) => v.get("ok") == Some(&Value::Bool(true)),
@@ -58,7 +58,7 @@ impl Reply {
     }
 
     /// The reply as one line of the text port, without its `\n`.
-    pub fn to_line(&self) -> String {
+    pub(crate) fn to_line(&self) -> String {
         match self {
             Self::Compat(Compat::Delivered) => command::COMPAT_OK.to_owned(),
             Self::Compat(_) => command::COMPAT_FAIL.to_owned(),
@@ -69,15 +69,15 @@ impl Reply {
 
 /// Who a push reached.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Receipt {
+pub(crate) struct Receipt {
     /// Connections that took the frame (written, or queued behind earlier frames).
-    pub sent: usize,
+    pub(crate) sent: usize,
     /// Target uids with no connection.
-    pub offline: Vec<String>,
+    pub(crate) offline: Vec<String>,
     /// Connections skipped because their send buffer was full (slow consumers).
-    pub dropped: usize,
+    pub(crate) dropped: usize,
     /// Connections skipped because they were closing (kicked, timed out, going away).
-    pub closing: usize,
+    pub(crate) closing: usize,
 }
 
 impl Receipt {
@@ -92,7 +92,7 @@ impl Receipt {
 }
 
 /// Runs one backend line (or HTTP body).
-pub fn execute(ctx: &mut Ctx<'_, Daemon>, line: &[u8]) -> Reply {
+pub(crate) fn execute(ctx: &mut Ctx<'_, Daemon>, line: &[u8]) -> Reply {
     match command::parse(line) {
         Ok(Command::CompatPush { uid }) => {
             let receipt = push_to_uids(ctx, [uid.as_ref()], line);
@@ -208,7 +208,7 @@ fn push(ctx: &mut Ctx<'_, Daemon>, target: &Target<'_>, data: &[u8], when: When)
 }
 
 /// Pushes `data` to `target` now.
-pub fn deliver(ctx: &mut Ctx<'_, Daemon>, target: &StoredTarget, data: &[u8]) -> Receipt {
+pub(crate) fn deliver(ctx: &mut Ctx<'_, Daemon>, target: &StoredTarget, data: &[u8]) -> Receipt {
     match target {
         StoredTarget::Uid(uid) => push_to_uids(ctx, [uid.as_str()], data),
         StoredTarget::Uids(uids) => push_to_uids(ctx, uids.iter().map(String::as_str), data),
@@ -286,7 +286,7 @@ fn target_json(target: &StoredTarget) -> Value {
 
 /// How long pushes that fell due while the server was down wait after a start, so browsers
 /// have reconnected when they are delivered.
-pub const RECONNECT_GRACE_MS: u64 = 3000;
+pub(crate) const RECONNECT_GRACE_MS: u64 = 3000;
 
 /// Delivers scheduled pushes that are due; removes them only after delivery
 /// (at-least-once: a crash in between delivers them again after restart). Nothing is
@@ -295,7 +295,7 @@ pub const RECONNECT_GRACE_MS: u64 = 3000;
 /// Also the store's clock: a store that is down after a fault is reopened from here, with
 /// backoff (see `push::store`). Nothing is read while it is down; pushes that fall due then
 /// go out late, after the reopen.
-pub fn deliver_due(ctx: &mut Ctx<'_, Daemon>) {
+pub(crate) fn deliver_due(ctx: &mut Ctx<'_, Daemon>) {
     ctx.state.schedule.tick(Instant::now());
     let now = unix_ms();
     let Some(next) = ctx.state.schedule.next_at() else {

@@ -9,16 +9,16 @@ use std::{
 };
 
 /// Wrong secrets one address may present per [`WINDOW`] before it is refused outright.
-pub const MAX_FAILURES: u32 = 10;
+pub(crate) const MAX_FAILURES: u32 = 10;
 /// The throttle's window: failures older than this are forgotten.
-pub const WINDOW: Duration = Duration::from_secs(60);
+pub(crate) const WINDOW: Duration = Duration::from_secs(60);
 /// Addresses tracked at once; beyond it the oldest windows are dropped, so a flood of
 /// addresses cannot grow memory.
 const MAX_TRACKED: usize = 4096;
 
 /// Whether `given` is `expected`, in time independent of both contents and lengths: the
 /// two are hashed first, and the digests (of equal length) compared without an early exit.
-pub fn secret_matches(given: &[u8], expected: &[u8]) -> bool {
+pub(crate) fn secret_matches(given: &[u8], expected: &[u8]) -> bool {
     let (a, b) = (Sha256::digest(given), Sha256::digest(expected));
     a.iter()
         .zip(b.iter())
@@ -28,20 +28,20 @@ pub fn secret_matches(given: &[u8], expected: &[u8]) -> bool {
 
 /// Wrong-secret attempts per peer address.
 #[derive(Debug, Default)]
-pub struct Throttle {
+pub(crate) struct Throttle {
     failures: HashMap<IpAddr, (Instant, u32)>,
 }
 
 impl Throttle {
     /// Whether `ip` used up its attempts for the current window.
-    pub fn blocked(&self, ip: IpAddr, now: Instant) -> bool {
+    pub(crate) fn blocked(&self, ip: IpAddr, now: Instant) -> bool {
         self.failures
             .get(&ip)
             .is_some_and(|&(since, n)| n >= MAX_FAILURES && now.duration_since(since) < WINDOW)
     }
 
     /// Counts a wrong secret from `ip`.
-    pub fn failed(&mut self, ip: IpAddr, now: Instant) {
+    pub(crate) fn failed(&mut self, ip: IpAddr, now: Instant) {
         if self.failures.len() >= MAX_TRACKED && !self.failures.contains_key(&ip) {
             self.failures
                 .retain(|_, (since, _)| now.duration_since(*since) < WINDOW);
@@ -60,7 +60,7 @@ impl Throttle {
     }
 
     /// Forgets `ip`'s failures after it presented the right secret.
-    pub fn succeeded(&mut self, ip: IpAddr) {
+    pub(crate) fn succeeded(&mut self, ip: IpAddr) {
         self.failures.remove(&ip);
     }
 }

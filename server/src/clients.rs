@@ -11,7 +11,7 @@ use pushman::{
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The WebSocket worker's name, in status output.
-pub const NAME: &str = "websocket";
+pub(crate) const NAME: &str = "websocket";
 /// Longest uid accepted, in bytes.
 const MAX_UID: usize = 256;
 /// Close code for authentication failures and policy violations (RFC 6455 §7.4.1).
@@ -24,7 +24,7 @@ struct Refused;
 ///
 /// # Errors
 /// A malformed address.
-pub fn worker(config: &Config) -> pushman::Result<Worker<Daemon>> {
+pub(crate) fn worker(config: &Config) -> pushman::Result<Worker<Daemon>> {
     let mut worker = Worker::new(&format!("websocket://{}", config.listen.ws))?;
     worker.name = NAME.into();
     worker.limits = limits(config);
@@ -38,7 +38,7 @@ pub fn worker(config: &Config) -> pushman::Result<Worker<Daemon>> {
 }
 
 /// Per-connection limits from the configuration.
-pub fn limits(config: &Config) -> Limits {
+pub(crate) fn limits(config: &Config) -> Limits {
     Limits {
         max_package_size: config.limits.max_client_message,
         max_send_buffer_size: config.limits.send_buffer,

@@ -6,60 +6,60 @@ use std::{fmt, net::SocketAddr, path::Path, path::PathBuf};
 /// Everything `pushman.toml` can set. See [`DEFAULT_TOML`] for the commented defaults.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct Config {
+pub(crate) struct Config {
     /// Where to listen.
-    pub listen: Listen,
+    pub(crate) listen: Listen,
     /// Who may connect and push.
-    pub auth: Auth,
+    pub(crate) auth: Auth,
     /// Sizes and counts.
-    pub limits: Limits,
+    pub(crate) limits: Limits,
     /// Pings and timeouts.
-    pub heartbeat: Heartbeat,
+    pub(crate) heartbeat: Heartbeat,
     /// Files: pid, log, store.
-    pub files: Files,
+    pub(crate) files: Files,
     /// `error`, `warn`, `info`, `debug` or `trace`.
-    pub log_level: String,
+    pub(crate) log_level: String,
     /// Serve the demo page and `pushman.js` on the WebSocket port for plain `GET`s.
-    pub demo_page: bool,
+    pub(crate) demo_page: bool,
 }
 
 /// Listening addresses; an empty string turns a listener off (the WebSocket one is required).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct Listen {
+pub(crate) struct Listen {
     /// Browsers' WebSockets.
-    pub ws: String,
+    pub(crate) ws: String,
     /// The internal text API (push.php's port 5678).
-    pub text: String,
+    pub(crate) text: String,
     /// The HTTP API.
-    pub http: String,
+    pub(crate) http: String,
 }
 
 /// How clients and backends prove themselves.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct Auth {
+pub(crate) struct Auth {
     /// `none` (push.php: the first message is the uid, unverified) or `token`.
-    pub mode: AuthMode,
+    pub(crate) mode: AuthMode,
     /// The HMAC secret for client tokens (required with `mode = "token"`).
-    pub secret: String,
+    pub(crate) secret: String,
     /// If set, required on the text port (first line `{"cmd":"auth","secret":..}`) and the
     /// HTTP API (`Authorization: Bearer ..`).
-    pub api_secret: String,
+    pub(crate) api_secret: String,
     /// Allowed `Origin` values for browsers; empty allows any.
-    pub origins: Vec<String>,
+    pub(crate) origins: Vec<String>,
     /// `Origin` values allowed on the HTTP API; empty refuses every request a web page
     /// sends (cross-site request forgery).
-    pub api_origins: Vec<String>,
+    pub(crate) api_origins: Vec<String>,
     /// DNS names the HTTP API answers to besides IP addresses and `localhost` (a name
     /// not listed is refused: DNS rebinding).
-    pub api_hosts: Vec<String>,
+    pub(crate) api_hosts: Vec<String>,
 }
 
 /// Client authentication modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
-pub enum AuthMode {
+pub(crate) enum AuthMode {
     /// push.php behaviour: the first message is the uid.
     #[default]
     None,
@@ -70,39 +70,39 @@ pub enum AuthMode {
 /// Limits, each logged with its reason when hit.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Largest message a browser may send, in bytes.
-    pub max_client_message: usize,
+    pub(crate) max_client_message: usize,
     /// Largest line on the text API or body on the HTTP API, in bytes.
-    pub max_api_line: usize,
+    pub(crate) max_api_line: usize,
     /// Per-connection send buffer, in bytes.
-    pub send_buffer: usize,
+    pub(crate) send_buffer: usize,
     /// What happens to a browser whose send buffer is full.
-    pub slow_consumer: SlowConsumer,
+    pub(crate) slow_consumer: SlowConsumer,
     /// Most WebSocket connections in total.
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
     /// Most WebSocket connections from one IP address.
-    pub max_connections_per_ip: usize,
+    pub(crate) max_connections_per_ip: usize,
     /// Most connections open at once on each API listener (text, HTTP); more are refused
     /// with an error and closed, and counted (`api_connections_refused`).
-    pub max_api_connections: usize,
+    pub(crate) max_api_connections: usize,
     /// File descriptors kept for browsers: the API listeners refuse new connections while
     /// fewer than this remain free under the open-files limit (at most half of it).
-    pub api_fd_reserve: usize,
+    pub(crate) api_fd_reserve: usize,
     /// Seconds an API line or HTTP request may take from its first byte to its last; then
     /// the connection is closed (HTTP: after a 408). 0 turns it off.
-    pub api_request_timeout: f64,
+    pub(crate) api_request_timeout: f64,
     /// Seconds a text-API connection may stay silent; 0 (default) keeps backends'
     /// persistent connections open however quiet.
-    pub text_idle_timeout: f64,
+    pub(crate) text_idle_timeout: f64,
     /// Seconds an HTTP keep-alive connection may wait for its next request; 0 turns it off.
-    pub http_idle_timeout: f64,
+    pub(crate) http_idle_timeout: f64,
 }
 
 impl Limits {
     /// The limits of an API worker (text or HTTP) idle-closed after `idle` seconds (0: never).
     /// Replies are never dropped: a backend that does not read them is not read from either.
-    pub fn api(&self, idle: f64) -> pushman::worker::Limits {
+    pub(crate) fn api(&self, idle: f64) -> pushman::worker::Limits {
         let secs = |s: f64| (s > 0.0).then(|| std::time::Duration::from_secs_f64(s));
         pushman::worker::Limits {
             max_package_size: self.max_api_line,
@@ -119,7 +119,7 @@ impl Limits {
 /// The slow-consumer policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
-pub enum SlowConsumer {
+pub(crate) enum SlowConsumer {
     /// Close the connection with 1008; the browser reconnects and resynchronises.
     #[default]
     Close,
@@ -130,14 +130,14 @@ pub enum SlowConsumer {
 /// Liveness, in seconds.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct Heartbeat {
+pub(crate) struct Heartbeat {
     /// The server pings every WebSocket this often.
-    pub ping_interval: f64,
+    pub(crate) ping_interval: f64,
     /// A connection silent this long is closed.
-    pub idle_timeout: f64,
+    pub(crate) idle_timeout: f64,
     /// A connection that has not completed its handshake and sent its uid/token this soon
     /// is closed.
-    pub handshake_timeout: f64,
+    pub(crate) handshake_timeout: f64,
 }
 
 /// Files, relative to the working directory `pushman start` ran in unless absolute
@@ -145,13 +145,13 @@ pub struct Heartbeat {
 /// `start -d` agree on them).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct Files {
+pub(crate) struct Files {
     /// The pid file, written at start, removed at stop.
-    pub pid: PathBuf,
+    pub(crate) pid: PathBuf,
     /// The log file of `start -d`.
-    pub log: PathBuf,
+    pub(crate) log: PathBuf,
     /// The store of scheduled pushes.
-    pub store: PathBuf,
+    pub(crate) store: PathBuf,
 }
 
 impl Default for Config {
@@ -231,14 +231,14 @@ impl Default for Files {
 
 /// The send-buffer mark of text- and HTTP-API connections: past it the backend's further
 /// lines wait unread until it has read its replies (their replies are never dropped).
-pub const API_SEND_HIGH_WATER: usize = 1 << 20;
+pub(crate) const API_SEND_HIGH_WATER: usize = 1 << 20;
 
 /// The commented default configuration that `pushman config` prints.
-pub const DEFAULT_TOML: &str = include_str!("default.toml");
+pub(crate) const DEFAULT_TOML: &str = include_str!("default.toml");
 
 /// Why a configuration cannot be used.
 #[derive(Debug)]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     /// The file cannot be read.
     Read {
         /// The file.
@@ -264,7 +264,7 @@ impl Config {
     ///
     /// # Errors
     /// [`ConfigError`] naming the file, the line and the key.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+    pub(crate) fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
@@ -295,7 +295,7 @@ impl Config {
     ///
     /// # Errors
     /// [`ConfigError::Invalid`] with the key and the reason.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: &str| Err(ConfigError::Invalid(m.to_string()));
         for (key, addr) in [
             ("listen.ws", &self.listen.ws),
@@ -347,7 +347,7 @@ impl Config {
     }
 
     /// The log level as a filter.
-    pub fn log_filter(&self) -> log::LevelFilter {
+    pub(crate) fn log_filter(&self) -> log::LevelFilter {
         log_level(&self.log_level).unwrap_or(log::LevelFilter::Info)
     }
 }

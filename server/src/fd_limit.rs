@@ -13,22 +13,22 @@ use serde_json::{json, Value};
 /// File descriptors besides the browsers' connections: stdio, the three listeners, the
 /// poller, its waker, the signal pipe, the store, the log, the pid file, and the internal
 /// APIs' connections (backends and monitoring), with room to spare.
-pub const RESERVE: u64 = 64;
+pub(crate) const RESERVE: u64 = 64;
 
 /// The limit Linux puts on a soft limit of "infinity" (`fs.nr_open`, 1,048,576 by default).
 const NR_OPEN: &str = "/proc/sys/fs/nr_open";
 
 /// The soft and hard open-files limits in force.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FdLimit {
+pub(crate) struct FdLimit {
     /// What the kernel enforces now.
-    pub soft: u64,
+    pub(crate) soft: u64,
     /// How far an unprivileged process may raise `soft`.
-    pub hard: u64,
+    pub(crate) hard: u64,
 }
 
 /// The limits now, or `None` if they cannot be read.
-pub fn current() -> Option<FdLimit> {
+pub(crate) fn current() -> Option<FdLimit> {
     getrlimit(Resource::RLIMIT_NOFILE)
         .ok()
         .map(|(soft, hard)| FdLimit { soft, hard })
@@ -36,7 +36,7 @@ pub fn current() -> Option<FdLimit> {
 
 /// Raises the soft limit to the hard one (capped by `fs.nr_open` when the hard limit is
 /// infinite) and logs the change. Returns the limits in force afterwards.
-pub fn raise() -> Option<FdLimit> {
+pub(crate) fn raise() -> Option<FdLimit> {
     let before = current()?;
     let mut target = before.hard;
     if target == RLIM_INFINITY {
@@ -63,7 +63,7 @@ pub fn raise() -> Option<FdLimit> {
 
 /// File descriptors `config` may need at its limits: every browser, every API connection
 /// its caps allow, and [`RESERVE`] for listeners and files.
-pub fn needed(config: &Config) -> u64 {
+pub(crate) fn needed(config: &Config) -> u64 {
     let apis = [&config.listen.text, &config.listen.http]
         .iter()
         .filter(|addr| !addr.is_empty())
@@ -75,7 +75,7 @@ pub fn needed(config: &Config) -> u64 {
 
 /// Warns when `config` may need more descriptors than the soft limit allows; a no-op
 /// otherwise. Called at start and at each reload.
-pub fn warn_if_short(config: &Config, limit: Option<FdLimit>) {
+pub(crate) fn warn_if_short(config: &Config, limit: Option<FdLimit>) {
     let Some(limit) = limit else { return };
     let need = needed(config);
     if need > limit.soft {
@@ -89,7 +89,7 @@ pub fn warn_if_short(config: &Config, limit: Option<FdLimit>) {
 }
 
 /// The limits and the descriptors open, for `status`.
-pub fn status() -> Value {
+pub(crate) fn status() -> Value {
     let open = std::fs::read_dir("/proc/self/fd")
         .map(|dir| dir.count())
         .ok();

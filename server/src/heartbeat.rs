@@ -23,7 +23,7 @@ use std::{
 /// (~15 µs each on a 2-vCPU VM, so ~150 ms without a push), and even 40 pings per 100 ms
 /// raised the p99 push latency at 10k pushes/s from ~90 µs to ~750 µs; 4 per 10 ms do not
 /// show (docs/BENCHMARKS.md).
-pub const TICK: Duration = Duration::from_millis(10);
+pub(crate) const TICK: Duration = Duration::from_millis(10);
 
 /// Fewest pings a tick may send, so small deployments catch up at once after a stall.
 const MIN_PINGS_PER_TICK: usize = 16;
@@ -32,7 +32,7 @@ const MIN_PINGS_PER_TICK: usize = 16;
 /// pass stands. Generic over the id only so unit tests can use plain numbers (the
 /// library's `ConnId`s are minted by its reactor).
 #[derive(Debug)]
-pub struct Heartbeat<Id = ConnId> {
+pub(crate) struct Heartbeat<Id = ConnId> {
     /// Ping deadlines. Entries of closed connections leave when they come due (connection
     /// ids are never reused), so beyond the open connections the heap holds at most those
     /// closed within the last interval.
@@ -54,7 +54,7 @@ impl<Id> Default for Heartbeat<Id> {
 
 impl<Id: Ord + Copy> Heartbeat<Id> {
     /// Starts pinging `conn` one `interval` from `now`.
-    pub fn watch(&mut self, conn: Id, now: Instant, interval: Duration) {
+    pub(crate) fn watch(&mut self, conn: Id, now: Instant, interval: Duration) {
         self.pings.push(Reverse((now + interval, conn)));
     }
 
@@ -101,7 +101,7 @@ fn is_browser(ctx: &Ctx<'_, Daemon>, conn: ConnId) -> bool {
 }
 
 /// One tick: the pings that are due, and a slice of the timeout checks.
-pub fn tick(ctx: &mut Ctx<'_, Daemon>) {
+pub(crate) fn tick(ctx: &mut Ctx<'_, Daemon>) {
     let now = ctx.io.now();
     let hb = &ctx.state.config.heartbeat;
     let interval = Duration::from_secs_f64(hb.ping_interval);

@@ -17,7 +17,7 @@ use pushman::{
 use serde_json::{Map, Value};
 
 /// The HTTP worker's name, in status output.
-pub const NAME: &str = "http";
+pub(crate) const NAME: &str = "http";
 
 /// Commands reachable as `POST /NAME` with a JSON body.
 const COMMANDS: &[&str] = &[
@@ -39,7 +39,7 @@ const QUERIES: &[&str] = &["scheduled", "members", "online", "online_list", "tot
 ///
 /// # Errors
 /// A malformed address.
-pub fn worker(config: &Config) -> pushman::Result<Worker<Daemon>> {
+pub(crate) fn worker(config: &Config) -> pushman::Result<Worker<Daemon>> {
     let mut worker = Worker::new(&format!("http://{}", config.listen.http))?;
     worker.name = NAME.into();
     worker.limits = limits(config);
@@ -61,7 +61,7 @@ pub fn worker(config: &Config) -> pushman::Result<Worker<Daemon>> {
 
 /// Per-connection limits from the configuration. A backend that does not read its replies
 /// is not read from either (backpressure): every request gets its reply, in order.
-pub fn limits(config: &Config) -> Limits {
+pub(crate) fn limits(config: &Config) -> Limits {
     config.limits.api(config.limits.http_idle_timeout)
 }
 

@@ -2,7 +2,7 @@
 //! (`stop`, `reload`), plus a minimal HTTP GET for `status`. The pid file is [`super::pidfile`].
 
 use super::pidfile::alive;
-pub use nix::sys::signal::Signal;
+pub(crate) use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use std::{
     fs,
@@ -17,13 +17,13 @@ use std::{
 ///
 /// # Errors
 /// When the process does not exist or may not be signalled.
-pub fn signal(pid: u32, signal: Signal) -> io::Result<()> {
+pub(crate) fn signal(pid: u32, signal: Signal) -> io::Result<()> {
     let pid = i32::try_from(pid).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     nix::sys::signal::kill(Pid::from_raw(pid), signal).map_err(io::Error::from)
 }
 
 /// Waits until `pid` has exited, up to `limit`; returns whether it did.
-pub fn wait_exit(pid: u32, limit: Duration) -> bool {
+pub(crate) fn wait_exit(pid: u32, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         if !alive(pid) {
@@ -40,7 +40,7 @@ pub fn wait_exit(pid: u32, limit: Duration) -> bool {
 ///
 /// # Errors
 /// When the log cannot be opened (the error names it) or the process cannot start.
-pub fn spawn_detached(exe: &Path, args: &[String], log: &Path) -> io::Result<u32> {
+pub(crate) fn spawn_detached(exe: &Path, args: &[String], log: &Path) -> io::Result<u32> {
     let named = |e: io::Error| {
         io::Error::new(
             e.kind(),
@@ -69,13 +69,13 @@ pub fn spawn_detached(exe: &Path, args: &[String], log: &Path) -> io::Result<u32
 ///
 /// # Errors
 /// `setsid` fails only for a process group leader, which a spawned child is not.
-pub fn detach() -> io::Result<()> {
+pub(crate) fn detach() -> io::Result<()> {
     nix::unistd::setsid().map(drop).map_err(io::Error::from)
 }
 
 /// Whether stdout and stderr lead to the same place (one terminal, one log file, one
 /// journal stream), where a line on each would show twice.
-pub fn stdout_is_stderr() -> bool {
+pub(crate) fn stdout_is_stderr() -> bool {
     use nix::sys::stat::fstat;
     match (fstat(io::stdout()), fstat(io::stderr())) {
         (Ok(out), Ok(err)) => out.st_dev == err.st_dev && out.st_ino == err.st_ino,
@@ -87,7 +87,7 @@ pub fn stdout_is_stderr() -> bool {
 ///
 /// # Errors
 /// When the API cannot be reached or answers garbage.
-pub fn http_get(addr: SocketAddr, path: &str, secret: &str) -> io::Result<(u16, String)> {
+pub(crate) fn http_get(addr: SocketAddr, path: &str, secret: &str) -> io::Result<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let auth = if secret.is_empty() {

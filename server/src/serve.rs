@@ -18,7 +18,7 @@ const SCHEDULE_TICK: Duration = Duration::from_millis(20);
 
 /// Why the daemon could not run.
 #[derive(Debug)]
-pub enum DaemonError {
+pub(crate) enum DaemonError {
     /// The configuration is unusable.
     Config(crate::config::ConfigError),
     /// The store of scheduled pushes cannot be opened: one line naming the file and what
@@ -52,7 +52,7 @@ impl From<pushman::Error> for DaemonError {
 ///
 /// # Errors
 /// [`DaemonError`]: config, store, or a listener that cannot bind.
-pub fn serve(
+pub(crate) fn serve(
     config: Config,
     source: Source,
     ready: impl FnOnce(&[(String, SocketAddr)]),

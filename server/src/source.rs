@@ -8,30 +8,30 @@ use std::path::PathBuf;
 /// keeps them, so `reload` applies them again to the re-read file instead of taking the
 /// file's values for a change.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Overrides {
+pub(crate) struct Overrides {
     /// `--ws`.
-    pub ws: Option<String>,
+    pub(crate) ws: Option<String>,
     /// `--text`.
-    pub text: Option<String>,
+    pub(crate) text: Option<String>,
     /// `--http`.
-    pub http: Option<String>,
+    pub(crate) http: Option<String>,
     /// `--pid-file`.
-    pub pid: Option<PathBuf>,
+    pub(crate) pid: Option<PathBuf>,
     /// `--log-file`.
-    pub log: Option<PathBuf>,
+    pub(crate) log: Option<PathBuf>,
 }
 
 /// Where the configuration comes from. `start` and every `reload` build it the same way
 /// (file, then overrides, then relative paths made absolute against `base`), so a re-read
 /// of an unchanged file compares equal to what is running.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Source {
+pub(crate) struct Source {
     /// The config file, absolute; `None` runs on the defaults.
-    pub path: Option<PathBuf>,
+    pub(crate) path: Option<PathBuf>,
     /// The command line's values.
-    pub overrides: Overrides,
+    pub(crate) overrides: Overrides,
     /// The working directory at start: relative `[files]` paths are relative to it.
-    pub base: PathBuf,
+    pub(crate) base: PathBuf,
 }
 
 impl Source {
@@ -40,7 +40,7 @@ impl Source {
     ///
     /// # Errors
     /// [`ConfigError`] naming the file, the line and the key.
-    pub fn load(&self) -> Result<Config, ConfigError> {
+    pub(crate) fn load(&self) -> Result<Config, ConfigError> {
         let mut config = match &self.path {
             Some(path) => Config::load(path)?,
             None => Config::default(),
@@ -75,7 +75,7 @@ impl Source {
 impl Config {
     /// The `[listen]` and `[files]` keys that differ in `new`, as `key (old → new)`: they
     /// take effect only at restart, so `reload` names them.
-    pub fn restart_only_changes(&self, new: &Config) -> Vec<String> {
+    pub(crate) fn restart_only_changes(&self, new: &Config) -> Vec<String> {
         let (a, b) = (&self.listen, &new.listen);
         let (f, g) = (&self.files, &new.files);
         let mut changed = Vec::new();

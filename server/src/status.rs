@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use std::{fmt::Write, time::Instant};
 
 /// The status object.
-pub fn json(ctx: &mut Ctx<'_, Daemon>) -> Value {
+pub(crate) fn json(ctx: &mut Ctx<'_, Daemon>) -> Value {
     let state = &ctx.state;
     let listeners: Vec<Value> = ctx
         .io
@@ -63,7 +63,7 @@ fn store_json(store: &Store) -> Value {
 }
 
 /// Every connection: id, peer, uid, protocol, bytes, send buffer, age.
-pub fn connections(ctx: &mut Ctx<'_, Daemon>) -> Value {
+pub(crate) fn connections(ctx: &mut Ctx<'_, Daemon>) -> Value {
     let ids: Vec<_> = ctx.io.connections().collect();
     let list: Vec<Value> = ids
         .into_iter()
@@ -87,7 +87,7 @@ pub fn connections(ctx: &mut Ctx<'_, Daemon>) -> Value {
 }
 
 /// Prometheus text exposition (format 0.0.4).
-pub fn metrics(ctx: &mut Ctx<'_, Daemon>) -> String {
+pub(crate) fn metrics(ctx: &mut Ctx<'_, Daemon>) -> String {
     let status = json(ctx);
     let s = &ctx.state.stats;
     let mut out = String::new();
@@ -223,7 +223,7 @@ pub fn metrics(ctx: &mut Ctx<'_, Daemon>) -> String {
 }
 
 /// This process's resident memory, from `/proc/self/status` (0 where unavailable).
-pub fn rss_bytes() -> u64 {
+pub(crate) fn rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 /// How a column's cells sit under its header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Align {
+pub(crate) enum Align {
     /// Text: starts under the header's first character.
     Left,
     /// Numbers: ends under the header's last character.
@@ -15,7 +15,7 @@ pub enum Align {
 /// Renders `rows` under `headers`, columns two spaces apart, one line per row, with no
 /// trailing spaces. Control characters in cells are escaped (`\n`, `\u{1b}`): a uid is
 /// chosen by a browser and must not move the operator's cursor or recolour the terminal.
-pub fn render(headers: &[(&str, Align)], rows: &[Vec<String>]) -> String {
+pub(crate) fn render(headers: &[(&str, Align)], rows: &[Vec<String>]) -> String {
     let rows: Vec<Vec<String>> = rows
         .iter()
         .map(|row| row.iter().map(|cell| printable(cell)).collect())

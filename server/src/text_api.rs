@@ -11,13 +11,13 @@ use pushman::{push::command, worker::Limits, ConnId, Ctx, Message, Worker};
 use serde_json::json;
 
 /// The text worker's name, in status output.
-pub const NAME: &str = "text";
+pub(crate) const NAME: &str = "text";
 
 /// The worker for `config.listen.text`.
 ///
 /// # Errors
 /// A malformed address.
-pub fn worker(config: &Config) -> pushman::Result<Worker<Daemon>> {
+pub(crate) fn worker(config: &Config) -> pushman::Result<Worker<Daemon>> {
     let mut worker = Worker::new(&format!("text://{}", config.listen.text))?;
     worker.name = NAME.into();
     worker.limits = limits(config);
@@ -40,7 +40,7 @@ pub fn worker(config: &Config) -> pushman::Result<Worker<Daemon>> {
 
 /// Per-connection limits from the configuration. A backend that does not read its replies
 /// is not read from either (backpressure): every line gets its reply, in order.
-pub fn limits(config: &Config) -> Limits {
+pub(crate) fn limits(config: &Config) -> Limits {
     config.limits.api(config.limits.text_idle_timeout)
 }
 

@@ -13,7 +13,7 @@ use std::{
 };
 
 /// Whether process `pid` exists (and is not a zombie).
-pub fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state follows the parenthesised command name: Z is a zombie, X is dead.
         Ok(stat) => stat

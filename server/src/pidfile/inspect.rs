@@ -6,7 +6,7 @@ use std::{io, net::SocketAddr, path::Path};
 
 /// What a pid file says, for `stop`, `status` and `reload`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PidState {
+pub(crate) enum PidState {
     /// There is no pid file: not running.
     Absent,
     /// Nobody holds the file's lock: no pushman owns it (a crash left it, or someone else
@@ -29,7 +29,7 @@ pub enum PidState {
 ///
 /// # Errors
 /// [`PidFileError`] when the file exists but cannot be read or is not a pid file.
-pub fn inspect(path: &Path) -> Result<PidState, PidFileError> {
+pub(crate) fn inspect(path: &Path) -> Result<PidState, PidFileError> {
     let fail = |op, source| PidFileError::Io {
         op,
         path: path.to_path_buf(),
@@ -95,7 +95,7 @@ pub fn inspect(path: &Path) -> Result<PidState, PidFileError> {
 }
 
 /// The listener address recorded as `name addr` in the pid file.
-pub fn recorded_addr(path: &Path, name: &str) -> Option<SocketAddr> {
+pub(crate) fn recorded_addr(path: &Path, name: &str) -> Option<SocketAddr> {
     let file = open(path, false).ok()?;
     read_text(&file)
         .ok()??

@@ -13,9 +13,9 @@
 mod file;
 mod inspect;
 
-pub use file::alive;
+pub(crate) use file::alive;
 pub(crate) use file::create_parent;
-pub use inspect::{inspect, recorded_addr, PidState};
+pub(crate) use inspect::{inspect, recorded_addr, PidState};
 
 use file::{lock, open, open_error, parse_pid, read_pid, read_text, same_file};
 use nix::{
@@ -44,7 +44,7 @@ const LOCK_RETRY: Duration = Duration::from_millis(20);
 /// The pid file of this process: locked from [`PidFile::acquire`] until drop, which
 /// removes it.
 #[derive(Debug)]
-pub struct PidFile {
+pub(crate) struct PidFile {
     path: PathBuf,
     /// The open, exclusively locked file; the lock lives as long as this value.
     file: Flock<File>,
@@ -54,7 +54,7 @@ pub struct PidFile {
 
 /// Why the pid file cannot be taken.
 #[derive(Debug)]
-pub enum PidFileError {
+pub(crate) enum PidFileError {
     /// A live process holds the lock: pushman is already running.
     Running {
         /// The pid file.
@@ -107,7 +107,7 @@ impl PidFile {
     ///
     /// # Errors
     /// [`PidFileError`]: running already, not a pid file, or cannot be written.
-    pub fn acquire(path: &Path) -> Result<Self, PidFileError> {
+    pub(crate) fn acquire(path: &Path) -> Result<Self, PidFileError> {
         let io_err = |path: &Path, source| PidFileError::Io {
             op: "write",
             path: path.to_path_buf(),
@@ -175,12 +175,12 @@ impl PidFile {
     }
 
     /// The pid a stale file named when [`acquire`](Self::acquire) took it over.
-    pub fn replaced(&self) -> Option<u32> {
+    pub(crate) fn replaced(&self) -> Option<u32> {
         self.replaced
     }
 
     /// The path.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
@@ -189,7 +189,7 @@ impl PidFile {
     ///
     /// # Errors
     /// When the file cannot be written.
-    pub fn record(&mut self, listeners: &[(String, SocketAddr)]) -> io::Result<()> {
+    pub(crate) fn record(&mut self, listeners: &[(String, SocketAddr)]) -> io::Result<()> {
         let mut text = format!("{}\n", std::process::id());
         for (name, addr) in listeners {
             text.push_str(&format!("{name} {addr}\n"));

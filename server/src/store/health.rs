@@ -30,17 +30,17 @@ use std::{
 };
 
 /// The first reopen waits this long after a fault; each failure doubles the wait.
-pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+pub(crate) const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 /// The longest wait between two reopen attempts.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// How often a store that stays down is reported in the log.
-pub const LOG_EVERY: Duration = Duration::from_secs(60);
+pub(crate) const LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// How the store is opened, and reopened after a fault.
 type Opener = Box<dyn FnMut() -> Result<Schedule>>;
 
 /// The scheduled pushes, with their file's health.
-pub struct Store {
+pub(crate) struct Store {
     /// The file, named in logs and status.
     path: PathBuf,
     /// Reopens the file (tests inject a faulty backend here).
@@ -72,17 +72,17 @@ struct Fault {
 
 /// What `status` reports about the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Health {
+pub(crate) struct Health {
     /// Whether the file is open and working.
-    pub healthy: bool,
+    pub(crate) healthy: bool,
     /// How long it has been down (0 while healthy).
-    pub failing_for: Duration,
+    pub(crate) failing_for: Duration,
     /// The error that closed it or that the last reopen failed with.
-    pub last_error: Option<String>,
+    pub(crate) last_error: Option<String>,
     /// Reopens tried since it failed.
-    pub reopen_attempts: u32,
+    pub(crate) reopen_attempts: u32,
     /// Sent pushes whose removal waits for the reopen.
-    pub unremoved: usize,
+    pub(crate) unremoved: usize,
 }
 
 impl fmt::Debug for Store {
@@ -101,7 +101,7 @@ impl Store {
     ///
     /// # Errors
     /// As [`Schedule::open`]: a store that cannot be opened at start is the operator's to fix.
-    pub fn open(path: &Path) -> Result<Self> {
+    pub(crate) fn open(path: &Path) -> Result<Self> {
         let owned = path.to_path_buf();
         Self::with_opener(path, Box::new(move || Schedule::open(&owned)))
     }
@@ -110,7 +110,7 @@ impl Store {
     ///
     /// # Errors
     /// Whatever `open` returns.
-    pub fn with_opener(path: &Path, mut open: Opener) -> Result<Self> {
+    pub(crate) fn with_opener(path: &Path, mut open: Opener) -> Result<Self> {
         let schedule = open()?;
         Ok(Self {
             path: path.to_path_buf(),
@@ -123,7 +123,7 @@ impl Store {
     }
 
     /// The file.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
@@ -132,7 +132,7 @@ impl Store {
     /// # Errors
     /// [`ScheduleError::Unavailable`] while the store is down or if this write brings it
     /// down; [`ScheduleError::Encode`] as [`Schedule::add`].
-    pub fn add(&mut self, at_ms: u64, push: &ScheduledPush) -> Result<u64> {
+    pub(crate) fn add(&mut self, at_ms: u64, push: &ScheduledPush) -> Result<u64> {
         let result = self.up()?.add(at_ms, push);
         self.check(result)
     }
@@ -142,7 +142,7 @@ impl Store {
     ///
     /// # Errors
     /// As [`Store::add`].
-    pub fn cancel(&mut self, id: u64) -> Result<bool> {
+    pub(crate) fn cancel(&mut self, id: u64) -> Result<bool> {
         if self.unremoved.contains(&id) {
             return Ok(false);
         }
@@ -154,7 +154,7 @@ impl Store {
     ///
     /// # Errors
     /// As [`Store::add`], and [`ScheduleError::Corrupt`] on a bad entry.
-    pub fn list(&mut self, limit: usize) -> Result<Vec<(u64, u64, ScheduledPush)>> {
+    pub(crate) fn list(&mut self, limit: usize) -> Result<Vec<(u64, u64, ScheduledPush)>> {
         let result = self.up()?.list(limit);
         self.check(result)
     }
@@ -163,7 +163,7 @@ impl Store {
     ///
     /// # Errors
     /// As [`Store::list`].
-    pub fn due(&mut self, now_ms: u64, max: usize) -> Result<Vec<(u64, ScheduledPush)>> {
+    pub(crate) fn due(&mut self, now_ms: u64, max: usize) -> Result<Vec<(u64, ScheduledPush)>> {
         if self.schedule.is_none() {
             return Ok(Vec::new());
         }
@@ -173,7 +173,7 @@ impl Store {
 
     /// Removes entries that were sent. If that fails the store goes down and the ids are
     /// removed after the reopen; they are never returned by [`Store::due`] meanwhile.
-    pub fn delivered(&mut self, ids: &[u64]) {
+    pub(crate) fn delivered(&mut self, ids: &[u64]) {
         self.unremoved.extend_from_slice(ids);
         let pending = std::mem::take(&mut self.unremoved);
         match self.up().map(|s| s.remove(&pending)) {
@@ -188,7 +188,7 @@ impl Store {
 
     /// Reopens a store that is down, if its backoff has passed. Call on every timer tick:
     /// it costs nothing while healthy.
-    pub fn tick(&mut self, now: Instant) {
+    pub(crate) fn tick(&mut self, now: Instant) {
         let Some(fault) = &mut self.fault else {
             return;
         };
@@ -207,17 +207,17 @@ impl Store {
     }
 
     /// When the soonest entry is due; `None` while down (nothing is read then).
-    pub fn next_at(&self) -> Option<u64> {
+    pub(crate) fn next_at(&self) -> Option<u64> {
         self.schedule.as_ref()?.next_at()
     }
 
     /// How many entries are pending (the count at the fault while down).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.schedule.as_ref().map_or(self.last_len, Schedule::len)
     }
 
     /// The store's health at `now`.
-    pub fn health(&self, now: Instant) -> Health {
+    pub(crate) fn health(&self, now: Instant) -> Health {
         Health {
             healthy: self.fault.is_none(),
             failing_for: self

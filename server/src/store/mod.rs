@@ -1,10 +1,10 @@
 //! The store file from the operator's side: what `start` says when `files.store` cannot be
 //! opened, and `pushman store check`.
 
-pub mod health;
-pub mod schedule;
+pub(crate) mod health;
+pub(crate) mod schedule;
 
-pub use health::Store;
+pub(crate) use health::Store;
 use schedule::{Schedule, ScheduleError};
 use std::path::Path;
 
@@ -12,7 +12,7 @@ use std::path::Path;
 ///
 /// # Errors
 /// One line naming the file, what is wrong and what to do (see [`open_error`]).
-pub fn open(path: &Path) -> Result<Store, String> {
+pub(crate) fn open(path: &Path) -> Result<Store, String> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| {
             format!(
@@ -25,7 +25,7 @@ pub fn open(path: &Path) -> Result<Store, String> {
 }
 
 /// What to tell the operator when the store at `path` failed to open with `e`.
-pub fn open_error(path: &Path, e: &ScheduleError) -> String {
+pub(crate) fn open_error(path: &Path, e: &ScheduleError) -> String {
     let file = path.display();
     if matches!(e, ScheduleError::Locked) {
         format!("{file} (files.store) is locked: another pushman probably uses it; stop it, or give this one its own files.store")
@@ -42,7 +42,7 @@ pub fn open_error(path: &Path, e: &ScheduleError) -> String {
 /// # Errors
 /// One line: locked, damaged (with what to do) or unreadable; or how many entries do not
 /// decode.
-pub fn check(path: &Path) -> Result<String, String> {
+pub(crate) fn check(path: &Path) -> Result<String, String> {
     if !path.exists() {
         return Err(format!(
             "{} (files.store) does not exist (no push was ever scheduled, or the path is wrong)",

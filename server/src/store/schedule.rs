@@ -31,16 +31,16 @@ const NEXT_ID: &str = "next_id";
 
 /// A push waiting for its time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScheduledPush {
+pub(crate) struct ScheduledPush {
     /// Who receives it.
-    pub target: StoredTarget,
+    pub(crate) target: StoredTarget,
     /// The message text, exactly as it will be sent.
-    pub data: String,
+    pub(crate) data: String,
 }
 
 /// Why the schedule could not be read or written.
 #[derive(Debug)]
-pub enum ScheduleError {
+pub(crate) enum ScheduleError {
     /// redb failed: I/O, a corrupt file, a failed commit. Boxed: redb's error is large.
     Db(Box<redb::Error>),
     /// Another process holds the file's lock (redb's `DatabaseAlreadyOpen`).
@@ -88,7 +88,7 @@ impl std::error::Error for ScheduleError {
 impl ScheduleError {
     /// Whether the file itself failed (I/O, damage, a panic), so the handle must be closed
     /// and reopened; a bad entry or an unencodable push leaves the file usable.
-    pub fn is_store_fault(&self) -> bool {
+    pub(crate) fn is_store_fault(&self) -> bool {
         matches!(
             self,
             Self::Db(_) | Self::Locked | Self::Panicked | Self::Unavailable { .. }
@@ -96,7 +96,7 @@ impl ScheduleError {
     }
 
     /// Whether the file is damaged (as opposed to unreadable, full or locked).
-    pub fn is_corruption(&self) -> bool {
+    pub(crate) fn is_corruption(&self) -> bool {
         match self {
             Self::Db(e) => match &**e {
                 redb::Error::Corrupted(_) => true,
@@ -132,10 +132,10 @@ from_redb!(
 );
 
 /// `Result` with [`ScheduleError`].
-pub type Result<T> = std::result::Result<T, ScheduleError>;
+pub(crate) type Result<T> = std::result::Result<T, ScheduleError>;
 
 /// The scheduled pushes: a redb file plus an in-memory index of due times.
-pub struct Schedule {
+pub(crate) struct Schedule {
     /// The file; every change is committed (durably) before the method returns.
     db: Database,
     /// `(at_ms, id)` of every entry, loaded at open: `next_at` and "nothing due yet" cost
@@ -167,7 +167,7 @@ impl Schedule {
     /// [`ScheduleError::Locked`] if another process has it open; [`ScheduleError::Db`] if
     /// it cannot be created, read or committed, or is corrupt
     /// ([`ScheduleError::is_corruption`]); [`ScheduleError::Panicked`] if redb panicked.
-    pub fn open(path: &Path) -> Result<Self> {
+    pub(crate) fn open(path: &Path) -> Result<Self> {
         guard(|| {
             let db = Database::builder()
                 .set_check_integrity_on_open(true)
@@ -212,7 +212,7 @@ impl Schedule {
     ///
     /// # Errors
     /// [`ScheduleError::Db`] if the commit fails; the push is then not scheduled.
-    pub fn add(&mut self, at_ms: u64, push: &ScheduledPush) -> Result<u64> {
+    pub(crate) fn add(&mut self, at_ms: u64, push: &ScheduledPush) -> Result<u64> {
         let bytes = serde_json::to_vec(push).map_err(|_| ScheduleError::Encode)?;
         let id = self.next_id;
         self.next_id += 1;
@@ -237,7 +237,7 @@ impl Schedule {
     ///
     /// # Errors
     /// [`ScheduleError::Db`] if the commit fails.
-    pub fn cancel(&mut self, id: u64) -> Result<bool> {
+    pub(crate) fn cancel(&mut self, id: u64) -> Result<bool> {
         Ok(self.remove_ids(&[id])? == 1)
     }
 
@@ -246,7 +246,7 @@ impl Schedule {
     ///
     /// # Errors
     /// [`ScheduleError::Db`] if the commit fails (the entries stay and will be due again).
-    pub fn remove(&mut self, ids: &[u64]) -> Result<()> {
+    pub(crate) fn remove(&mut self, ids: &[u64]) -> Result<()> {
         self.remove_ids(ids).map(drop)
     }
 
@@ -282,7 +282,7 @@ impl Schedule {
     ///
     /// # Errors
     /// [`ScheduleError::Db`] on a read failure, [`ScheduleError::Corrupt`] on a bad entry.
-    pub fn list(&self, limit: usize) -> Result<Vec<(u64, u64, ScheduledPush)>> {
+    pub(crate) fn list(&self, limit: usize) -> Result<Vec<(u64, u64, ScheduledPush)>> {
         self.scan(u64::MAX, limit)
             .map(|v| v.into_iter().map(|(at, id, p)| (id, at, p)).collect())
     }
@@ -292,7 +292,7 @@ impl Schedule {
     ///
     /// # Errors
     /// As [`Schedule::list`].
-    pub fn due(&self, now_ms: u64, max: usize) -> Result<Vec<(u64, ScheduledPush)>> {
+    pub(crate) fn due(&self, now_ms: u64, max: usize) -> Result<Vec<(u64, ScheduledPush)>> {
         if !matches!(self.next_at(), Some(at) if at <= now_ms) {
             return Ok(Vec::new());
         }
@@ -321,18 +321,18 @@ impl Schedule {
     }
 
     /// When the soonest entry is due (unix ms), from memory; `None` if there are none.
-    pub fn next_at(&self) -> Option<u64> {
+    pub(crate) fn next_at(&self) -> Option<u64> {
         self.index.first().map(|&(at, _)| at)
     }
 
     /// How many entries are stored.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.index.len()
     }
 
     /// Whether no entries are stored.
     #[cfg(test)]
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.index.is_empty()
     }
 }
