@@ -11,6 +11,9 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "pushman", version, about)]
 pub(crate) struct Cli {
+    /// Where the configuration comes from: global, so it goes before or after any command.
+    #[command(flatten)]
+    pub(crate) opts: Opts,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -25,20 +28,18 @@ pub(crate) enum Command {
         /// Set by `start -d` on the process it spawns: leave the terminal's session first.
         #[arg(long, hide = true)]
         detached: bool,
-        #[command(flatten)]
-        opts: Opts,
     },
     /// Stop gracefully: WebSockets get 1001 after their queued frames. Not running is not
     /// an error (exit 0, as init scripts expect).
-    Stop(Opts),
+    Stop,
     /// Stop, then start detached.
-    Restart(Opts),
+    Restart,
     /// Re-read the config file (secrets, limits, log level) without dropping connections.
-    Reload(Opts),
+    Reload,
     /// Show pid, uptime, memory, connections, pushes, listeners.
-    Status(Opts),
+    Status,
     /// List connections: id, peer, uid, protocol, bytes, send buffer, age.
-    Connections(Opts),
+    Connections,
     /// The store of scheduled pushes (files.store), with the server stopped.
     Store {
         #[command(subcommand)]
@@ -53,37 +54,35 @@ pub(crate) enum Command {
         /// Seconds the token stays valid (at least 1).
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
-        #[command(flatten)]
-        opts: Opts,
     },
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum StoreAction {
     /// Verify every page and entry; exit 1 with what to do if the file is damaged.
-    Check(Opts),
+    Check,
 }
 
 /// Where the configuration comes from, and per-run overrides.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct Opts {
     /// TOML config file (default: ./pushman.toml if present).
-    #[arg(long, short = 'c')]
+    #[arg(long, short = 'c', global = true)]
     pub(crate) config: Option<PathBuf>,
     /// WebSocket address (default 0.0.0.0:1234).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub(crate) ws: Option<String>,
     /// Text API address (default 127.0.0.1:5678; "" turns it off).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub(crate) text: Option<String>,
     /// HTTP API address (default 127.0.0.1:2121; "" turns it off).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub(crate) http: Option<String>,
     /// Pid file (default pushman.pid).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub(crate) pid_file: Option<PathBuf>,
     /// Log file for -d (default pushman.log).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub(crate) log_file: Option<PathBuf>,
 }
 

@@ -41,24 +41,22 @@ use supervisor::{restart, start, start_detached, stop};
 pub(crate) type Outcome = Result<(), String>;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Start {
-            daemon: true, opts, ..
-        } => start_detached(&opts),
+    let Cli { opts, command } = Cli::parse();
+    let opts = &opts;
+    let result = match command {
+        Command::Start { daemon: true, .. } => start_detached(opts),
         Command::Start {
             daemon: false,
             detached,
-            opts,
-        } => start(&opts, detached),
-        Command::Stop(opts) => load(&opts).and_then(|(c, _)| stop(&c)),
-        Command::Restart(opts) => restart(&opts),
-        Command::Reload(opts) => load(&opts).and_then(|(c, _)| supervisor::reload(&c)),
-        Command::Status(opts) => load(&opts).and_then(|(c, _)| report::status(&c)),
-        Command::Connections(opts) => load(&opts).and_then(|(c, _)| report::connections(&c)),
+        } => start(opts, detached),
+        Command::Stop => load(opts).and_then(|(c, _)| stop(&c)),
+        Command::Restart => restart(opts),
+        Command::Reload => load(opts).and_then(|(c, _)| supervisor::reload(&c)),
+        Command::Status => load(opts).and_then(|(c, _)| report::status(&c)),
+        Command::Connections => load(opts).and_then(|(c, _)| report::connections(&c)),
         Command::Store {
-            action: StoreAction::Check(opts),
-        } => load(&opts).and_then(|(c, _)| {
+            action: StoreAction::Check,
+        } => load(opts).and_then(|(c, _)| {
             println!("{}", store::check(&c.files.store)?);
             Ok(())
         }),
@@ -66,7 +64,7 @@ fn main() -> ExitCode {
             print!("{}", config::DEFAULT_TOML);
             Ok(())
         }
-        Command::Token { uid, ttl, opts } => load(&opts).and_then(|(c, _)| token(&c, &uid, ttl)),
+        Command::Token { uid, ttl } => load(opts).and_then(|(c, _)| token(&c, &uid, ttl)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
