@@ -287,7 +287,8 @@ impl Config {
                 message,
             }
         })?;
-        config.validate()?;
+        // Not validated here: the command line's overrides come first (`Source::load`
+        // validates the result, once).
         Ok(config)
     }
 
@@ -411,7 +412,12 @@ mod tests {
         let text = Config::load(&path).unwrap_err().to_string();
         assert!(text.contains("line 2") && text.contains("wss"), "{text}");
         std::fs::write(&path, "[auth]\nmode = \"token\"\n").unwrap();
-        assert!(Config::load(&path)
+        let source = crate::source::Source {
+            path: Some(path.clone()),
+            ..Default::default()
+        };
+        assert!(source
+            .load()
             .unwrap_err()
             .to_string()
             .contains("auth.secret"));

@@ -19,8 +19,6 @@ const SCHEDULE_TICK: Duration = Duration::from_millis(20);
 /// Why the daemon could not run.
 #[derive(Debug)]
 pub(crate) enum DaemonError {
-    /// The configuration is unusable.
-    Config(crate::config::ConfigError),
     /// The store of scheduled pushes cannot be opened: one line naming the file and what
     /// to do ([`store::open_error`]).
     Store(String),
@@ -31,7 +29,6 @@ pub(crate) enum DaemonError {
 impl std::fmt::Display for DaemonError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Config(e) => e.fmt(f),
             Self::Store(e) => write!(f, "cannot open the schedule store: {e}"),
             Self::Runtime(e) => e.fmt(f),
         }
@@ -51,13 +48,13 @@ impl From<pushman::Error> for DaemonError {
 /// (graceful) and returns. `source` is what `reload` re-reads.
 ///
 /// # Errors
-/// [`DaemonError`]: config, store, or a listener that cannot bind.
+/// [`DaemonError`]: store, or a listener that cannot bind. `config` is valid already: it
+/// comes from [`Source::load`], which validates once.
 pub(crate) fn serve(
     config: Config,
     source: Source,
     ready: impl FnOnce(&[(String, SocketAddr)]),
 ) -> Result<(), DaemonError> {
-    config.validate().map_err(DaemonError::Config)?;
     let schedule = store::open(&config.files.store).map_err(DaemonError::Store)?;
     warn_open_apis(&config);
     if config.auth.mode == AuthMode::None {
