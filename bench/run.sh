@@ -33,7 +33,8 @@ mkdir -p "$OUT"
 ulimit -n "$(ulimit -Hn)"
 
 echo "building (release)..." >&2
-cargo build --release -q --example push --bin pushman -p pushman
+cargo build --release -q --example push -p pushman
+cargo build --release -q --bin pushman -p pushman-server
 cargo build --release -q -p pushman-bench
 if [[ " $SERVERS " == *" tokio-ref "* ]]; then
     (cd "$TOKIO_REF" && CARGO_TARGET_DIR=/tmp/tokio-ref cargo build --release -q)

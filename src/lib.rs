@@ -14,9 +14,10 @@
 //! - `runtime`: the event loop; [`Runtime`] runs [`Worker`]s and calls their callbacks with
 //!   a [`Ctx`].
 //! - [`worker`], [`connection`], [`ctx`]: the Workerman-style API.
-//! - [`daemon`]: the `pushman` binary's server: browsers, the text and HTTP APIs, heartbeats,
-//!   scheduled delivery, the pid file.
-//! - [`push`]: the push server's logic, free of sockets (registry, commands, schedule, tokens).
+//! - [`push`]: the push server's logic, free of sockets (registry, commands, tokens).
+//!
+//! The `pushman` binary (browsers, the text and HTTP APIs, heartbeats, scheduled delivery,
+//! the pid file) is the `server/` crate of this workspace, built on this API.
 //! - [`error`]: the crate's error type.
 //!
 //! # Example
@@ -35,10 +36,7 @@
 //! ```
 
 pub mod codec;
-#[cfg(feature = "daemon")]
-pub mod daemon;
 pub mod error;
-#[cfg(feature = "daemon")]
 pub mod push;
 mod reactor;
 pub mod runtime;

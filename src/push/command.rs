@@ -15,7 +15,6 @@ use super::field::{
     as_bool, as_f64, as_str, as_u64, as_usize, limit, name, optional, required, uid_list, wrong,
 };
 use super::json::{self, Data, Fields, Loose, ScanError};
-use super::schedule::StoredTarget;
 use std::{borrow::Cow, fmt};
 
 /// Compatibility-mode reply when the message reached at least one connection.
@@ -114,6 +113,21 @@ pub enum Target<'a> {
     Uids(Vec<Cow<'a, str>>),
     /// Every connection of every online member of a group.
     Group(Cow<'a, str>),
+    /// Every bound connection.
+    All,
+}
+
+/// Who a scheduled push goes to (the owned form of [`Target`]): what the server's schedule
+/// stores.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoredTarget {
+    /// Every connection of one uid.
+    Uid(String),
+    /// Every connection of each of these uids.
+    Uids(Vec<String>),
+    /// Every connection of every online member of a group, as it is when the push is due.
+    Group(String),
     /// Every bound connection.
     All,
 }

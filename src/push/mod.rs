@@ -1,11 +1,9 @@
 //! push.php semantics without sockets: who is online ([`registry`]), what a backend asked
-//! ([`command`]), scheduled pushes ([`schedule`], kept healthy by [`store`]) and client
-//! tokens ([`token`]).
+//! ([`command`]) and client tokens ([`token`]). The `pushman` server (the `server/` crate)
+//! keeps scheduled pushes durable.
 
 pub mod command;
 mod field;
 mod json;
 pub mod registry;
-pub mod schedule;
-pub mod store;
 pub mod token;

@@ -186,4 +186,3 @@ pub fn run_example(name: &str, args: &[&str], ports: usize) -> Example {
         .collect();
     Example { child, addrs }
 }
-pub mod daemon;

@@ -1,0 +1,338 @@
+//! Backend commands, shared by the text port and the HTTP API: push (now or later), groups,
+//! presence, kick, with a receipt in every push reply.
+
+use super::{
+    state::{unix_ms, Daemon},
+    store::schedule::{ScheduleError, ScheduledPush},
+};
+use pushman::{
+    push::command::{self, Command, StoredTarget, Target, When},
+    ConnId, Ctx, SendError,
+};
+use serde_json::{json, Value};
+use std::time::Instant;
+
+/// What a backend gets back. The text port writes [`Reply::to_line`]; the HTTP API maps it
+/// to a status and body.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Reply {
+    /// push.php compatibility: `ok`, or `fail` for one of two reasons.
+    Compat(Compat),
+    /// Extended commands: one JSON object, `{"ok":true,...}` or `{"ok":false,"error":..}`.
+    Json(Value),
+}
+
+/// How a push.php line ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Compat {
+    /// It reached at least one connection (`ok`).
+    Delivered,
+    /// Nobody it names is connected (`fail`).
+    Offline,
+    /// The line was not understood, or not allowed (`fail`).
+    Refused,
+}
+
+impl Reply {
+    /// `{"ok":false,"error":message}`.
+    pub(crate) fn error(message: impl std::fmt::Display) -> Self {
+        Self::Json(json!({ "ok": false, "error": message.to_string() }))
+    }
+
+    /// The reply for a line refused before it ran (unauthorized, malformed): push.php's
+    /// `fail` for a compatibility line, a JSON error for an extended one.
+    pub(crate) fn refused(line: &[u8], message: impl std::fmt::Display) -> Self {
+        if command::is_extended(line) {
+            Self::error(message)
+        } else {
+            Self::Compat(Compat::Refused)
+        }
+    }
+
+    /// Whether the command succeeded.
+    pub(crate) fn is_ok(&self) -> bool {
+        match self {
+            Self::Compat(outcome) => *outcome == Compat::Delivered,
+            Self::Json(v) => v.get("ok") == Some(&Value::Bool(true)),
+        }
+    }
+
+    /// The reply as one line of the text port, without its `\n`.
+    pub(crate) fn to_line(&self) -> String {
+        match self {
+            Self::Compat(Compat::Delivered) => command::COMPAT_OK.to_owned(),
+            Self::Compat(_) => command::COMPAT_FAIL.to_owned(),
+            Self::Json(value) => value.to_string(),
+        }
+    }
+}
+
+/// Who a push reached.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Receipt {
+    /// Connections that took the frame (written, or queued behind earlier frames).
+    pub(crate) sent: usize,
+    /// Target uids with no connection.
+    pub(crate) offline: Vec<String>,
+    /// Connections skipped because their send buffer was full (slow consumers).
+    pub(crate) dropped: usize,
+    /// Connections skipped because they were closing (kicked, timed out, going away).
+    pub(crate) closing: usize,
+}
+
+impl Receipt {
+    fn to_json(&self) -> Value {
+        json!({
+            "sent": self.sent,
+            "offline": self.offline,
+            "dropped": self.dropped,
+            "closing": self.closing,
+        })
+    }
+}
+
+/// Runs one backend line (or HTTP body).
+pub(crate) fn execute(ctx: &mut Ctx<'_, Daemon>, line: &[u8]) -> Reply {
+    match command::parse(line) {
+        Ok(Command::CompatPush { uid }) => {
+            let receipt = push_to_uids(ctx, [uid.as_ref()], line);
+            count(ctx, &receipt);
+            Reply::Compat(if receipt.sent > 0 {
+                Compat::Delivered
+            } else {
+                Compat::Offline
+            })
+        }
+        Ok(Command::CompatBroadcast) => {
+            let receipt = push_to_all(ctx, line);
+            count(ctx, &receipt);
+            // push.php's broadcast has no receiver to fail on.
+            Reply::Compat(Compat::Delivered)
+        }
+        Ok(command) => run(ctx, command),
+        Err(e) => {
+            ctx.state.stats.lines_refused += 1;
+            log::debug!("backend line refused: {e}");
+            Reply::refused(line, e)
+        }
+    }
+}
+
+fn run(ctx: &mut Ctx<'_, Daemon>, command: Command<'_>) -> Reply {
+    match command {
+        Command::Push { target, data, when } => push(ctx, &target, data.as_bytes(), when),
+        Command::Cancel { id } => match ctx.state.schedule.cancel(id) {
+            Ok(found) => Reply::Json(json!({ "ok": true, "cancelled": found })),
+            Err(e) => Reply::error(e),
+        },
+        Command::Scheduled { limit } => match ctx.state.schedule.list(limit) {
+            Ok(list) => Reply::Json(json!({
+                "ok": true,
+                "pending": ctx.state.schedule.len(),
+                "scheduled": list.into_iter().map(|(id, at, p)| json!({
+                    "id": id, "at_ms": at, "target": target_json(&p.target), "data": p.data,
+                })).collect::<Vec<_>>(),
+            })),
+            Err(e) => Reply::error(e),
+        },
+        Command::Join { group, uid } => {
+            let added = ctx.state.registry.join(&group, &uid);
+            Reply::Json(json!({ "ok": true, "added": added }))
+        }
+        Command::Leave { group, uid } => {
+            let removed = ctx.state.registry.leave(&group, &uid);
+            Reply::Json(json!({ "ok": true, "removed": removed }))
+        }
+        Command::Members { group } => {
+            let members = ctx.state.registry.members(&group);
+            Reply::Json(json!({ "ok": true, "group": group, "members": members }))
+        }
+        Command::Online { uid } => {
+            let n = ctx.state.registry.conn_count(&uid);
+            Reply::Json(json!({ "ok": true, "uid": uid, "online": n > 0, "connections": n }))
+        }
+        Command::OnlineList { offset, limit } => {
+            let registry = &ctx.state.registry;
+            Reply::Json(json!({
+                "ok": true,
+                "total": registry.uid_total(),
+                "offset": offset,
+                "uids": registry.online_uids(offset, limit),
+            }))
+        }
+        Command::Totals => Reply::Json(json!({
+            "ok": true,
+            "uids": ctx.state.registry.uid_total(),
+            "connections": ctx.state.registry.conn_total(),
+            "groups": ctx.state.registry.groups_total(),
+            "scheduled": ctx.state.schedule.len(),
+        })),
+        Command::Kick { uid, reason } => {
+            let reason = reason.as_deref().unwrap_or("kicked");
+            let conns: Vec<ConnId> = ctx.state.registry.conns(&uid).collect();
+            for &conn in &conns {
+                ctx.io.close_with(conn, 4000, reason);
+            }
+            Reply::Json(json!({ "ok": true, "closed": conns.len() }))
+        }
+        // Answered by the text port itself, before commands run.
+        Command::Auth { .. } => Reply::Json(json!({ "ok": true })),
+        Command::CompatPush { .. } | Command::CompatBroadcast => Reply::Compat(Compat::Refused),
+    }
+}
+
+fn push(ctx: &mut Ctx<'_, Daemon>, target: &Target<'_>, data: &[u8], when: When) -> Reply {
+    let now = unix_ms();
+    let at = match when.at_ms(now) {
+        Ok(at) => at,
+        Err(e) => {
+            ctx.state.stats.lines_refused += 1;
+            return Reply::error(e);
+        }
+    };
+    // Not after now (`delay: 0`, a past `at`): an immediate push, answered with a receipt.
+    if let Some(at) = at.filter(|&at| at > now) {
+        let stored = ScheduledPush {
+            target: target.to_stored(),
+            data: String::from_utf8_lossy(data).into_owned(),
+        };
+        return match ctx.state.schedule.add(at, &stored) {
+            Ok(id) => Reply::Json(json!({ "ok": true, "id": id, "at_ms": at })),
+            // A store fault is logged by the store, once per outage.
+            Err(e) => Reply::error(e),
+        };
+    }
+    let receipt = deliver(ctx, &target.to_stored(), data);
+    count(ctx, &receipt);
+    Reply::Json(json!({ "ok": true, "receipt": receipt.to_json() }))
+}
+
+/// Pushes `data` to `target` now.
+pub(crate) fn deliver(ctx: &mut Ctx<'_, Daemon>, target: &StoredTarget, data: &[u8]) -> Receipt {
+    match target {
+        StoredTarget::Uid(uid) => push_to_uids(ctx, [uid.as_str()], data),
+        StoredTarget::Uids(uids) => push_to_uids(ctx, uids.iter().map(String::as_str), data),
+        StoredTarget::Group(group) => {
+            let members: Vec<String> = ctx
+                .state
+                .registry
+                .members(group)
+                .into_iter()
+                .map(str::to_string)
+                .collect();
+            push_to_uids(ctx, members.iter().map(String::as_str), data)
+        }
+        StoredTarget::All => push_to_all(ctx, data),
+    }
+}
+
+fn push_to_uids<'u>(
+    ctx: &mut Ctx<'_, Daemon>,
+    uids: impl IntoIterator<Item = &'u str>,
+    data: &[u8],
+) -> Receipt {
+    let mut receipt = Receipt::default();
+    for uid in uids {
+        let mut open = false;
+        for conn in ctx.state.registry.conns(uid) {
+            let result = ctx.io.send(conn, data);
+            open |= !matches!(result, Err(SendError::Closing | SendError::NotFound));
+            tally(&mut receipt, result);
+        }
+        if !open {
+            // No connection, or only closing ones: nobody will read it.
+            receipt.offline.push(uid.to_string());
+        }
+    }
+    receipt
+}
+
+fn push_to_all(ctx: &mut Ctx<'_, Daemon>, data: &[u8]) -> Receipt {
+    let mut receipt = Receipt::default();
+    for conn in ctx.state.registry.all_conns() {
+        tally(&mut receipt, ctx.io.send(conn, data));
+    }
+    receipt
+}
+
+fn tally(receipt: &mut Receipt, result: Result<(), SendError>) {
+    match result {
+        Ok(()) => receipt.sent += 1,
+        Err(SendError::BufferFull) => receipt.dropped += 1,
+        Err(SendError::Closing | SendError::NotFound) => receipt.closing += 1,
+        Err(SendError::TooLarge) => receipt.dropped += 1,
+    }
+}
+
+fn count(ctx: &mut Ctx<'_, Daemon>, receipt: &Receipt) {
+    let stats = &mut ctx.state.stats;
+    if receipt.sent > 0 {
+        stats.pushes_ok += 1;
+    } else {
+        stats.pushes_fail += 1;
+    }
+    stats.frames_sent += receipt.sent as u64;
+    stats.dropped += receipt.dropped as u64;
+}
+
+fn target_json(target: &StoredTarget) -> Value {
+    match target {
+        StoredTarget::Uid(uid) => json!({ "uid": uid }),
+        StoredTarget::Uids(uids) => json!({ "uids": uids }),
+        StoredTarget::Group(group) => json!({ "group": group }),
+        StoredTarget::All => json!({ "all": true }),
+    }
+}
+
+/// How long pushes that fell due while the server was down wait after a start, so browsers
+/// have reconnected when they are delivered.
+pub(crate) const RECONNECT_GRACE_MS: u64 = 3000;
+
+/// Delivers scheduled pushes that are due; removes them only after delivery
+/// (at-least-once: a crash in between delivers them again after restart). Nothing is
+/// delivered while stopping: those pushes wait in the store for the next start.
+///
+/// Also the store's clock: a store that is down after a fault is reopened from here, with
+/// backoff (see `push::store`). Nothing is read while it is down; pushes that fall due then
+/// go out late, after the reopen.
+pub(crate) fn deliver_due(ctx: &mut Ctx<'_, Daemon>) {
+    ctx.state.schedule.tick(Instant::now());
+    let now = unix_ms();
+    let Some(next) = ctx.state.schedule.next_at() else {
+        return;
+    };
+    let in_grace = now < ctx.state.started_ms + RECONNECT_GRACE_MS && next < ctx.state.started_ms;
+    if next > now || in_grace || ctx.io.stopping() {
+        return;
+    }
+    let due = match ctx.state.schedule.due(now, 1000) {
+        Ok(due) => due,
+        Err(ScheduleError::Corrupt { id }) => {
+            // One unreadable entry must not block every later one (nor log each tick): it
+            // is dropped, once, with its id.
+            log::error!("scheduled push {id} is unreadable (not valid JSON); dropped");
+            ctx.state.stats.scheduled_unreadable += 1;
+            ctx.state.schedule.delivered(&[id]);
+            return;
+        }
+        Err(e) => {
+            if !e.is_store_fault() {
+                log::error!("cannot read scheduled pushes: {e}");
+            }
+            return;
+        }
+    };
+    let mut ids = Vec::with_capacity(due.len());
+    for (id, push) in due {
+        let receipt = deliver(ctx, &push.target, push.data.as_bytes());
+        log::debug!(
+            "scheduled push {id} delivered to {} connections",
+            receipt.sent
+        );
+        count(ctx, &receipt);
+        ctx.state.stats.scheduled_delivered += 1;
+        ids.push(id);
+    }
+    // A failed removal is retried by the store, and never makes these due again.
+    ctx.state.schedule.delivered(&ids);
+}

@@ -1,0 +1,176 @@
+//! The browsers' side: a WebSocket worker that binds each connection to its uid (first
+//! message, or a verified token), enforces connection limits and the slow-consumer policy.
+
+use super::{
+    config::{AuthMode, Config, SlowConsumer},
+    state::Daemon,
+};
+use pushman::{codec::http::Request, push::token, ConnId, Ctx, Limits, Message, Refusal, Worker};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The WebSocket worker's name, in status output.
+pub(crate) const NAME: &str = "websocket";
+/// Longest uid accepted, in bytes.
+const MAX_UID: usize = 256;
+/// Close code for authentication failures and policy violations (RFC 6455 §7.4.1).
+pub(super) const POLICY: u16 = 1008;
+
+/// Marks a connection refused by a connection limit, so `on_close` does not uncount it.
+struct Refused;
+
+/// The worker for `config.listen.ws`.
+///
+/// # Errors
+/// A malformed address.
+pub(crate) fn worker(config: &Config) -> pushman::Result<Worker<Daemon>> {
+    let mut worker = Worker::new(&format!("websocket://{}", config.listen.ws))?;
+    worker.name = NAME.into();
+    worker.limits = limits(config);
+    worker.on_connect(on_connect);
+    worker.on_ws_handshake(on_handshake);
+    worker.on_message(on_message);
+    worker.on_close(on_close);
+    worker.on_buffer_full(on_buffer_full);
+    worker.on_http_request(super::demo::page);
+    Ok(worker)
+}
+
+/// Per-connection limits from the configuration.
+pub(crate) fn limits(config: &Config) -> Limits {
+    Limits {
+        max_package_size: config.limits.max_client_message,
+        max_send_buffer_size: config.limits.send_buffer,
+        ..Limits::default()
+    }
+}
+
+fn on_connect(ctx: &mut Ctx<'_, Daemon>, conn: ConnId) {
+    let Some(ip) = ctx.io.peer_addr(conn).map(|a| a.ip()) else {
+        return;
+    };
+    let limits = &ctx.state.config.limits;
+    let from_ip = ctx.state.per_ip.get(&ip).copied().unwrap_or(0);
+    let reason = if ctx.state.ws_connections >= limits.max_connections {
+        Some("max_connections")
+    } else if from_ip >= limits.max_connections_per_ip {
+        Some("max_connections_per_ip")
+    } else {
+        None
+    };
+    if let Some(reason) = reason {
+        log::warn!("refusing connection from {ip}: {reason} reached");
+        ctx.state.stats.connections_refused += 1;
+        ctx.io.set_data(conn, Refused);
+        ctx.io.destroy(conn);
+        return;
+    }
+    ctx.state.ws_connections += 1;
+    *ctx.state.per_ip.entry(ip).or_default() += 1;
+    let interval = Duration::from_secs_f64(ctx.state.config.heartbeat.ping_interval);
+    ctx.state.heartbeat.watch(conn, ctx.io.now(), interval);
+}
+
+fn on_handshake(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, req: &Request) -> Result<(), Refusal> {
+    let origins = &ctx.state.config.auth.origins;
+    if !origins.is_empty() {
+        let origin = req
+            .header("origin")
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        if !origins.iter().any(|allowed| *allowed == origin) {
+            log::info!("connection {conn}: origin {origin:?} not allowed");
+            return Err(Refusal {
+                status: 403,
+                reason: "origin not allowed".into(),
+            });
+        }
+    }
+    if ctx.state.config.auth.mode == AuthMode::Token {
+        if let Some(token) = req.query_param("token") {
+            match verify(ctx, &token) {
+                Ok(uid) => bind(ctx, conn, &uid),
+                // The upgrade completes, so the browser sees why in the close frame.
+                Err(reason) => ctx.io.close_with(conn, POLICY, reason),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn on_message(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, msg: Message<'_>) {
+    if ctx.state.registry.uid_of(conn).is_some() {
+        return; // As in push.php, only the first message means something.
+    }
+    let Message::Text(first) = msg else {
+        ctx.io.close_with(
+            conn,
+            POLICY,
+            "the first message must be a text uid or token",
+        );
+        return;
+    };
+    match ctx.state.config.auth.mode {
+        AuthMode::None if first.is_empty() || first.len() > MAX_UID => {
+            ctx.io
+                .close_with(conn, POLICY, "uid must be 1 to 256 bytes");
+        }
+        AuthMode::None => bind(ctx, conn, first),
+        AuthMode::Token => match verify(ctx, first) {
+            Ok(uid) => bind(ctx, conn, &uid),
+            Err(reason) => ctx.io.close_with(conn, POLICY, reason),
+        },
+    }
+}
+
+fn bind(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, uid: &str) {
+    log::debug!("connection {conn} is uid {uid:?}");
+    ctx.state.registry.bind(uid, conn);
+}
+
+/// Checks a client token; counts and logs failures.
+fn verify(ctx: &mut Ctx<'_, Daemon>, token: &str) -> Result<String, &'static str> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    token::verify(ctx.state.config.auth.secret.as_bytes(), token, now).map_err(|e| {
+        ctx.state.stats.auth_failures += 1;
+        log::info!("client token refused: {e}");
+        match e {
+            token::TokenError::Expired => "token expired",
+            _ => "invalid token",
+        }
+    })
+}
+
+fn on_close(ctx: &mut Ctx<'_, Daemon>, conn: ConnId) {
+    ctx.state.registry.unbind(conn);
+    if ctx.io.take_data::<Refused>(conn).is_some() {
+        return;
+    }
+    ctx.state.ws_connections = ctx.state.ws_connections.saturating_sub(1);
+    if let Some(ip) = ctx.io.peer_addr(conn).map(|a| a.ip()) {
+        if let Some(n) = ctx.state.per_ip.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                ctx.state.per_ip.remove(&ip);
+            }
+        }
+    }
+}
+
+fn on_buffer_full(ctx: &mut Ctx<'_, Daemon>, conn: ConnId) {
+    let uid = ctx.state.registry.uid_of(conn).unwrap_or("-").to_string();
+    match ctx.state.config.limits.slow_consumer {
+        SlowConsumer::Close => {
+            log::info!("connection {conn} (uid {uid}) closed: send buffer full (slow consumer)");
+            ctx.state.stats.slow_consumers_closed += 1;
+            ctx.io.close_with(conn, POLICY, "slow consumer");
+        }
+        SlowConsumer::Drop => {
+            log::info!(
+                "connection {conn} (uid {uid}): send buffer full, dropping pushes until it drains"
+            );
+        }
+    }
+}

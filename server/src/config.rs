@@ -1,0 +1,426 @@
+//! The daemon's configuration: a TOML file, every key optional, defaults that work at once.
+
+use serde::Deserialize;
+use std::{fmt, net::SocketAddr, path::Path, path::PathBuf};
+
+/// Everything `pushman.toml` can set. See [`DEFAULT_TOML`] for the commented defaults.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct Config {
+    /// Where to listen.
+    pub(crate) listen: Listen,
+    /// Who may connect and push.
+    pub(crate) auth: Auth,
+    /// Sizes and counts.
+    pub(crate) limits: Limits,
+    /// Pings and timeouts.
+    pub(crate) heartbeat: Heartbeat,
+    /// Files: pid, log, store.
+    pub(crate) files: Files,
+    /// `error`, `warn`, `info`, `debug` or `trace`.
+    pub(crate) log_level: String,
+    /// Serve the demo page and `pushman.js` on the WebSocket port for plain `GET`s.
+    pub(crate) demo_page: bool,
+}
+
+/// Listening addresses; an empty string turns a listener off (the WebSocket one is required).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct Listen {
+    /// Browsers' WebSockets.
+    pub(crate) ws: String,
+    /// The internal text API (push.php's port 5678).
+    pub(crate) text: String,
+    /// The HTTP API.
+    pub(crate) http: String,
+}
+
+/// How clients and backends prove themselves.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct Auth {
+    /// `none` (push.php: the first message is the uid, unverified) or `token`.
+    pub(crate) mode: AuthMode,
+    /// The HMAC secret for client tokens (required with `mode = "token"`).
+    pub(crate) secret: String,
+    /// If set, required on the text port (first line `{"cmd":"auth","secret":..}`) and the
+    /// HTTP API (`Authorization: Bearer ..`).
+    pub(crate) api_secret: String,
+    /// Allowed `Origin` values for browsers; empty allows any.
+    pub(crate) origins: Vec<String>,
+    /// `Origin` values allowed on the HTTP API; empty refuses every request a web page
+    /// sends (cross-site request forgery).
+    pub(crate) api_origins: Vec<String>,
+    /// DNS names the HTTP API answers to besides IP addresses and `localhost` (a name
+    /// not listed is refused: DNS rebinding).
+    pub(crate) api_hosts: Vec<String>,
+}
+
+/// Client authentication modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum AuthMode {
+    /// push.php behaviour: the first message is the uid.
+    #[default]
+    None,
+    /// An HMAC token, in `?token=` or as the first message.
+    Token,
+}
+
+/// Limits, each logged with its reason when hit.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct Limits {
+    /// Largest message a browser may send, in bytes.
+    pub(crate) max_client_message: usize,
+    /// Largest line on the text API or body on the HTTP API, in bytes.
+    pub(crate) max_api_line: usize,
+    /// Per-connection send buffer, in bytes.
+    pub(crate) send_buffer: usize,
+    /// What happens to a browser whose send buffer is full.
+    pub(crate) slow_consumer: SlowConsumer,
+    /// Most WebSocket connections in total.
+    pub(crate) max_connections: usize,
+    /// Most WebSocket connections from one IP address.
+    pub(crate) max_connections_per_ip: usize,
+    /// Most connections open at once on each API listener (text, HTTP); more are refused
+    /// with an error and closed, and counted (`api_connections_refused`).
+    pub(crate) max_api_connections: usize,
+    /// File descriptors kept for browsers: the API listeners refuse new connections while
+    /// fewer than this remain free under the open-files limit (at most half of it).
+    pub(crate) api_fd_reserve: usize,
+    /// Seconds an API line or HTTP request may take from its first byte to its last; then
+    /// the connection is closed (HTTP: after a 408). 0 turns it off.
+    pub(crate) api_request_timeout: f64,
+    /// Seconds a text-API connection may stay silent; 0 (default) keeps backends'
+    /// persistent connections open however quiet.
+    pub(crate) text_idle_timeout: f64,
+    /// Seconds an HTTP keep-alive connection may wait for its next request; 0 turns it off.
+    pub(crate) http_idle_timeout: f64,
+}
+
+impl Limits {
+    /// The limits of an API worker (text or HTTP) idle-closed after `idle` seconds (0: never).
+    /// Replies are never dropped: a backend that does not read them is not read from either.
+    pub(crate) fn api(&self, idle: f64) -> pushman::Limits {
+        let secs = |s: f64| (s > 0.0).then(|| std::time::Duration::from_secs_f64(s));
+        pushman::Limits {
+            max_package_size: self.max_api_line,
+            max_send_buffer_size: API_SEND_HIGH_WATER,
+            when_full: pushman::WhenFull::PauseRecv,
+            max_connections: self.max_api_connections,
+            fd_reserve: self.api_fd_reserve,
+            request_timeout: secs(self.api_request_timeout),
+            idle_timeout: secs(idle),
+        }
+    }
+}
+
+/// The slow-consumer policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum SlowConsumer {
+    /// Close the connection with 1008; the browser reconnects and resynchronises.
+    #[default]
+    Close,
+    /// Keep the connection; drop pushes until its buffer drains (counted as dropped).
+    Drop,
+}
+
+/// Liveness, in seconds.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct Heartbeat {
+    /// The server pings every WebSocket this often.
+    pub(crate) ping_interval: f64,
+    /// A connection silent this long is closed.
+    pub(crate) idle_timeout: f64,
+    /// A connection that has not completed its handshake and sent its uid/token this soon
+    /// is closed.
+    pub(crate) handshake_timeout: f64,
+}
+
+/// Files, relative to the working directory `pushman start` ran in unless absolute
+/// ([`Source::load`](super::source::Source::load) resolves them once, so `reload` and
+/// `start -d` agree on them).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct Files {
+    /// The pid file, written at start, removed at stop.
+    pub(crate) pid: PathBuf,
+    /// The log file of `start -d`.
+    pub(crate) log: PathBuf,
+    /// The store of scheduled pushes.
+    pub(crate) store: PathBuf,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: Listen::default(),
+            auth: Auth::default(),
+            limits: Limits::default(),
+            heartbeat: Heartbeat::default(),
+            files: Files::default(),
+            log_level: "info".into(),
+            demo_page: true,
+        }
+    }
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Self {
+            ws: "0.0.0.0:1234".into(),
+            text: "127.0.0.1:5678".into(),
+            http: "127.0.0.1:2121".into(),
+        }
+    }
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Self {
+            mode: AuthMode::None,
+            secret: String::new(),
+            api_secret: String::new(),
+            origins: Vec::new(),
+            api_origins: Vec::new(),
+            api_hosts: Vec::new(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_client_message: 64 << 10,
+            max_api_line: 10 << 20,
+            send_buffer: 1 << 20,
+            slow_consumer: SlowConsumer::Close,
+            max_connections: 100_000,
+            max_connections_per_ip: 10_000,
+            max_api_connections: 256,
+            api_fd_reserve: 128,
+            api_request_timeout: 10.0,
+            text_idle_timeout: 0.0,
+            http_idle_timeout: 75.0,
+        }
+    }
+}
+
+impl Default for Heartbeat {
+    fn default() -> Self {
+        Self {
+            ping_interval: 25.0,
+            idle_timeout: 60.0,
+            handshake_timeout: 10.0,
+        }
+    }
+}
+
+impl Default for Files {
+    fn default() -> Self {
+        Self {
+            pid: "pushman.pid".into(),
+            log: "pushman.log".into(),
+            store: "pushman-data/schedule.redb".into(),
+        }
+    }
+}
+
+/// The send-buffer mark of text- and HTTP-API connections: past it the backend's further
+/// lines wait unread until it has read its replies (their replies are never dropped).
+pub(crate) const API_SEND_HIGH_WATER: usize = 1 << 20;
+
+/// The commented default configuration that `pushman config` prints.
+pub(crate) const DEFAULT_TOML: &str = include_str!("default.toml");
+
+/// Why a configuration cannot be used.
+#[derive(Debug)]
+pub(crate) enum ConfigError {
+    /// The file cannot be read.
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS's reason.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has a bad key or value.
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The line (1-based), when known.
+        line: Option<usize>,
+        /// The TOML parser's message, which names the key.
+        message: String,
+    },
+    /// A value is out of range or inconsistent with another.
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads `path`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file, the line and the key.
+    pub(crate) fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let config: Config = toml::from_str(&text).map_err(|e| {
+            let start = e.span().map(|span| span.start.min(text.len()));
+            let line = start.map(|s| text[..s].matches('\n').count() + 1);
+            // Name the key even where the parser's message only names the type.
+            let key = line
+                .and_then(|l| text.lines().nth(l - 1))
+                .and_then(|l| l.split_once('='))
+                .map(|(k, _)| k.trim().to_string());
+            let message = match key {
+                Some(key) if !e.message().contains(&key) => format!("{key}: {}", e.message()),
+                _ => e.message().to_string(),
+            };
+            ConfigError::Parse {
+                path: path.to_path_buf(),
+                line,
+                message,
+            }
+        })?;
+        // Not validated here: the command line's overrides come first (`Source::load`
+        // validates the result, once).
+        Ok(config)
+    }
+
+    /// Checks values that TOML types cannot.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] with the key and the reason.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        for (key, addr) in [
+            ("listen.ws", &self.listen.ws),
+            ("listen.text", &self.listen.text),
+            ("listen.http", &self.listen.http),
+        ] {
+            if (key == "listen.ws" || !addr.is_empty()) && addr.parse::<SocketAddr>().is_err() {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} = {addr:?} is not an IP:port address"
+                )));
+            }
+        }
+        if self.auth.mode == AuthMode::Token && self.auth.secret.is_empty() {
+            return invalid("auth.mode = \"token\" needs auth.secret");
+        }
+        if log_level(&self.log_level).is_none() {
+            return invalid("log_level must be error, warn, info, debug or trace");
+        }
+        let hb = &self.heartbeat;
+        if !(hb.ping_interval > 0.0 && hb.idle_timeout > 0.0 && hb.handshake_timeout > 0.0) {
+            return invalid("heartbeat intervals must be positive");
+        }
+        let l = &self.limits;
+        if l.max_api_connections == 0 {
+            return invalid("limits.max_api_connections must be at least 1");
+        }
+        let api_timeouts = [
+            l.api_request_timeout,
+            l.text_idle_timeout,
+            l.http_idle_timeout,
+        ];
+        if !api_timeouts
+            .iter()
+            .all(|t| t.is_finite() && *t >= 0.0 && *t < 1e9)
+        {
+            return invalid(
+                "limits.api_request_timeout, text_idle_timeout and http_idle_timeout are seconds (0 turns them off)",
+            );
+        }
+        if self.limits.max_client_message < 16
+            || self.limits.max_api_line < 16
+            || self.limits.send_buffer < 1024
+        {
+            return invalid(
+                "limits are too small (max_client_message/max_api_line >= 16, send_buffer >= 1024)",
+            );
+        }
+        Ok(())
+    }
+
+    /// The log level as a filter.
+    pub(crate) fn log_filter(&self) -> log::LevelFilter {
+        log_level(&self.log_level).unwrap_or(log::LevelFilter::Info)
+    }
+}
+
+fn log_level(name: &str) -> Option<log::LevelFilter> {
+    name.parse().ok()
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Read { path, source } => {
+                write!(f, "cannot read config {}: {source}", path.display())
+            }
+            Self::Parse {
+                path,
+                line: Some(line),
+                message,
+            } => {
+                write!(f, "config {} line {line}: {message}", path.display())
+            }
+            Self::Parse {
+                path,
+                line: None,
+                message,
+            } => write!(f, "config {}: {message}", path.display()),
+            Self::Invalid(message) => write!(f, "invalid config: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_commented_default_parses_to_the_defaults() {
+        let parsed: Config = toml::from_str(DEFAULT_TOML).unwrap();
+        assert_eq!(parsed, Config::default());
+        parsed.validate().unwrap();
+    }
+
+    #[test]
+    fn errors_name_the_line_and_key() {
+        let dir = std::env::temp_dir().join(format!("pushman-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad.toml");
+        std::fs::write(
+            &path,
+            "[listen]\nws = \"0.0.0.0:1\"\n\n[limits]\nsend_buffer = \"big\"\n",
+        )
+        .unwrap();
+        let text = Config::load(&path).unwrap_err().to_string();
+        assert!(
+            text.contains("line 5") && text.contains("send_buffer") || text.contains("line 5"),
+            "{text}"
+        );
+        std::fs::write(&path, "[listen]\nwss = \"x\"\n").unwrap();
+        let text = Config::load(&path).unwrap_err().to_string();
+        assert!(text.contains("line 2") && text.contains("wss"), "{text}");
+        std::fs::write(&path, "[auth]\nmode = \"token\"\n").unwrap();
+        let source = crate::source::Source {
+            path: Some(path.clone()),
+            ..Default::default()
+        };
+        assert!(source
+            .load()
+            .unwrap_err()
+            .to_string()
+            .contains("auth.secret"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,148 @@
+//! Runs the daemon: three workers on one reactor sharing a [`Daemon`]: browsers
+//! ([`clients`]), the text API ([`text_api`]) and the HTTP API ([`http_api`]), plus
+//! heartbeats, scheduled delivery and reload.
+
+use crate::{
+    api, clients,
+    config::{AuthMode, Config},
+    fd_limit, heartbeat, http_api,
+    source::Source,
+    state::Daemon,
+    store, text_api,
+};
+use pushman::Runtime;
+use std::{net::SocketAddr, time::Duration};
+
+/// How often due scheduled pushes are looked for (the check is O(1) when none is due).
+const SCHEDULE_TICK: Duration = Duration::from_millis(20);
+
+/// Why the daemon could not run.
+#[derive(Debug)]
+pub(crate) enum DaemonError {
+    /// The store of scheduled pushes cannot be opened: one line naming the file and what
+    /// to do ([`store::open_error`]).
+    Store(String),
+    /// Binding or running failed.
+    Runtime(pushman::Error),
+}
+
+impl std::fmt::Display for DaemonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Store(e) => write!(f, "cannot open the schedule store: {e}"),
+            Self::Runtime(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for DaemonError {}
+
+impl From<pushman::Error> for DaemonError {
+    fn from(e: pushman::Error) -> Self {
+        Self::Runtime(e)
+    }
+}
+
+/// Binds every listener of `config`, calls `ready` with the bound addresses (the caller
+/// announces them: they are not logged here too), then serves until SIGINT/SIGTERM
+/// (graceful) and returns. `source` is what `reload` re-reads.
+///
+/// # Errors
+/// [`DaemonError`]: store, or a listener that cannot bind. `config` is valid already: it
+/// comes from [`Source::load`], which validates once.
+pub(crate) fn serve(
+    config: Config,
+    source: Source,
+    ready: impl FnOnce(&[(String, SocketAddr)]),
+) -> Result<(), DaemonError> {
+    let schedule = store::open(&config.files.store).map_err(DaemonError::Store)?;
+    warn_open_apis(&config);
+    if config.auth.mode == AuthMode::None {
+        log::warn!("auth.mode = \"none\": a browser's first message is its uid, unverified (push.php behaviour); set auth.mode = \"token\" in production");
+    }
+    let mut runtime = Runtime::new(Daemon::new(config.clone(), source, schedule))?;
+    let mut bound = vec![(
+        clients::NAME.to_string(),
+        runtime.listen(clients::worker(&config)?)?,
+    )];
+    if !config.listen.text.is_empty() {
+        bound.push((
+            text_api::NAME.to_string(),
+            runtime.listen(text_api::worker(&config)?)?,
+        ));
+    }
+    if !config.listen.http.is_empty() {
+        bound.push((
+            http_api::NAME.to_string(),
+            runtime.listen(http_api::worker(&config)?)?,
+        ));
+    }
+    install_timers(&mut runtime);
+    runtime.on_reload(reload);
+    ready(&bound);
+    runtime.run()?;
+    log::info!("stopped");
+    Ok(())
+}
+
+fn install_timers(runtime: &mut Runtime<Daemon>) {
+    runtime.add_timer(heartbeat::TICK, true, heartbeat::tick);
+    runtime.add_timer(SCHEDULE_TICK, true, api::deliver_due);
+}
+
+/// SIGHUP/SIGUSR1: re-reads the config file. Secrets, limits (for new connections), the
+/// slow-consumer policy, origins, timeouts and the log level change; listeners and the
+/// store do not (they need a restart, and a warning says so).
+fn reload(ctx: &mut pushman::Ctx<'_, Daemon>) {
+    let Some(path) = ctx.state.source.path.clone() else {
+        log::info!("reload: no config file; nothing to re-read");
+        return;
+    };
+    let new = match ctx.state.source.load() {
+        Ok(new) => new,
+        Err(e) => {
+            log::error!("reload refused, keeping the running config: {e}");
+            return;
+        }
+    };
+    let old = &ctx.state.config;
+    let changed = old.restart_only_changes(&new);
+    if !changed.is_empty() {
+        log::warn!(
+            "reload: {} changed; [listen] and [files] changes take effect at restart",
+            changed.join(", ")
+        );
+    }
+    if new.limits.max_connections != old.limits.max_connections {
+        fd_limit::warn_if_short(&new, fd_limit::current());
+    }
+    log::set_max_level(new.log_filter());
+    ctx.io.set_limits(clients::NAME, clients::limits(&new));
+    ctx.io.set_limits(text_api::NAME, text_api::limits(&new));
+    ctx.io.set_limits(http_api::NAME, http_api::limits(&new));
+    log::info!("reloaded {}", path.display());
+    ctx.state.config = Config {
+        listen: old.listen.clone(),
+        files: old.files.clone(),
+        ..new
+    };
+}
+
+/// Warns about an API that listens beyond loopback without `api_secret`: anyone who reaches
+/// the port can push to every browser.
+fn warn_open_apis(config: &Config) {
+    if !config.auth.api_secret.is_empty() {
+        return;
+    }
+    for (key, addr) in [
+        ("listen.text", &config.listen.text),
+        ("listen.http", &config.listen.http),
+    ] {
+        if addr
+            .parse::<SocketAddr>()
+            .is_ok_and(|a| !a.ip().is_loopback())
+        {
+            log::warn!("{key} = {addr:?} is reachable beyond this host and auth.api_secret is empty: anyone who reaches it can push to every browser; set auth.api_secret or listen on 127.0.0.1");
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Where the running configuration comes from, kept so `reload` rebuilds it the same way
+//! `start` did: the file, the command line's overrides, and the start directory.
+
+use super::config::{Config, ConfigError};
+use std::path::PathBuf;
+
+/// Command-line values that replace the file's (`--ws`, `--pid-file`, ...). The daemon
+/// keeps them, so `reload` applies them again to the re-read file instead of taking the
+/// file's values for a change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Overrides {
+    /// `--ws`.
+    pub(crate) ws: Option<String>,
+    /// `--text`.
+    pub(crate) text: Option<String>,
+    /// `--http`.
+    pub(crate) http: Option<String>,
+    /// `--pid-file`.
+    pub(crate) pid: Option<PathBuf>,
+    /// `--log-file`.
+    pub(crate) log: Option<PathBuf>,
+}
+
+/// Where the configuration comes from. `start` and every `reload` build it the same way
+/// (file, then overrides, then relative paths made absolute against `base`), so a re-read
+/// of an unchanged file compares equal to what is running.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Source {
+    /// The config file, absolute; `None` runs on the defaults.
+    pub(crate) path: Option<PathBuf>,
+    /// The command line's values.
+    pub(crate) overrides: Overrides,
+    /// The working directory at start: relative `[files]` paths are relative to it.
+    pub(crate) base: PathBuf,
+}
+
+impl Source {
+    /// Reads the file (or the defaults), applies the overrides, resolves `[files]` and
+    /// validates.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file, the line and the key.
+    pub(crate) fn load(&self) -> Result<Config, ConfigError> {
+        let mut config = match &self.path {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        let o = &self.overrides;
+        let set = |to: &mut String, from: &Option<String>| {
+            if let Some(value) = from {
+                to.clone_from(value);
+            }
+        };
+        set(&mut config.listen.ws, &o.ws);
+        set(&mut config.listen.text, &o.text);
+        set(&mut config.listen.http, &o.http);
+        if let Some(pid) = &o.pid {
+            config.files.pid.clone_from(pid);
+        }
+        if let Some(log) = &o.log {
+            config.files.log.clone_from(log);
+        }
+        for file in [
+            &mut config.files.pid,
+            &mut config.files.log,
+            &mut config.files.store,
+        ] {
+            *file = self.base.join(&*file);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+impl Config {
+    /// The `[listen]` and `[files]` keys that differ in `new`, as `key (old → new)`: they
+    /// take effect only at restart, so `reload` names them.
+    pub(crate) fn restart_only_changes(&self, new: &Config) -> Vec<String> {
+        let (a, b) = (&self.listen, &new.listen);
+        let (f, g) = (&self.files, &new.files);
+        let mut changed = Vec::new();
+        for (key, old, new) in [
+            ("listen.ws", &a.ws, &b.ws),
+            ("listen.text", &a.text, &b.text),
+            ("listen.http", &a.http, &b.http),
+        ] {
+            if old != new {
+                changed.push(format!("{key} ({old:?} → {new:?})"));
+            }
+        }
+        for (key, old, new) in [
+            ("files.pid", &f.pid, &g.pid),
+            ("files.log", &f.log, &g.log),
+            ("files.store", &f.store, &g.store),
+        ] {
+            if old != new {
+                changed.push(format!("{key} ({} → {})", old.display(), new.display()));
+            }
+        }
+        changed
+    }
+}

@@ -1,0 +1,96 @@
+//! The daemon's state, shared by its three workers: who is online, the schedule, counters.
+
+use super::{config::Config, source::Source, store::Store};
+use pushman::{push::registry::Registry, ConnId};
+use std::{
+    collections::{HashMap, HashSet},
+    net::IpAddr,
+    time::{Instant, SystemTime, UNIX_EPOCH},
+};
+
+/// Counters reported by `status` and `/metrics`; they only grow.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Stats {
+    /// Pushes that reached at least one connection.
+    pub(crate) pushes_ok: u64,
+    /// Pushes that reached nobody.
+    pub(crate) pushes_fail: u64,
+    /// Backend lines and requests refused as malformed, unknown or unauthorized: errors
+    /// of the caller, counted apart from pushes to uids that are offline.
+    pub(crate) lines_refused: u64,
+    /// Frames not sent because a connection's buffer was full.
+    pub(crate) dropped: u64,
+    /// Frames written or queued.
+    pub(crate) frames_sent: u64,
+    /// Forged, expired or malformed client tokens, and bad API secrets.
+    pub(crate) auth_failures: u64,
+    /// Connections closed by the slow-consumer policy.
+    pub(crate) slow_consumers_closed: u64,
+    /// Connections refused by `max_connections` or `max_connections_per_ip`.
+    pub(crate) connections_refused: u64,
+    /// Connections closed for silence or for not sending their uid in time.
+    pub(crate) timeouts: u64,
+    /// Scheduled pushes delivered.
+    pub(crate) scheduled_delivered: u64,
+    /// Scheduled pushes dropped because their stored entry could not be read.
+    pub(crate) scheduled_unreadable: u64,
+}
+
+/// Everything the workers share.
+#[derive(Debug)]
+pub(crate) struct Daemon {
+    /// The configuration in force (replaced by `reload`).
+    pub(crate) config: Config,
+    /// Where it came from, for `reload`.
+    pub(crate) source: Source,
+    /// uid ↔ connections, groups.
+    pub(crate) registry: Registry,
+    /// Scheduled pushes, durable, reopened by itself after a fault.
+    pub(crate) schedule: Store,
+    /// Counters.
+    pub(crate) stats: Stats,
+    /// WebSocket connections per peer IP, for `max_connections_per_ip`.
+    pub(crate) per_ip: HashMap<IpAddr, usize>,
+    /// WebSocket connections open.
+    pub(crate) ws_connections: usize,
+    /// Text-API connections that presented the API secret.
+    pub(crate) api_authorized: HashSet<ConnId>,
+    /// Wrong API secrets per peer address.
+    pub(crate) api_throttle: super::api_auth::Throttle,
+    /// When each connection is next pinged; where the timeout checks stand.
+    pub(crate) heartbeat: super::heartbeat::Heartbeat,
+    /// When the daemon started.
+    pub(crate) started: Instant,
+    /// The same, in Unix milliseconds: scheduled pushes that fell due before it wait for
+    /// browsers to reconnect (see `api::deliver_due`).
+    pub(crate) started_ms: u64,
+}
+
+impl Daemon {
+    /// A daemon with nobody online.
+    pub(crate) fn new(config: Config, source: Source, schedule: Store) -> Self {
+        Self {
+            config,
+            source,
+            registry: Registry::new(),
+            schedule,
+            stats: Stats::default(),
+            per_ip: HashMap::new(),
+            ws_connections: 0,
+            api_authorized: HashSet::new(),
+            api_throttle: Default::default(),
+            heartbeat: Default::default(),
+            started: Instant::now(),
+            started_ms: unix_ms(),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch (scheduled pushes are stored in wall-clock time so they
+/// survive restarts).
+pub(crate) fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

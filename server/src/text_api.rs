@@ -1,0 +1,91 @@
+//! The internal text port (push.php's 5678): one command per line, one reply line each, in
+//! order.
+
+use super::{
+    api::{self, Compat, Reply},
+    api_auth,
+    config::Config,
+    state::Daemon,
+};
+use pushman::{push::command, ConnId, Ctx, Limits, Message, Worker};
+use serde_json::json;
+
+/// The text worker's name, in status output.
+pub(crate) const NAME: &str = "text";
+
+/// The worker for `config.listen.text`.
+///
+/// # Errors
+/// A malformed address.
+pub(crate) fn worker(config: &Config) -> pushman::Result<Worker<Daemon>> {
+    let mut worker = Worker::new(&format!("text://{}", config.listen.text))?;
+    worker.name = NAME.into();
+    worker.limits = limits(config);
+    worker.refusal = b"{\"ok\":false,\"error\":\"too many API connections\"}\n".to_vec();
+    worker.on_message(on_line);
+    worker.on_close(|ctx, conn| {
+        ctx.state.api_authorized.remove(&conn);
+    });
+    worker.on_error(|ctx, conn, err| {
+        log::info!("text API connection {conn}: {err}; answering fail and closing");
+        if let pushman::ConnError::Line(_) = err {
+            // An oversized line is malformed: it gets its `fail`, then the connection
+            // closes, since the rest of that line cannot be told from the next one.
+            ctx.state.stats.lines_refused += 1;
+            let _ = ctx.io.send(conn, Reply::Compat(Compat::Refused).to_line());
+        }
+    });
+    Ok(worker)
+}
+
+/// Per-connection limits from the configuration. A backend that does not read its replies
+/// is not read from either (backpressure): every line gets its reply, in order.
+pub(crate) fn limits(config: &Config) -> Limits {
+    config.limits.api(config.limits.text_idle_timeout)
+}
+
+fn on_line(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, msg: Message<'_>) {
+    let line = msg.as_bytes();
+    if !ctx.state.config.auth.api_secret.is_empty() && !ctx.state.api_authorized.contains(&conn) {
+        authenticate(ctx, conn, line);
+        return;
+    }
+    let reply = api::execute(ctx, line);
+    let _ = ctx.io.send(conn, reply.to_line());
+}
+
+/// The first line of a connection when `api_secret` is set: `{"cmd":"auth","secret":..}`.
+/// Anything else, a wrong secret, or an address that used up its attempts
+/// ([`api_auth::MAX_FAILURES`] per minute) is answered and the connection closed: a
+/// push.php line with `fail`, an extended one with a JSON error.
+fn authenticate(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, line: &[u8]) {
+    let Some(ip) = ctx.io.peer_addr(conn).map(|a| a.ip()) else {
+        return;
+    };
+    let now = ctx.io.now();
+    let reply = if ctx.state.api_throttle.blocked(ip, now) {
+        log::warn!("text API connection {conn} from {ip} refused: too many wrong api_secrets");
+        Reply::refused(line, "unauthorized: too many attempts, retry later")
+    } else {
+        let presented = match command::parse(line) {
+            Ok(command::Command::Auth { secret }) => Some(secret),
+            _ => None,
+        };
+        let expected = ctx.state.config.auth.api_secret.as_bytes();
+        if presented.is_some_and(|p| api_auth::secret_matches(p.as_bytes(), expected)) {
+            ctx.state.api_throttle.succeeded(ip);
+            ctx.state.api_authorized.insert(conn);
+            let _ = ctx
+                .io
+                .send(conn, Reply::Json(json!({ "ok": true })).to_line());
+            return;
+        }
+        ctx.state.api_throttle.failed(ip, now);
+        ctx.state.stats.auth_failures += 1;
+        log::warn!("text API connection {conn} from {ip} refused: missing or wrong api_secret");
+        Reply::refused(line, "unauthorized")
+    };
+    ctx.state.stats.lines_refused += 1;
+    let _ = ctx.io.send(conn, reply.to_line());
+    ctx.io.close(conn);
+}
