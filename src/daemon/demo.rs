@@ -66,3 +66,20 @@ fn not_found() -> Response {
         .header("Content-Type", "text/plain; charset=utf-8")
         .body("not found; this port speaks WebSocket\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::reachable;
+
+    #[test]
+    fn wildcard_listeners_are_shown_as_loopback() {
+        for (bound, shown) in [
+            ("0.0.0.0:5678", "127.0.0.1:5678"),
+            ("[::]:2121", "[::1]:2121"),
+            ("10.1.2.3:5678", "10.1.2.3:5678"),
+            ("127.0.0.1:40000", "127.0.0.1:40000"),
+        ] {
+            assert_eq!(reachable(bound.parse().unwrap()).to_string(), shown);
+        }
+    }
+}
