@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{daemon::*, *};
+use common::daemon::*;
 use serde_json::Value;
 
 fn get(addr: std::net::SocketAddr, path: &str) -> String {
