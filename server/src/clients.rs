@@ -1,5 +1,9 @@
 //! The browsers' side: a WebSocket worker that binds each connection to its uid (first
 //! message, or a verified token), enforces connection limits and the slow-consumer policy.
+//!
+//! A client that puts `pushman=1` in its URL's query is told when it is bound: its first
+//! frame is `{"pushman":"bound","uid":UID}`. Clients that do not ask see push.php's
+//! behaviour byte for byte (pushes only).
 
 use super::{
     config::{AuthMode, Config, SlowConsumer},
@@ -17,6 +21,9 @@ pub(super) const POLICY: u16 = 1008;
 
 /// Marks a connection refused by a connection limit, so `on_close` does not uncount it.
 struct Refused;
+
+/// Marks a connection that asked (`?pushman=1`) for the bound frame; taken when it is sent.
+struct ConfirmBind;
 
 /// The worker for `config.listen.ws`.
 ///
@@ -85,6 +92,9 @@ fn on_handshake(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, req: &Request) -> Resul
             });
         }
     }
+    if req.query_param("pushman").as_deref() == Some("1") {
+        ctx.io.set_data(conn, ConfirmBind);
+    }
     if ctx.state.config.auth.mode == AuthMode::Token {
         if let Some(token) = req.query_param("token") {
             match verify(ctx, &token) {
@@ -122,9 +132,17 @@ fn on_message(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, msg: Message<'_>) {
     }
 }
 
+/// Binds `conn` to `uid`; a client that asked for it gets the bound frame, before any push
+/// (during the handshake it is queued behind the 101 response).
 fn bind(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, uid: &str) {
     log::debug!("connection {conn} is uid {uid:?}");
     ctx.state.registry.bind(uid, conn);
+    if ctx.io.take_data::<ConfirmBind>(conn).is_some() {
+        let frame = serde_json::json!({ "pushman": "bound", "uid": uid }).to_string();
+        if let Err(e) = ctx.io.send(conn, frame) {
+            log::debug!("connection {conn}: bound frame not sent: {e}");
+        }
+    }
 }
 
 /// Checks a client token; counts and logs failures.

@@ -357,9 +357,11 @@ fn origin_allow_list_refuses_other_origins() {
     let p = Pushman::start(&dir.config("[auth]\norigins = [\"http://good.example\"]\n"));
     let connect = |origin: &str| {
         let mut request = format!("ws://{}/", p.ws).into_client_request().unwrap();
-        request
-            .headers_mut()
-            .insert("Origin", origin.parse().unwrap());
+        if !origin.is_empty() {
+            request
+                .headers_mut()
+                .insert("Origin", origin.parse().unwrap());
+        }
         let stream = tcp_connect(p.ws);
         // The status of a refusal, 101 for an accepted upgrade.
         match tungstenite::client::client(
@@ -375,6 +377,25 @@ fn origin_allow_list_refuses_other_origins() {
     };
     assert_eq!(connect("http://good.example"), 101);
     assert_eq!(connect("http://evil.example"), 403);
+    // Documented (PROTOCOL.md §1): with the list set, no Origin header at all is refused too,
+    // and the match is exact (no trailing slash, no case folding).
+    assert_eq!(connect(""), 403);
+    assert_eq!(connect("http://good.example/"), 403);
+    assert_eq!(connect("HTTP://GOOD.EXAMPLE"), 403);
+}
+
+#[test]
+fn a_binary_first_message_is_closed_with_the_documented_1008_reason() {
+    let dir = TempDir::new("binary-first");
+    let p = Pushman::start(&dir.config(""));
+    let mut ws = ws_connect(p.ws, "/");
+    ws.send(tungstenite::Message::binary(b"uid1".to_vec()))
+        .unwrap();
+    expect_close(
+        &mut ws,
+        1008,
+        "the first message must be a text uid or token",
+    );
 }
 
 #[test]

@@ -5,6 +5,10 @@
 //   status PREFIX     wait until #status reads PREFIX...
 //   see TEXT          wait until a message in #messages contains TEXT
 //   count             print how many messages the page shows
+//   events            the demo's connection events, JSON: [[status, text], ...]
+//   text ID           the text of the element #ID, JSON-encoded (one line)
+//   eval EXPR         evaluate EXPR in the page (a Promise is awaited); JSON of the result
+//   until EXPR        wait until EXPR is truthy in the page
 //   screenshot PATH   save a PNG of the page
 //   quit
 import { chromium } from 'playwright-core';
@@ -36,6 +40,12 @@ const commands = {
     return text;
   },
   async count() { return String(await page.locator('#messages li').count()); },
+  async events() {
+    return JSON.stringify(await page.$$eval('#events li', (lis) => lis.map((li) => [li.dataset.status, li.textContent])));
+  },
+  async text(id) { return JSON.stringify(await page.evaluate((i) => document.getElementById(i).textContent, id)); },
+  async eval(expr) { return JSON.stringify(await page.evaluate(expr)) ?? 'undefined'; },
+  async until(expr) { await page.waitForFunction(expr, null, { timeout: WAIT_MS }); return 'true'; },
   async screenshot(file) { await page.screenshot({ path: file, fullPage: true }); return file; },
 };
 
