@@ -2,10 +2,10 @@
 //! global oldest message an O(log n) lookup.
 
 use super::{
-    stream::{Entry, ENTRY_COST},
+    stream::{Entry, MESSAGE_COST},
     Inbox, Offset, Record, StreamName,
 };
-use std::sync::Arc;
+use std::{collections::VecDeque, sync::Arc};
 
 /// Why a message left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,12 +32,14 @@ impl Inbox {
         let copy = self.journal.is_some().then(|| payload.clone());
         let s = &mut self.streams[id];
         let offset = s.next();
-        let cost = ENTRY_COST + payload.len();
+        let slots = s.slots();
+        let mut cost = MESSAGE_COST + payload.len();
         s.entries.push_back(Entry {
             at_ms: now,
             payload,
         });
         s.touched_ms = now;
+        cost += s.slots() - slots;
         self.high_water = self.high_water.max(offset + 1);
         self.stats.messages += 1;
         self.stats.bytes += cost;
@@ -94,16 +96,22 @@ impl Inbox {
         }
         let before = self.key(id);
         let s = &mut self.streams[id];
-        let freed: usize = s
+        let slots = s.slots();
+        let mut freed: usize = s
             .entries
             .drain(..count)
-            .map(|e| ENTRY_COST + e.payload.len())
+            .map(|e| MESSAGE_COST + e.payload.len())
             .sum();
         s.first += count as u64;
         s.pending_from = s.pending_from.max(s.first);
         if s.entries.is_empty() {
             s.touched_ms = now;
+            s.entries = VecDeque::new(); // a tombstone keeps no buffer
+        } else if s.entries.capacity() > 4 * s.entries.len().max(4) {
+            // Mostly empty after expiry: give back half (amortized O(1) per eviction).
+            s.entries.shrink_to(2 * s.entries.len());
         }
+        freed += slots - s.slots();
         let through = s.first - 1;
         self.stats.messages -= count;
         self.stats.bytes -= freed;

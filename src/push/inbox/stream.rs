@@ -4,21 +4,24 @@
 use super::Offset;
 use std::{collections::VecDeque, mem::size_of, ops::Range, sync::Arc};
 
-/// What a retained message costs beyond its payload, as the memory cap counts it: its
-/// slot in the stream's `VecDeque` (24 bytes) and the `Arc<str>` header (two counts,
-/// 16 bytes) and allocator rounding (16 on average with glibc's 16-byte chunks).
-/// Measured: see the "Memory" section of `docs/PROTOCOL.md` §7.
-pub(super) const ENTRY_COST: usize = size_of::<Entry>() + 2 * size_of::<usize>() + 16;
+/// What a retained message costs beyond its payload and its slot, as the memory cap counts
+/// it: the `Arc<str>` header (two counts, 16 bytes) and the allocator's chunk header and
+/// rounding (glibc: 8 bytes plus up to 15). Slots are counted by capacity, exactly.
+pub(super) const MESSAGE_COST: usize = 2 * size_of::<usize>() + 24;
 
-/// What a stream costs beyond its uid and messages: the `Stream` itself in its slab slot,
-/// the uid map's entry (key, value, control byte), the `Arc<str>` header of the uid, and
-/// its key in one of the two age indexes.
-pub(super) const STREAM_COST: usize = size_of::<Stream>()
-    + 8
-    + size_of::<(Arc<str>, usize)>()
-    + 1
-    + 16
-    + 2 * size_of::<(u64, usize)>();
+/// One message's slot in a stream's `VecDeque`.
+pub(super) const SLOT: usize = size_of::<Entry>();
+
+/// What a stream costs beyond its uid and messages, amortized over the containers'
+/// growth (each at most doubles): its slab slot (the `Stream` and a tag, ×2), the uid map's entry and control
+/// byte (×2), the uid's `Arc` header and allocator overhead (40), its key in an age index
+/// (a B-tree entry, ×2), and the allocator header of its message buffer (16).
+/// Measured against RSS by `tests/memory.rs`; see `docs/PROTOCOL.md` §7.
+pub(super) const STREAM_COST: usize = 2 * (size_of::<Stream>() + 8)
+    + 2 * (size_of::<(Arc<str>, usize)>() + 1)
+    + 40
+    + 2 * size_of::<(u64, usize)>()
+    + 16;
 
 /// A retained message. Its offset is implicit: `Stream::first` plus its index.
 #[derive(Debug, Clone)]
@@ -76,9 +79,25 @@ impl Stream {
         }
     }
 
-    /// Bytes the memory cap counts for this stream without its messages.
+    /// Bytes the memory cap counts for this stream without its messages and slots.
     pub(super) fn base_cost(&self) -> usize {
         STREAM_COST + self.uid.as_ref().map_or(0, |u| u.len())
+    }
+
+    /// Bytes of the message buffer (by capacity, used or not).
+    pub(super) fn slots(&self) -> usize {
+        self.entries.capacity() * SLOT
+    }
+
+    /// Everything the memory cap counts for this stream.
+    #[cfg(test)]
+    pub(super) fn cost(&self) -> usize {
+        let messages: usize = self
+            .entries
+            .iter()
+            .map(|e| MESSAGE_COST + e.payload.len())
+            .sum();
+        self.base_cost() + self.slots() + messages
     }
 
     /// The retained messages with offsets in `range` (clamped to what is retained).

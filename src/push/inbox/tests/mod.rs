@@ -1,10 +1,11 @@
 //! Unit tests for the inbox: each file takes one concern; `check` verifies the inbox's
 //! internal invariants from scratch and runs after every step of the randomized tests.
 
-use super::{stream::ENTRY_COST, *};
+use super::{stream::MESSAGE_COST, *};
 
 mod bounds;
 mod durable;
+mod memory;
 mod model;
 mod resume;
 
@@ -45,11 +46,7 @@ fn check(inbox: &Inbox) {
     let (mut bytes, mut messages, mut uids) = (0, 0, 0);
     let (mut by_age, mut idle) = (BTreeSet::new(), BTreeSet::new());
     for (id, s) in &inbox.streams {
-        bytes += s.base_cost()
-            + s.entries
-                .iter()
-                .map(|e| ENTRY_COST + e.payload.len())
-                .sum::<usize>();
+        bytes += s.cost();
         messages += s.entries.len();
         assert!(
             s.first <= s.pending_from && s.pending_from <= s.next(),
