@@ -45,6 +45,7 @@ mod record;
 mod stream;
 #[cfg(test)]
 mod tests;
+pub mod wire;
 
 pub use record::{ApplyError, Record, StreamName};
 pub use stream::Replay;
@@ -317,8 +318,9 @@ impl Inbox {
     }
 
     /// Where a resume-capable connection of `uid` starts: see [`Resume`]. Opens the stream if
-    /// needed, so the position it reports stays valid. Everything up to the stream's end
-    /// counts as delivered afterwards.
+    /// needed, so the position it reports stays valid. After `Pending`, `After` or a gap,
+    /// everything up to the stream's end counts as delivered (the client has it, or reloads
+    /// its state); `Live` leaves the offline queue alone.
     pub fn resume(&mut self, uid: &str, start: Start, now_ms: u64) -> Resume<'_> {
         let now = self.tick(now_ms);
         let id = self.open(uid, now);
@@ -341,14 +343,17 @@ impl Inbox {
         self.resume_stream(self.all, start)
     }
 
-    /// The stream's last offset (0 if it has none yet): a fresh client's position.
+    /// The stream's last offset (one below its first if it has none yet), or `None` if the
+    /// uid has no stream.
     pub fn last_offset(&self, uid: &str) -> Option<Offset> {
         self.by_uid.get(uid).map(|&id| self.streams[id].next() - 1)
     }
 
     /// Reading does not count as use: a tombstone's age is unchanged (so the journal needs
-    /// no record for it, and recovery rebuilds the same ages).
+    /// no record for it, and recovery rebuilds the same ages). The broadcast stream has no
+    /// offline queue, so nothing is marked there.
     fn resume_stream(&mut self, id: usize, start: Start) -> Resume<'_> {
+        let queue = id != self.all;
         let s = &self.streams[id];
         let (first, next, pending_from) = (s.first, s.next(), s.pending_from);
         let from = match start {
@@ -358,7 +363,9 @@ impl Inbox {
                 Ok(from) => from,
                 Err(reason) => {
                     self.stats.gaps += 1;
-                    self.deliver(id, next - 1);
+                    if queue {
+                        self.deliver(id, next - 1);
+                    }
                     let gap = Gap {
                         reason,
                         first_available: first,
@@ -368,10 +375,11 @@ impl Inbox {
                 }
             },
         };
-        let n = next - from;
-        self.stats.replayed += n;
-        self.stats.pending_delivered += next - pending_from.max(from);
-        self.deliver(id, next - 1);
+        self.stats.replayed += next - from;
+        if queue && start != Start::Live {
+            self.stats.pending_delivered += next - pending_from.max(from);
+            self.deliver(id, next - 1);
+        }
         Resume::Messages(self.streams[id].replay(from..next))
     }
 

@@ -8,6 +8,7 @@ mod durable;
 mod memory;
 mod model;
 mod resume;
+mod wire;
 
 const E: Epoch = Epoch(0xfeed);
 

@@ -150,13 +150,15 @@ fn a_resume_counts_as_delivery_and_a_fresh_resume_client_can_take_the_queue() {
     // A resume-capable tab that comes back replays m3; a plain tab after it gets nothing.
     assert_eq!(messages(ib.since("u", E, 2, 5)), [(3, "m3".into())]);
     assert_eq!(owned(ib.take_pending("u")), []);
-    // Live: nothing old, positioned at the end.
+    // Live: nothing old, positioned at the end, and the queue is left for a plain tab.
+    ib.append("u", "queued", 7);
     let Resume::Messages(r) = ib.resume("u", Start::Live, 7) else {
         panic!("gap")
     };
-    assert_eq!((r.after(), r.len()), (3, 0));
+    assert_eq!((r.after(), r.len()), (4, 0));
+    assert_eq!(ib.pending("u"), 1);
     // A gap also counts: the client reloads its state instead.
-    ib.append("u", "m4", 8);
+    ib.append("u", "m5", 8);
     gap(ib.since("u", Epoch(1), 3, 9));
     assert_eq!(ib.pending("u"), 0);
 }
