@@ -40,6 +40,7 @@
 //! - each reactor turn: `expire(now, budget)`; with a durable store, `drain_journal` and
 //!   commit it *before* sending that turn's frames (see [`Record`]).
 
+mod codec;
 mod evict;
 mod record;
 mod stream;
@@ -47,6 +48,7 @@ mod stream;
 mod tests;
 pub mod wire;
 
+pub use codec::DecodeError;
 pub use record::{ApplyError, Record, StreamName};
 pub use stream::Replay;
 

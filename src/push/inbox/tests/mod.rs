@@ -4,6 +4,7 @@
 use super::{stream::MESSAGE_COST, *};
 
 mod bounds;
+mod codec;
 mod durable;
 mod memory;
 mod model;
