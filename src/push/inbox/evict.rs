@@ -108,7 +108,7 @@ impl Inbox {
             s.touched_ms = now;
             s.entries = VecDeque::new(); // a tombstone keeps no buffer
         } else if s.entries.capacity() > 4 * s.entries.len().max(4) {
-            // Mostly empty after expiry: give back half (amortized O(1) per eviction).
+            // Mostly empty after expiry: give most of it back (amortized O(1) per eviction).
             s.entries.shrink_to(2 * s.entries.len());
         }
         freed += slots - s.slots();

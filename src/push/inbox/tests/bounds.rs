@@ -204,3 +204,37 @@ fn bytes_count_payload_buffer_and_fixed_costs() {
     assert_eq!(Arc::strong_count(&shared), 4);
     check(&ib);
 }
+
+#[test]
+fn smaller_caps_apply_at_once_on_reload_and_on_recovery() {
+    let mut ib = inbox(Config::default());
+    for i in 0..50 {
+        ib.append(&format!("u{}", i % 5), "x".repeat(100), i);
+    }
+    let snapshot: Vec<Record> = ib.snapshot().collect();
+    let small = Config {
+        max_per_uid: 4,
+        ..Config::default()
+    };
+    ib.set_config(small.clone());
+    assert_eq!(ib.stats().messages, 5 * 4);
+    assert_eq!(ib.stats().evicted_uid_cap, 5 * 6);
+    check(&ib);
+    // The same state recovered under the smaller caps is capped the same way.
+    let back = Inbox::recover(small, snapshot).expect("own snapshot");
+    assert_eq!(back.stats().messages, 5 * 4);
+    check(&back);
+    // And a smaller memory cap keeps the newest.
+    let tight = Config {
+        max_bytes: ib.stats().bytes / 2,
+        ..ib.config().clone()
+    };
+    ib.set_config(tight.clone());
+    assert!(ib.stats().bytes <= tight.max_bytes);
+    assert!(ib.stats().evicted_memory > 0);
+    assert_eq!(
+        messages(ib.since("u4", E, ib.last_offset("u4").unwrap() - 1, 60)).len(),
+        1
+    );
+    check(&ib);
+}
