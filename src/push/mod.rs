@@ -4,6 +4,7 @@
 
 pub mod command;
 mod field;
+pub mod inbox;
 mod json;
 pub mod registry;
 pub mod token;

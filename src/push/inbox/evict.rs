@@ -1,0 +1,267 @@
+//! How messages enter and leave: appends, caps, expiry, and the age indexes that make the
+//! global oldest message an O(log n) lookup.
+
+use super::{
+    stream::{Entry, MESSAGE_COST},
+    Inbox, Offset, Record, StreamName,
+};
+use std::{collections::VecDeque, sync::Arc};
+
+/// Why a message left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reason {
+    Ttl,
+    UidCap,
+    Memory,
+    /// An `Evict` record replayed: counted when it first happened, not again.
+    Replay,
+}
+
+impl Inbox {
+    /// Appends to stream `id` and enforces the per-stream and memory caps.
+    pub(super) fn push(&mut self, id: usize, payload: Arc<str>, now: u64) -> Offset {
+        let offset = self.push_raw(id, payload, now);
+        self.trim(id, now);
+        self.enforce_memory(now);
+        offset
+    }
+
+    /// Appends to stream `id`, caps aside (a replayed log carries its own evictions).
+    pub(super) fn push_raw(&mut self, id: usize, payload: Arc<str>, now: u64) -> Offset {
+        let before = self.key(id);
+        let copy = self.journal.is_some().then(|| payload.clone());
+        let s = &mut self.streams[id];
+        let offset = s.next();
+        let slots = s.slots();
+        let mut cost = MESSAGE_COST + payload.len();
+        s.entries.push_back(Entry {
+            at_ms: now,
+            payload,
+        });
+        s.touched_ms = now;
+        cost += s.slots() - slots;
+        self.high_water = self.high_water.max(offset + 1);
+        self.stats.messages += 1;
+        self.stats.bytes += cost;
+        self.stats.appended += 1;
+        self.reindex(id, before);
+        if let Some(payload) = copy {
+            self.log(|me| Record::Append {
+                stream: me.name(id),
+                offset,
+                at_ms: now,
+                payload,
+            });
+        }
+        offset
+    }
+
+    /// Evicts the oldest messages of stream `id` over `max_per_uid`.
+    pub(super) fn trim(&mut self, id: usize, now: u64) {
+        let over = self.streams[id]
+            .entries
+            .len()
+            .saturating_sub(self.config.max_per_uid);
+        self.evict_front(id, over, Reason::UidCap, now);
+    }
+
+    /// Brings every stream within the caps of the current config (after a recovery or a
+    /// config change): O(streams), not for the hot path.
+    pub(super) fn enforce_caps(&mut self) {
+        let now = self.clock_ms;
+        let ids: Vec<usize> = self.streams.iter().map(|(id, _)| id).collect();
+        for id in ids {
+            self.trim(id, now);
+        }
+        self.enforce_memory(now);
+    }
+
+    /// Everything up to `through` of stream `id` has reached a connection.
+    pub(super) fn deliver(&mut self, id: usize, through: Offset) {
+        let s = &mut self.streams[id];
+        let to = through.saturating_add(1).min(s.next());
+        if to > s.pending_from {
+            s.pending_from = to;
+            self.log(|me| Record::Delivered {
+                stream: me.name(id),
+                through: to - 1,
+            });
+        }
+    }
+
+    /// Removes the `count` oldest messages of stream `id`.
+    pub(super) fn evict_front(&mut self, id: usize, count: usize, reason: Reason, now: u64) {
+        if count == 0 {
+            return;
+        }
+        let before = self.key(id);
+        let s = &mut self.streams[id];
+        let slots = s.slots();
+        let mut freed: usize = s
+            .entries
+            .drain(..count)
+            .map(|e| MESSAGE_COST + e.payload.len())
+            .sum();
+        s.first += count as u64;
+        s.pending_from = s.pending_from.max(s.first);
+        if s.entries.is_empty() {
+            s.touched_ms = now;
+            s.entries = VecDeque::new(); // a tombstone keeps no buffer
+        } else if s.entries.capacity() > 4 * s.entries.len().max(4) {
+            // Mostly empty after expiry: give most of it back (amortized O(1) per eviction).
+            s.entries.shrink_to(2 * s.entries.len());
+        }
+        freed += slots - s.slots();
+        let through = s.first - 1;
+        self.stats.messages -= count;
+        self.stats.bytes -= freed;
+        let n = count as u64;
+        match reason {
+            Reason::Ttl => self.stats.evicted_ttl += n,
+            Reason::UidCap => self.stats.evicted_uid_cap += n,
+            Reason::Memory => self.stats.evicted_memory += n,
+            Reason::Replay => {}
+        }
+        self.reindex(id, before);
+        self.log(|me| Record::Evict {
+            stream: me.name(id),
+            through,
+            at_ms: now,
+        });
+    }
+
+    /// Forgets the empty uid stream `id` (a tombstone): its uid starts afresh, at the
+    /// high-water mark, on its next append.
+    pub(super) fn forget(&mut self, id: usize) {
+        debug_assert!(id != self.all && self.streams[id].entries.is_empty());
+        if let Some(key) = self.key(id) {
+            self.unindex(id, key);
+        }
+        let s = self.streams.remove(id);
+        self.stats.bytes -= s.base_cost();
+        self.stats.uids -= 1;
+        self.stats.forgotten += 1;
+        if let Some(uid) = s.uid {
+            self.by_uid.remove(&uid);
+            self.log(|_| Record::Forget {
+                stream: StreamName::Uid(uid),
+            });
+        }
+    }
+
+    /// Evicts, oldest first, until the inbox fits `max_bytes`: tombstones before messages
+    /// (losing one costs a client a spurious gap at worst, not a message).
+    pub(super) fn enforce_memory(&mut self, now: u64) {
+        self.make_room(0, now);
+    }
+
+    /// Evicts as [`enforce_memory`](Self::enforce_memory) does until `extra` more bytes fit
+    /// (or nothing is left to evict).
+    pub(super) fn make_room(&mut self, extra: usize, now: u64) {
+        while self.stats.bytes.saturating_add(extra) > self.config.max_bytes {
+            if let Some(&(_, id)) = self.idle.first() {
+                self.forget(id);
+            } else if let Some(&(_, id)) = self.by_age.first() {
+                self.evict_front(id, 1, Reason::Memory, now);
+            } else {
+                break; // only the empty broadcast stream is left
+            }
+        }
+    }
+
+    /// Evicts messages older than `ttl_ms` and forgets tombstones idle longer than
+    /// `idle_ttl_ms`, doing at most `budget` removals; returns how many it did. Call it each
+    /// reactor turn (or at [`next_deadline`](Self::next_deadline)); a backlog is worked off
+    /// over several calls, so a turn never stalls on it.
+    pub fn expire(&mut self, now_ms: u64, budget: usize) -> usize {
+        let now = self.tick(now_ms);
+        let mut done = 0;
+        while done < budget {
+            let Some(&(at, id)) = self.by_age.first() else {
+                break;
+            };
+            if at.saturating_add(self.config.ttl_ms) > now {
+                break;
+            }
+            let ttl = self.config.ttl_ms;
+            let s = &self.streams[id];
+            let n = s
+                .entries
+                .iter()
+                .take(budget - done)
+                .take_while(|e| e.at_ms.saturating_add(ttl) <= now)
+                .count();
+            self.evict_front(id, n, Reason::Ttl, now);
+            done += n;
+        }
+        while done < budget {
+            let Some(&(touched, id)) = self.idle.first() else {
+                break;
+            };
+            if touched.saturating_add(self.config.idle_ttl_ms) > now {
+                break;
+            }
+            self.forget(id);
+            done += 1;
+        }
+        done
+    }
+
+    /// When [`expire`](Self::expire) next has work (Unix ms), or `None` if never.
+    pub fn next_deadline(&self) -> Option<u64> {
+        let msg = self
+            .by_age
+            .first()
+            .map(|&(at, _)| at.saturating_add(self.config.ttl_ms));
+        let idle = self
+            .idle
+            .first()
+            .map(|&(t, _)| t.saturating_add(self.config.idle_ttl_ms));
+        match (msg, idle) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The stream's entry in the age indexes: `(holds messages, age)`, or `None` for the
+    /// empty broadcast stream (never forgotten, so never a tombstone).
+    pub(super) fn key(&self, id: usize) -> Option<(bool, u64)> {
+        let key = self.streams[id].age_key();
+        (key.0 || id != self.all).then_some(key)
+    }
+
+    /// Moves stream `id` in the age indexes from `before` to where it belongs now.
+    pub(super) fn reindex(&mut self, id: usize, before: Option<(bool, u64)>) {
+        let after = self.key(id);
+        if before != after {
+            if let Some(key) = before {
+                self.unindex(id, key);
+            }
+            if let Some((busy, age)) = after {
+                let set = if busy {
+                    &mut self.by_age
+                } else {
+                    &mut self.idle
+                };
+                set.insert((age, id));
+            }
+        }
+    }
+
+    fn unindex(&mut self, id: usize, (busy, age): (bool, u64)) {
+        let set = if busy {
+            &mut self.by_age
+        } else {
+            &mut self.idle
+        };
+        set.remove(&(age, id));
+    }
+
+    /// The durable name of stream `id`.
+    pub(super) fn name(&self, id: usize) -> StreamName {
+        match &self.streams[id].uid {
+            Some(uid) => StreamName::Uid(uid.clone()),
+            None => StreamName::All,
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! One stream: the retained messages of one uid (or of broadcasts), their offsets and how
+//! far they were delivered.
+
+use super::Offset;
+use std::{collections::VecDeque, mem::size_of, ops::Range, sync::Arc};
+
+/// What a retained message costs beyond its payload and its slot, as the memory cap counts
+/// it: the `Arc<str>` header (two counts, 16 bytes) and the allocator's chunk header and
+/// rounding (glibc: 8 bytes plus up to 15). Slots are counted by capacity, exactly.
+pub(super) const MESSAGE_COST: usize = 2 * size_of::<usize>() + 24;
+
+/// One message's slot in a stream's `VecDeque`.
+pub(super) const SLOT: usize = size_of::<Entry>();
+
+/// What a stream costs beyond its uid and messages, amortized over the containers'
+/// growth (each at most doubles): its slab slot (the `Stream` and a tag, ×2), the uid map's entry and control
+/// byte (×2), the uid's `Arc` header and allocator overhead (40), its key in an age index
+/// (a B-tree entry, ×2), and the allocator header of its message buffer (16).
+/// Measured against RSS by `tests/memory.rs`; see `docs/PROTOCOL.md` §7.
+pub(super) const STREAM_COST: usize = 2 * (size_of::<Stream>() + 8)
+    + 2 * (size_of::<(Arc<str>, usize)>() + 1)
+    + 40
+    + 2 * size_of::<(u64, usize)>()
+    + 16;
+
+/// A retained message. Its offset is implicit: `Stream::first` plus its index.
+#[derive(Debug, Clone)]
+pub(super) struct Entry {
+    /// When it was appended (Unix ms, never earlier than the message before it).
+    pub(super) at_ms: u64,
+    /// The frame text plain clients get. Shared: a group push keeps one copy for all members.
+    pub(super) payload: Arc<str>,
+}
+
+/// The messages of one uid, oldest first.
+///
+/// Offsets are consecutive within a stream: `first..next()` are retained, everything before
+/// `first` was evicted. A stream whose messages are all gone stays as a *tombstone* (no
+/// messages, but `first` = its next offset) so a client that saw its last message resumes
+/// with no gap; tombstones leave after `idle_ttl` or under memory pressure.
+#[derive(Debug)]
+pub(super) struct Stream {
+    /// The uid; `None` for the broadcast stream.
+    pub(super) uid: Option<Arc<str>>,
+    /// Offset of `entries[0]` (or, when empty, the offset the next append gets).
+    pub(super) first: Offset,
+    /// Retained messages, oldest first.
+    pub(super) entries: VecDeque<Entry>,
+    /// First offset not yet delivered to any connection of the uid (the offline queue is
+    /// `pending_from..next()`). Never below `first`: a message evicted before delivery is lost.
+    pub(super) pending_from: Offset,
+    /// Last append, resume or emptying (Unix ms): a tombstone's age.
+    pub(super) touched_ms: u64,
+}
+
+impl Stream {
+    /// An empty stream whose first message will get offset `next`.
+    pub(super) fn new(uid: Option<Arc<str>>, next: Offset, now_ms: u64) -> Self {
+        Self {
+            uid,
+            first: next,
+            entries: VecDeque::new(),
+            pending_from: next,
+            touched_ms: now_ms,
+        }
+    }
+
+    /// The offset the next append gets.
+    pub(super) fn next(&self) -> Offset {
+        self.first + self.entries.len() as u64
+    }
+
+    /// Where this stream sits in the inbox's age indexes: `(true, oldest at_ms)` while it holds
+    /// messages, `(false, touched_ms)` as a tombstone.
+    pub(super) fn age_key(&self) -> (bool, u64) {
+        match self.entries.front() {
+            Some(e) => (true, e.at_ms),
+            None => (false, self.touched_ms),
+        }
+    }
+
+    /// Bytes the memory cap counts for this stream without its messages and slots.
+    pub(super) fn base_cost(&self) -> usize {
+        STREAM_COST + self.uid.as_ref().map_or(0, |u| u.len())
+    }
+
+    /// Bytes of the message buffer (by capacity, used or not).
+    pub(super) fn slots(&self) -> usize {
+        self.entries.capacity() * SLOT
+    }
+
+    /// Everything the memory cap counts for this stream.
+    #[cfg(test)]
+    pub(super) fn cost(&self) -> usize {
+        let messages: usize = self
+            .entries
+            .iter()
+            .map(|e| MESSAGE_COST + e.payload.len())
+            .sum();
+        self.base_cost() + self.slots() + messages
+    }
+
+    /// The retained messages with offsets in `range` (clamped to what is retained).
+    pub(super) fn replay(&self, range: Range<Offset>) -> Replay<'_> {
+        let start = range.start.max(self.first);
+        let end = range.end.min(self.next()).max(start);
+        let (from, to) = ((start - self.first) as usize, (end - self.first) as usize);
+        Replay {
+            after: start.saturating_sub(1),
+            next: start,
+            entries: self.entries.range(from..to),
+        }
+    }
+}
+
+/// Messages to send, in order, as `(offset, payload)`.
+#[derive(Debug, Clone)]
+pub struct Replay<'a> {
+    after: Offset,
+    next: Offset,
+    entries: std::collections::vec_deque::Iter<'a, Entry>,
+}
+
+impl<'a> Replay<'a> {
+    /// Nothing to send; the client's position stays `after`.
+    pub(super) fn empty(after: Offset) -> Self {
+        Self {
+            after,
+            next: after.saturating_add(1),
+            entries: Default::default(),
+        }
+    }
+
+    /// The offset just before the first message: the position a resume-capable client holds
+    /// before these messages (every message then has the offset after the previous one).
+    pub fn after(&self) -> Offset {
+        self.after
+    }
+}
+
+impl<'a> Iterator for Replay<'a> {
+    type Item = (Offset, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let e = self.entries.next()?;
+        let offset = self.next;
+        self.next += 1;
+        Some((offset, &e.payload))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.entries.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Replay<'_> {}

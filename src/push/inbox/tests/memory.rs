@@ -1,0 +1,62 @@
+//! What a retained message really costs, measured on the process's resident memory.
+
+use super::*;
+use std::mem::size_of;
+
+/// Resident set size in bytes, from `/proc/self/statm` (pages × 4096).
+fn rss() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+#[test]
+#[ignore = "measures the whole process's RSS, so it must run alone: \
+            cargo test --release --lib inbox::tests::memory -- --ignored --test-threads=1 --nocapture"]
+fn the_byte_cap_counts_at_least_what_the_heap_holds() {
+    // Every inbox stays alive to the end: freed memory would be reused by the next one and
+    // hide its growth from RSS.
+    let mut keep = Vec::new();
+    println!(
+        "Stream {} B, Entry {} B",
+        size_of::<stream::Stream>(),
+        size_of::<stream::Entry>()
+    );
+    for (uids, per_uid, payload) in [
+        (10_000, 20, 100),
+        (10_000, 20, 20),
+        (1_000, 100, 500),
+        (100_000, 1, 50),
+        (2_000, 100, 10),
+    ] {
+        let cfg = Config {
+            max_per_uid: per_uid,
+            max_bytes: usize::MAX,
+            ..Config::default()
+        };
+        let before = rss();
+        let mut ib = inbox(cfg);
+        let text = "x".repeat(payload);
+        for m in 0..per_uid {
+            for u in 0..uids {
+                ib.append(&format!("user-{u:06}"), text.as_str(), m as u64);
+            }
+        }
+        let used = rss().saturating_sub(before);
+        let n = uids * per_uid;
+        let counted = ib.stats().bytes;
+        println!(
+            "{n} messages of {payload} B in {uids} uids: RSS +{used} B = {} B/message; \
+             counted {counted} B = {} B/message; overhead {} B/message",
+            used / n,
+            counted / n,
+            used.saturating_sub(n * payload) / n,
+        );
+        assert!(used <= counted, "the cap undercounts: {used} > {counted}");
+        keep.push(ib);
+    }
+}
