@@ -6,7 +6,6 @@ use super::{stream::MESSAGE_COST, *};
 mod bounds;
 mod codec;
 mod durable;
-mod memory;
 mod model;
 mod resume;
 mod wire;
