@@ -3,22 +3,28 @@
 //! # Layout
 //!
 //! ```text
-//! codec (pure) ──► reactor (mio) ──► runtime (event loop, callbacks) ──► push (application)
+//! codec ──► reactor ──► runtime ──► (server/ crate: the pushman binary)
+//!   ▲                                  │
+//!   └────────────── push ◄─────────────┘   arrows point from user to used; none points up
 //! ```
 //!
-//! - [`codec`]: sans-IO codecs (text lines, length-prefixed frames, HTTP, WebSocket). Bytes
-//!   in, values and bytes out; they never touch a socket or a clock, so they are fuzzed and
-//!   unit-tested alone.
-//! - `reactor`: the only code that reads and writes sockets: one `mio::Poll`, a slab of
-//!   connections, timers, signals. [`Io`] is its face towards callbacks.
-//! - `runtime`: the event loop; [`Runtime`] runs [`Worker`]s and calls their callbacks with
-//!   a [`Ctx`].
-//! - [`worker`], [`connection`], [`ctx`]: the Workerman-style API.
-//! - [`push`]: the push server's logic, free of sockets (registry, commands, tokens).
-//!
-//! The `pushman` binary (browsers, the text and HTTP APIs, heartbeats, scheduled delivery,
-//! the pid file) is the `server/` crate of this workspace, built on this API.
+//! - [`codec`]: sans-IO codecs (text lines, length-prefixed frames, HTTP, WebSocket) and
+//!   what a listener speaks ([`Protocol`], [`Limits`]). Bytes in, values and bytes out; they
+//!   never touch a socket or a clock, so they are fuzzed and unit-tested alone.
+//! - `reactor` (private): mechanism only, generic over nothing the application defines:
+//!   one `mio::Poll`, a slab of connections, listeners and accepting (with caps and the
+//!   out-of-descriptors pause), reads with a shared buffer pool, writes, the close
+//!   lifecycle, deadlines, timers, signals. `WouldBlock` never leaves it.
+//! - [`runtime`]: the Workerman-style API over user state `S`: the loop ([`Runtime`]),
+//!   [`Io`] (`ctx.io`), [`Worker`] and its callbacks, [`Ctx`], connection types, and
+//!   decoding plus dispatch.
+//! - [`push`]: the push server's logic, free of sockets: registry, commands, tokens, the
+//!   per-uid inbox.
 //! - [`error`]: the crate's error type.
+//!
+//! The `pushman` binary (browsers, the text and HTTP APIs, heartbeats, scheduled delivery
+//! in redb, the pid file, the CLI) is the `server/` crate of this workspace, built on this
+//! public API only.
 //!
 //! # Example
 //!
