@@ -55,6 +55,8 @@ pub(crate) struct Daemon {
     pub(crate) ws_connections: usize,
     /// Text-API connections that presented the API secret.
     pub(crate) api_authorized: HashSet<ConnId>,
+    /// Throttles the "refusing connection" log line.
+    pub(crate) refusal_log: super::clients::RefusalLog,
     /// Wrong API secrets per peer address.
     pub(crate) api_throttle: super::api_auth::Throttle,
     /// When each connection is next pinged; where the timeout checks stand.
@@ -78,6 +80,7 @@ impl Daemon {
             per_ip: HashMap::new(),
             ws_connections: 0,
             api_authorized: HashSet::new(),
+            refusal_log: Default::default(),
             api_throttle: Default::default(),
             heartbeat: Default::default(),
             started: Instant::now(),
