@@ -16,6 +16,7 @@ mod fd_limit;
 mod heartbeat;
 mod http_api;
 mod http_guard;
+mod logfile;
 mod pidfile;
 mod process;
 mod report;
@@ -25,6 +26,7 @@ mod state;
 mod status;
 mod store;
 mod supervisor;
+mod systemd;
 mod table;
 mod text_api;
 

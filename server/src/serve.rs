@@ -5,10 +5,10 @@
 use crate::{
     api, clients,
     config::{AuthMode, Config},
-    fd_limit, heartbeat, http_api,
+    fd_limit, heartbeat, http_api, logfile,
     source::Source,
     state::Daemon,
-    store, text_api,
+    store, systemd, text_api,
 };
 use pushman::Runtime;
 use std::{net::SocketAddr, time::Duration};
@@ -61,10 +61,9 @@ pub(crate) fn serve(
         log::warn!("auth.mode = \"none\": a browser's first message is its uid, unverified (push.php behaviour); set auth.mode = \"token\" in production");
     }
     let mut runtime = Runtime::new(Daemon::new(config.clone(), source, schedule))?;
-    let mut bound = vec![(
-        clients::NAME.to_string(),
-        runtime.listen(clients::worker(&config)?)?,
-    )];
+    let mut browsers = clients::worker(&config)?;
+    browsers.on_worker_stop(|_| systemd::notify(systemd::STOPPING));
+    let mut bound = vec![(clients::NAME.to_string(), runtime.listen(browsers)?)];
     if !config.listen.text.is_empty() {
         bound.push((
             text_api::NAME.to_string(),
@@ -90,10 +89,23 @@ fn install_timers(runtime: &mut Runtime<Daemon>) {
     runtime.add_timer(SCHEDULE_TICK, true, api::deliver_due);
 }
 
-/// SIGHUP/SIGUSR1: re-reads the config file. Secrets, limits (for new connections), the
-/// slow-consumer policy, origins, timeouts and the log level change; listeners and the
-/// store do not (they need a restart, and a warning says so).
+/// SIGHUP/SIGUSR1: reopens the log file of `start -d` (for logrotate) and re-reads the
+/// config file, telling systemd it is reloading meanwhile.
 fn reload(ctx: &mut pushman::Ctx<'_, Daemon>) {
+    systemd::notify(&systemd::reloading());
+    match logfile::reopen() {
+        Ok(Some(path)) => log::info!("reopened log file {}", path.display()),
+        Ok(None) => {}
+        Err(e) => log::error!("cannot reopen the log file, still writing to the old one: {e}"),
+    }
+    reload_config(ctx);
+    systemd::notify(systemd::READY);
+}
+
+/// Re-reads the config file. Secrets, limits (for new connections), the slow-consumer
+/// policy, origins, timeouts and the log level change; listeners and the store do not
+/// (they need a restart, and a warning says so).
+fn reload_config(ctx: &mut pushman::Ctx<'_, Daemon>) {
     let Some(path) = ctx.state.source.path.clone() else {
         log::info!("reload: no config file; nothing to re-read");
         return;
