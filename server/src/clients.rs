@@ -7,6 +7,7 @@
 
 use super::{
     config::{AuthMode, Config, SlowConsumer},
+    inbox::{self, Greeting},
     state::Daemon,
 };
 use pushman::{codec::http::Request, push::token, ConnId, Ctx, Limits, Message, Refusal, Worker};
@@ -48,9 +49,6 @@ impl RefusalLog {
         }
     }
 }
-
-/// Marks a connection that asked (`?pushman=1`) for the bound frame; taken when it is sent.
-struct ConfirmBind;
 
 /// The worker for `config.listen.ws`.
 ///
@@ -125,8 +123,9 @@ fn on_handshake(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, req: &Request) -> Resul
             });
         }
     }
-    if req.query_param("pushman").as_deref() == Some("1") {
-        ctx.io.set_data(conn, ConfirmBind);
+    let greeting = Greeting::from_request(req);
+    if !greeting.is_plain() {
+        ctx.io.set_data(conn, greeting);
     }
     if ctx.state.config.auth.mode == AuthMode::Token {
         if let Some(token) = req.query_param("token") {
@@ -170,12 +169,8 @@ fn on_message(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, msg: Message<'_>) {
 fn bind(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, uid: &str) {
     log::debug!("connection {conn} is uid {uid:?}");
     ctx.state.registry.bind(uid, conn);
-    if ctx.io.take_data::<ConfirmBind>(conn).is_some() {
-        let frame = serde_json::json!({ "pushman": "bound", "uid": uid }).to_string();
-        if let Err(e) = ctx.io.send(conn, frame) {
-            log::debug!("connection {conn}: bound frame not sent: {e}");
-        }
-    }
+    let greeting = ctx.io.take_data::<Greeting>(conn).unwrap_or_default();
+    inbox::on_bind(ctx, conn, uid, greeting);
 }
 
 /// Checks a client token; counts and logs failures.
@@ -200,6 +195,7 @@ fn verify(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, token: &str) -> Result<String
 
 fn on_close(ctx: &mut Ctx<'_, Daemon>, conn: ConnId) {
     ctx.state.registry.unbind(conn);
+    inbox::forget(ctx.state, conn);
     if ctx.io.take_data::<Refused>(conn).is_some() {
         return;
     }

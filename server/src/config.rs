@@ -17,6 +17,8 @@ pub(crate) struct Config {
     pub(crate) heartbeat: Heartbeat,
     /// Files: pid, log, store.
     pub(crate) files: Files,
+    /// Pushes kept for reconnecting and offline clients.
+    pub(crate) inbox: crate::inbox::Settings,
     /// `error`, `warn`, `info`, `debug` or `trace`.
     pub(crate) log_level: String,
     /// Serve the demo page and `pushman.js` on the WebSocket port for plain `GET`s.
@@ -162,6 +164,7 @@ impl Default for Config {
             limits: Limits::default(),
             heartbeat: Heartbeat::default(),
             files: Files::default(),
+            inbox: Default::default(),
             log_level: "info".into(),
             demo_page: true,
         }
@@ -336,6 +339,7 @@ impl Config {
                 "limits.api_request_timeout, text_idle_timeout and http_idle_timeout are seconds (0 turns them off)",
             );
         }
+        self.inbox.validate().map_err(ConfigError::Invalid)?;
         if self.limits.max_client_message < 16
             || self.limits.max_api_line < 16
             || self.limits.send_buffer < 1024

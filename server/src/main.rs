@@ -16,6 +16,7 @@ mod fd_limit;
 mod heartbeat;
 mod http_api;
 mod http_guard;
+mod inbox;
 mod logfile;
 mod pidfile;
 mod process;

@@ -5,7 +5,7 @@
 use crate::{
     api, clients,
     config::{AuthMode, Config},
-    fd_limit, heartbeat, http_api, logfile,
+    fd_limit, heartbeat, http_api, inbox, logfile,
     source::Source,
     state::Daemon,
     store, systemd, text_api,
@@ -87,6 +87,7 @@ pub(crate) fn serve(
 fn install_timers(runtime: &mut Runtime<Daemon>) {
     runtime.add_timer(heartbeat::TICK, true, heartbeat::tick);
     runtime.add_timer(SCHEDULE_TICK, true, api::deliver_due);
+    runtime.add_timer(inbox::EXPIRE_EVERY, true, inbox::expire);
 }
 
 /// SIGHUP/SIGUSR1: reopens the log file of `start -d` (for logrotate) and re-reads the
@@ -121,7 +122,7 @@ fn reload_config(ctx: &mut pushman::Ctx<'_, Daemon>) {
     let changed = old.restart_only_changes(&new);
     if !changed.is_empty() {
         log::warn!(
-            "reload: {} changed; [listen] and [files] changes take effect at restart",
+            "reload: {} changed; [listen], [files] and inbox.enabled changes take effect at restart",
             changed.join(", ")
         );
     }
@@ -129,10 +130,15 @@ fn reload_config(ctx: &mut pushman::Ctx<'_, Daemon>) {
         fd_limit::warn_if_short(&new, fd_limit::current());
     }
     log::set_max_level(new.log_filter());
+    if let Some(inbox) = ctx.state.inbox.as_mut() {
+        inbox.set_config(new.inbox.limits());
+    }
     ctx.io.set_limits(clients::NAME, clients::limits(&new));
     ctx.io.set_limits(text_api::NAME, text_api::limits(&new));
     ctx.io.set_limits(http_api::NAME, http_api::limits(&new));
     log::info!("reloaded {}", path.display());
+    let mut new = new;
+    new.inbox.enabled = old.inbox.enabled;
     ctx.state.config = Config {
         listen: old.listen.clone(),
         files: old.files.clone(),
