@@ -10,7 +10,7 @@ use super::{
     state::Daemon,
 };
 use pushman::{codec::http::Request, push::token, ConnId, Ctx, Limits, Message, Refusal, Worker};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The WebSocket worker's name, in status output.
 pub(crate) const NAME: &str = "websocket";
@@ -73,7 +73,7 @@ fn on_connect(ctx: &mut Ctx<'_, Daemon>, conn: ConnId) {
     }
     ctx.state.ws_connections += 1;
     *ctx.state.per_ip.entry(ip).or_default() += 1;
-    let interval = Duration::from_secs_f64(ctx.state.config.heartbeat.ping_interval);
+    let interval = ctx.state.config.heartbeat.ping_interval;
     ctx.state.heartbeat.watch(conn, ctx.io.now(), interval);
 }
 

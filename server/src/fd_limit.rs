@@ -64,9 +64,9 @@ pub(crate) fn raise() -> Option<FdLimit> {
 /// File descriptors `config` may need at its limits: every browser, every API connection
 /// its caps allow, and [`RESERVE`] for listeners and files.
 pub(crate) fn needed(config: &Config) -> u64 {
-    let apis = [&config.listen.text, &config.listen.http]
+    let apis = [config.listen.text, config.listen.http]
         .iter()
-        .filter(|addr| !addr.is_empty())
+        .flatten()
         .count() as u64;
     (config.limits.max_connections as u64)
         .saturating_add(apis.saturating_mul(config.limits.max_api_connections as u64))

@@ -140,8 +140,8 @@ impl<C: Copy + Default> TimeoutPass<C> {
 pub(crate) fn tick(ctx: &mut Ctx<'_, Daemon>) {
     let now = ctx.io.now();
     let hb = &ctx.state.config.heartbeat;
-    let interval = Duration::from_secs_f64(hb.ping_interval);
-    let check_period = Duration::from_secs_f64(hb.idle_timeout.min(hb.handshake_timeout) / 4.0);
+    let interval = hb.ping_interval;
+    let check_period = hb.idle_timeout.min(hb.handshake_timeout) / 4;
 
     let open = ctx.state.ws_connections;
     let average = (open as u128 * TICK.as_nanos() / interval.as_nanos().max(1)) as usize;
@@ -168,10 +168,7 @@ pub(crate) fn tick(ctx: &mut Ctx<'_, Daemon>) {
 /// sent their uid or token within `handshake_timeout`.
 fn check_timeouts(ctx: &mut Ctx<'_, Daemon>, ids: &[ConnId]) {
     let hb = &ctx.state.config.heartbeat;
-    let (idle_limit, bind_limit) = (
-        Duration::from_secs_f64(hb.idle_timeout),
-        Duration::from_secs_f64(hb.handshake_timeout),
-    );
+    let (idle_limit, bind_limit) = (hb.idle_timeout, hb.handshake_timeout);
     for &id in ids {
         let Some((age, idle)) = ctx.io.age_and_idle(id) else {
             continue;

@@ -14,6 +14,7 @@ use pushman::{
     ConnId, Ctx, Limits, Message, Worker,
 };
 use serde_json::{Map, Value};
+use std::net::SocketAddr;
 
 /// The HTTP worker's name, in status output.
 pub(crate) const NAME: &str = "http";
@@ -34,12 +35,12 @@ const COMMANDS: &[&str] = &[
 /// The read-only ones, also reachable as `GET /NAME?query`.
 const QUERIES: &[&str] = &["scheduled", "members", "online", "online_list", "totals"];
 
-/// The worker for `config.listen.http`.
+/// The worker for `config.listen.http`, listening on `addr`.
 ///
 /// # Errors
-/// A malformed address.
-pub(crate) fn worker(config: &Config) -> pushman::Result<Worker<Daemon>> {
-    let mut worker = Worker::new(&format!("http://{}", config.listen.http))?;
+/// None in practice: the address is typed.
+pub(crate) fn worker(config: &Config, addr: SocketAddr) -> pushman::Result<Worker<Daemon>> {
+    let mut worker = Worker::new(&format!("http://{addr}"))?;
     worker.name = NAME.into();
     worker.limits = limits(config);
     worker.refusal = Vec::new();

@@ -65,16 +65,16 @@ pub(crate) fn serve(
         clients::NAME.to_string(),
         runtime.listen(clients::worker(&config)?)?,
     )];
-    if !config.listen.text.is_empty() {
+    if let Some(addr) = config.listen.text {
         bound.push((
             text_api::NAME.to_string(),
-            runtime.listen(text_api::worker(&config)?)?,
+            runtime.listen(text_api::worker(&config, addr)?)?,
         ));
     }
-    if !config.listen.http.is_empty() {
+    if let Some(addr) = config.listen.http {
         bound.push((
             http_api::NAME.to_string(),
-            runtime.listen(http_api::worker(&config)?)?,
+            runtime.listen(http_api::worker(&config, addr)?)?,
         ));
     }
     install_timers(&mut runtime);
@@ -116,7 +116,7 @@ fn reload(ctx: &mut pushman::Ctx<'_, Daemon>) {
     if new.limits.max_connections != old.limits.max_connections {
         fd_limit::warn_if_short(&new, fd_limit::current());
     }
-    log::set_max_level(new.log_filter());
+    log::set_max_level(new.log_level);
     ctx.io.set_limits(clients::NAME, clients::limits(&new));
     ctx.io.set_limits(text_api::NAME, text_api::limits(&new));
     ctx.io.set_limits(http_api::NAME, http_api::limits(&new));
@@ -135,14 +135,11 @@ fn warn_open_apis(config: &Config) {
         return;
     }
     for (key, addr) in [
-        ("listen.text", &config.listen.text),
-        ("listen.http", &config.listen.http),
+        ("listen.text", config.listen.text),
+        ("listen.http", config.listen.http),
     ] {
-        if addr
-            .parse::<SocketAddr>()
-            .is_ok_and(|a| !a.ip().is_loopback())
-        {
-            log::warn!("{key} = {addr:?} is reachable beyond this host and auth.api_secret is empty: anyone who reaches it can push to every browser; set auth.api_secret or listen on 127.0.0.1");
+        if let Some(addr) = addr.filter(|a| !a.ip().is_loopback()) {
+            log::warn!("{key} = \"{addr}\" is reachable beyond this host and auth.api_secret is empty: anyone who reaches it can push to every browser; set auth.api_secret or listen on 127.0.0.1");
         }
     }
 }

@@ -9,16 +9,17 @@ use super::{
 };
 use pushman::{push::command, ConnId, Ctx, Limits, Message, Worker};
 use serde_json::json;
+use std::net::SocketAddr;
 
 /// The text worker's name, in status output.
 pub(crate) const NAME: &str = "text";
 
-/// The worker for `config.listen.text`.
+/// The worker for `config.listen.text`, listening on `addr`.
 ///
 /// # Errors
-/// A malformed address.
-pub(crate) fn worker(config: &Config) -> pushman::Result<Worker<Daemon>> {
-    let mut worker = Worker::new(&format!("text://{}", config.listen.text))?;
+/// None in practice: the address is typed.
+pub(crate) fn worker(config: &Config, addr: SocketAddr) -> pushman::Result<Worker<Daemon>> {
+    let mut worker = Worker::new(&format!("text://{addr}"))?;
     worker.name = NAME.into();
     worker.limits = limits(config);
     worker.refusal = b"{\"ok\":false,\"error\":\"too many API connections\"}\n".to_vec();

@@ -309,7 +309,7 @@ fn cli_lifecycle_start_d_status_connections_reload_stop() {
 }
 
 #[test]
-fn cli_errors_are_one_line_and_nonzero() {
+fn cli_errors_name_the_cause_and_exit_nonzero() {
     let dir = TempDir::new("clierr");
     let bad = dir.path("bad.toml");
     std::fs::write(&bad, "[limits]\nsend_buffer = \"lots\"\n").unwrap();
