@@ -8,7 +8,6 @@
 
 use super::config::Config;
 use nix::sys::resource::{getrlimit, setrlimit, Resource, RLIM_INFINITY};
-use serde_json::{json, Value};
 
 /// File descriptors besides the browsers' connections: stdio, the three listeners, the
 /// poller, its waker, the signal pipe, the store, the log, the pid file, and the internal
@@ -88,13 +87,9 @@ pub(crate) fn warn_if_short(config: &Config, limit: Option<FdLimit>) {
     }
 }
 
-/// The limits and the descriptors open, for `status`.
-pub(crate) fn status() -> Value {
-    let open = std::fs::read_dir("/proc/self/fd")
+/// The descriptors this process has open, or `None` where `/proc` cannot tell.
+pub(crate) fn open_count() -> Option<usize> {
+    std::fs::read_dir("/proc/self/fd")
         .map(|dir| dir.count())
-        .ok();
-    match current() {
-        Some(limit) => json!({ "open": open, "limit": limit.soft, "hard_limit": limit.hard }),
-        None => json!({ "open": open }),
-    }
+        .ok()
 }

@@ -7,7 +7,7 @@ use super::{
     config::Config,
     http_guard,
     state::Daemon,
-    status,
+    status::{Connections, StatusReport},
 };
 use pushman::{
     codec::http::{Request, Response},
@@ -86,11 +86,11 @@ fn handle(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, req: &Request) -> Response {
     };
     let name = req.path().trim_start_matches('/');
     let response = match (method, name) {
-        ("GET", "status") => json(200, &status::json(ctx)),
-        ("GET", "connections") => json(200, &status::connections(ctx)),
+        ("GET", "status") => json(200, &StatusReport::now(ctx)),
+        ("GET", "connections") => json(200, &Connections::now(ctx)),
         ("GET", "metrics") => Response::new(200)
             .header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-            .body(status::metrics(ctx)),
+            .body(StatusReport::now(ctx).prometheus()),
         ("POST", "" | "api") => reply(api::execute(ctx, &req.body)),
         ("POST", cmd) if COMMANDS.contains(&cmd) => match with_cmd(cmd, &req.body) {
             Ok(body) => reply(api::execute(ctx, &body)),
@@ -235,10 +235,12 @@ fn error(message: &str) -> Value {
     serde_json::json!({ "ok": false, "error": message })
 }
 
-fn json(status: u16, value: &Value) -> Response {
+fn json(status: u16, value: &impl serde::Serialize) -> Response {
+    // Serializing these types cannot fail: no maps with non-string keys, no I/O.
+    let body = serde_json::to_string(value).unwrap_or_default();
     Response::new(status)
         .header("Content-Type", "application/json")
-        .body(format!("{value}\n"))
+        .body(body + "\n")
 }
 
 #[cfg(test)]
