@@ -254,16 +254,106 @@ impl From<ScanError> for CommandError {
 ///
 /// # Errors
 /// [`CommandError`], whose `Display` is meant for [`error_reply`]. In compatibility mode
-/// every error means `fail`.
+/// every error means `fail`; [`parse_request`] also says which mode a refused line is in.
 pub fn parse(line: &[u8]) -> Result<Command<'_>, CommandError> {
-    let head = json::scan(line, false)?;
-    let cmd = match head.cmd {
-        Loose::Absent => return compat(head),
-        Loose::Str(cmd) => cmd,
-        _ => return Err(wrong("cmd", "a string")),
+    parse_request(line).map_err(|refused| refused.error)
+}
+
+/// How a request is answered: push.php's [`COMPAT_OK`]/[`COMPAT_FAIL`], or a JSON object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// An object without `"cmd"`: answered `ok` or `fail`.
+    Compat,
+    /// An object with `"cmd"`: answered `{"ok":true,…}` or [`error_reply`].
+    Extended,
+}
+
+/// A request [`parse_request`] refused: why, and the mode its answer must be in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// The mode of the line, so a refusal is answered as its mode's errors are.
+    pub mode: Mode,
+    /// Why it was refused.
+    pub error: CommandError,
+}
+
+impl Command<'_> {
+    /// The mode this command is answered in.
+    pub fn mode(&self) -> Mode {
+        match self {
+            Self::CompatPush { .. } | Self::CompatBroadcast => Mode::Compat,
+            _ => Mode::Extended,
+        }
+    }
+}
+
+/// [`parse`], and for a refused line also its [`Mode`], decided in the same pass: a line
+/// that scans is in the mode its `cmd` key says; one too broken (or too deep) to scan is
+/// extended if it lexically has a top-level `"cmd"` key ([`is_extended`]), so it still
+/// gets a JSON error rather than push.php's `fail`.
+///
+/// # Errors
+/// [`Refused`].
+pub fn parse_request(line: &[u8]) -> Result<Command<'_>, Refused> {
+    let refused = |mode, error| Refused { mode, error };
+    let head = match json::scan(line, false) {
+        Ok(head) => head,
+        Err(ScanError::NotJson) if is_extended(line) => {
+            return Err(refused(Mode::Extended, CommandError::NotJson))
+        }
+        Err(e) => return Err(refused(Mode::Compat, e.into())),
     };
-    let x = json::scan(line, true)?;
-    Ok(match &*cmd {
+    let cmd = match head.cmd {
+        Loose::Absent => return compat(head).map_err(|e| refused(Mode::Compat, e)),
+        Loose::Str(cmd) => cmd,
+        _ => return Err(refused(Mode::Extended, wrong("cmd", "a string"))),
+    };
+    let extended = |e| refused(Mode::Extended, e);
+    let fields = json::scan(line, true).map_err(|e| extended(e.into()))?;
+    extended_command(&cmd, fields).map_err(extended)
+}
+
+/// The extended command `cmd` with its fields in the JSON object `body` (HTTP's
+/// `POST /cmd`); a `"cmd"` key in `body` is ignored, and an empty body is `{}`.
+///
+/// # Errors
+/// [`CommandError`], answered as an extended command's.
+pub fn parse_body<'a>(cmd: &str, body: &'a [u8]) -> Result<Command<'a>, CommandError> {
+    let fields = match json::scan(body, true) {
+        Err(ScanError::NotJson) if body.iter().all(u8::is_ascii_whitespace) => Fields::default(),
+        scanned => scanned?,
+    };
+    extended_command(cmd, fields)
+}
+
+/// The extended command `cmd` with fields from URL query pairs (HTTP's `GET /cmd?...`),
+/// already percent-decoded. A value that reads as a non-negative integer or as
+/// `true`/`false` is that; anything else is a string. Keys commands do not use are
+/// ignored; a repeated key keeps its last value.
+///
+/// # Errors
+/// [`CommandError`], answered as an extended command's.
+pub fn parse_query<'a, I>(cmd: &str, pairs: I) -> Result<Command<'a>, CommandError>
+where
+    I: IntoIterator<Item = (&'a str, Cow<'a, str>)>,
+{
+    let mut fields = Fields::default();
+    for (key, value) in pairs {
+        let value = if let Ok(n) = value.parse::<u64>() {
+            Loose::UInt(n)
+        } else if let Ok(b) = value.parse::<bool>() {
+            Loose::Bool(b)
+        } else {
+            Loose::Str(value)
+        };
+        fields.set(key, value);
+    }
+    extended_command(cmd, fields)
+}
+
+/// The extended command `cmd` read from `x`.
+fn extended_command<'a>(cmd: &str, x: Fields<'a>) -> Result<Command<'a>, CommandError> {
+    Ok(match cmd {
         "push" => push(x)?,
         "cancel" => Command::Cancel {
             id: required(x.id, "id", as_u64)?,
