@@ -73,8 +73,8 @@ fn on_connect(ctx: &mut Ctx<'_, Daemon>, conn: ConnId) {
     }
     ctx.state.ws_connections += 1;
     *ctx.state.per_ip.entry(ip).or_default() += 1;
-    let interval = ctx.state.config.heartbeat.ping_interval;
-    ctx.state.heartbeat.watch(conn, ctx.io.now(), interval);
+    let now = ctx.io.now();
+    ctx.state.unwatched.push((conn, now));
 }
 
 fn on_handshake(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, req: &Request) -> Result<(), Refusal> {

@@ -86,7 +86,8 @@ pub(crate) fn serve(
 }
 
 fn install_timers(runtime: &mut Runtime<Daemon>) {
-    runtime.add_timer(heartbeat::TICK, true, heartbeat::tick);
+    let mut heartbeat = heartbeat::Heartbeat::default();
+    runtime.add_timer(heartbeat::TICK, true, move |ctx| heartbeat.tick(ctx));
     runtime.add_timer(SCHEDULE_TICK, true, api::deliver_due);
 }
 

@@ -57,8 +57,9 @@ pub(crate) struct Daemon {
     pub(crate) api_authorized: HashSet<ConnId>,
     /// Wrong API secrets per peer address.
     pub(crate) api_throttle: super::api_auth::Throttle,
-    /// When each connection is next pinged; where the timeout checks stand.
-    pub(crate) heartbeat: super::heartbeat::Heartbeat,
+    /// WebSocket connections accepted since the heartbeat's last tick, and when: it takes
+    /// them from here into its own schedule (which the heartbeat's timer owns).
+    pub(crate) unwatched: Vec<(ConnId, Instant)>,
     /// When the daemon started.
     pub(crate) started: Instant,
     /// The same, in Unix milliseconds: scheduled pushes that fell due before it wait for
@@ -79,7 +80,7 @@ impl Daemon {
             ws_connections: 0,
             api_authorized: HashSet::new(),
             api_throttle: Default::default(),
-            heartbeat: Default::default(),
+            unwatched: Vec::new(),
             started: Instant::now(),
             started_ms: unix_ms(),
         }
