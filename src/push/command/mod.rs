@@ -11,9 +11,15 @@
 //!   (`{"ok":true,…}` or [`error_reply`]). Unknown keys are ignored; a `null` value counts as
 //!   absent, as with PHP's `isset`; a repeated key keeps its last value, as with `json_decode`.
 
-use super::field::{
+mod error;
+mod field;
+
+pub use error::CommandError;
+use field::{
     as_bool, as_f64, as_str, as_u64, as_usize, limit, name, optional, required, uid_list, wrong,
 };
+pub use field::{DEFAULT_LIMIT, MAX_LIMIT};
+
 use super::json::{self, Data, Fields, Loose, ScanError};
 use std::{borrow::Cow, fmt};
 
@@ -21,10 +27,6 @@ use std::{borrow::Cow, fmt};
 pub const COMPAT_OK: &str = "ok";
 /// Compatibility-mode reply when it reached none, or the line was not understood.
 pub const COMPAT_FAIL: &str = "fail";
-/// `limit` of `online_list` and `scheduled` when none is given.
-pub const DEFAULT_LIMIT: usize = 100;
-/// Largest `limit` honoured; larger ones are lowered to it, so one reply stays bounded.
-pub const MAX_LIMIT: usize = 1000;
 /// Longest unknown command name echoed back in [`CommandError::UnknownCommand`].
 const MAX_ECHO: usize = 64;
 
@@ -189,60 +191,6 @@ impl When {
                 }
                 Ok(Some(at))
             }
-        }
-    }
-}
-
-/// Why a backend request was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CommandError {
-    /// The input is not one JSON value (or has bytes after it).
-    NotJson,
-    /// The input is JSON but not an object.
-    NotObject,
-    /// A required field is absent (or `null`).
-    MissingField(&'static str),
-    /// A field has the wrong JSON type or range.
-    WrongType {
-        /// The field.
-        field: &'static str,
-        /// What it must be, e.g. "string".
-        expected: &'static str,
-    },
-    /// A uid or group name is the empty string.
-    EmptyField(&'static str),
-    /// `cmd` names no command (cut to 64 bytes).
-    UnknownCommand(String),
-    /// `push` must name exactly one of `uid`, `uids`, `group`, `all: true`.
-    TargetCount,
-    /// `delay`/`at` are negative, more than [`MAX_AHEAD_MS`] ahead, or both given.
-    BadWhen(&'static str),
-}
-
-impl fmt::Display for CommandError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NotJson => f.write_str("not valid JSON"),
-            Self::NotObject => f.write_str("not a JSON object"),
-            Self::MissingField(field) => write!(f, "missing field: {field}"),
-            Self::WrongType { field, expected } => write!(f, "field {field} must be {expected}"),
-            Self::EmptyField(field) => write!(f, "field {field} must not be empty"),
-            Self::UnknownCommand(cmd) => write!(f, "unknown cmd: {cmd}"),
-            Self::TargetCount => {
-                f.write_str("push needs exactly one target: uid, uids, group or all:true")
-            }
-            Self::BadWhen(why) => f.write_str(why),
-        }
-    }
-}
-
-impl std::error::Error for CommandError {}
-
-impl From<ScanError> for CommandError {
-    fn from(e: ScanError) -> Self {
-        match e {
-            ScanError::NotJson => Self::NotJson,
-            ScanError::NotObject => Self::NotObject,
         }
     }
 }
@@ -470,8 +418,6 @@ pub fn ok_reply(mut fields: serde_json::Map<String, serde_json::Value>) -> Strin
 }
 
 #[cfg(test)]
-#[path = "command_push_tests.rs"]
 mod push_tests;
 #[cfg(test)]
-#[path = "command_tests.rs"]
 mod tests;
