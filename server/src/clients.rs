@@ -19,9 +19,6 @@ const MAX_UID: usize = 256;
 /// Close code for authentication failures and policy violations (RFC 6455 §7.4.1).
 pub(super) const POLICY: u16 = 1008;
 
-/// Marks a connection refused by a connection limit, so `on_close` does not uncount it.
-struct Refused;
-
 /// Marks a connection that asked (`?pushman=1`) for the bound frame; taken when it is sent.
 struct ConfirmBind;
 
@@ -51,15 +48,20 @@ pub(crate) fn limits(config: &Config) -> Limits {
     }
 }
 
+/// Counts the connection, then refuses it if that passed a limit. Every connection is
+/// counted here and uncounted in `on_close`, which the library runs for each one, refused
+/// ones included (right after this callback, before the next accept): no marker needed.
 fn on_connect(ctx: &mut Ctx<'_, Daemon>, conn: ConnId) {
+    ctx.state.ws_connections += 1;
     let Some(ip) = ctx.io.peer_addr(conn).map(|a| a.ip()) else {
         return;
     };
+    let from_ip = ctx.state.per_ip.entry(ip).or_default();
+    *from_ip += 1;
     let limits = &ctx.state.config.limits;
-    let from_ip = ctx.state.per_ip.get(&ip).copied().unwrap_or(0);
-    let reason = if ctx.state.ws_connections >= limits.max_connections {
+    let reason = if ctx.state.ws_connections > limits.max_connections {
         Some("max_connections")
-    } else if from_ip >= limits.max_connections_per_ip {
+    } else if *from_ip > limits.max_connections_per_ip {
         Some("max_connections_per_ip")
     } else {
         None
@@ -67,12 +69,9 @@ fn on_connect(ctx: &mut Ctx<'_, Daemon>, conn: ConnId) {
     if let Some(reason) = reason {
         log::warn!("refusing connection from {ip}: {reason} reached");
         ctx.state.stats.connections_refused += 1;
-        ctx.io.set_data(conn, Refused);
         ctx.io.destroy(conn);
         return;
     }
-    ctx.state.ws_connections += 1;
-    *ctx.state.per_ip.entry(ip).or_default() += 1;
     let now = ctx.io.now();
     ctx.state.unwatched.push((conn, now));
 }
@@ -163,9 +162,6 @@ fn verify(ctx: &mut Ctx<'_, Daemon>, token: &str) -> Result<String, &'static str
 
 fn on_close(ctx: &mut Ctx<'_, Daemon>, conn: ConnId) {
     ctx.state.registry.unbind(conn);
-    if ctx.io.take_data::<Refused>(conn).is_some() {
-        return;
-    }
     ctx.state.ws_connections = ctx.state.ws_connections.saturating_sub(1);
     if let Some(ip) = ctx.io.peer_addr(conn).map(|a| a.ip()) {
         if let Some(n) = ctx.state.per_ip.get_mut(&ip) {
