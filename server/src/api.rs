@@ -2,25 +2,34 @@
 //! presence, kick, with a receipt in every push reply.
 
 use super::{
-    inbox::{Live, OfflineReply},
+    config::OfflineReply,
+    inbox::Live,
     state::{unix_ms, Daemon},
     store::schedule::{ScheduleError, ScheduledPush},
 };
 use pushman::{
-    push::command::{self, Command, StoredTarget, Target, When},
+    codec::http::Response,
+    push::command::{self, Command, Mode, StoredTarget, Target, When},
     ConnId, Ctx, SendError,
 };
 use serde_json::{json, Value};
 use std::time::Instant;
 
-/// What a backend gets back. The text port writes [`Reply::to_line`]; the HTTP API maps it
-/// to a status and body.
+/// What a backend gets back, on either API: the text port writes [`Reply::to_line`], the
+/// HTTP API sends [`Reply::to_http`].
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Reply {
     /// push.php compatibility: `ok`, or `fail` for one of two reasons.
     Compat(Compat),
-    /// Extended commands: one JSON object, `{"ok":true,...}` or `{"ok":false,"error":..}`.
-    Json(Value),
+    /// An extended command's success: a JSON object with `"ok": true`.
+    Done(Value),
+    /// An extended command's failure, `{"ok":false,"error":message}`, and its HTTP status.
+    Error {
+        /// The HTTP status (400 unless the refusal has a more precise one).
+        status: u16,
+        /// What the backend is told.
+        message: String,
+    },
 }
 
 /// How a push.php line ended.
@@ -35,26 +44,25 @@ pub(crate) enum Compat {
 }
 
 impl Reply {
-    /// `{"ok":false,"error":message}`.
+    /// `{"ok":false,"error":message}`, HTTP 400.
     pub(crate) fn error(message: impl std::fmt::Display) -> Self {
-        Self::Json(json!({ "ok": false, "error": message.to_string() }))
+        Self::error_status(400, message)
     }
 
-    /// The reply for a line refused before it ran (unauthorized, malformed): push.php's
-    /// `fail` for a compatibility line, a JSON error for an extended one.
-    pub(crate) fn refused(line: &[u8], message: impl std::fmt::Display) -> Self {
-        if command::is_extended(line) {
-            Self::error(message)
-        } else {
-            Self::Compat(Compat::Refused)
+    /// `{"ok":false,"error":message}` with the HTTP status `status`.
+    pub(crate) fn error_status(status: u16, message: impl std::fmt::Display) -> Self {
+        Self::Error {
+            status,
+            message: message.to_string(),
         }
     }
 
-    /// Whether the command succeeded.
-    pub(crate) fn is_ok(&self) -> bool {
-        match self {
-            Self::Compat(outcome) => *outcome == Compat::Delivered,
-            Self::Json(v) => v.get("ok") == Some(&Value::Bool(true)),
+    /// The reply for a line refused in `mode` (unauthorized, malformed): push.php's `fail`
+    /// for a compatibility line, a JSON error for an extended one.
+    pub(crate) fn refused(mode: Mode, message: impl std::fmt::Display) -> Self {
+        match mode {
+            Mode::Extended => Self::error(message),
+            Mode::Compat => Self::Compat(Compat::Refused),
         }
     }
 
@@ -63,10 +71,30 @@ impl Reply {
         match self {
             Self::Compat(Compat::Delivered) => command::COMPAT_OK.to_owned(),
             Self::Compat(_) => command::COMPAT_FAIL.to_owned(),
-            Self::Json(value) => value.to_string(),
+            Self::Done(value) => value.to_string(),
+            Self::Error { message, .. } => command::error_reply(message),
         }
     }
+
+    /// The reply as an HTTP response: push.php lines get their `ok` / `fail` as text with
+    /// 200, 404 when nobody it names is online, 400 when it was not understood; extended
+    /// ones their JSON object with 200, or with the error's status.
+    pub(crate) fn to_http(&self) -> Response {
+        let (status, content_type) = match self {
+            Self::Compat(Compat::Delivered) => (200, TEXT),
+            Self::Compat(Compat::Offline) => (404, TEXT),
+            Self::Compat(Compat::Refused) => (400, TEXT),
+            Self::Done(_) => (200, JSON),
+            Self::Error { status, .. } => (*status, JSON),
+        };
+        Response::new(status)
+            .header("Content-Type", content_type)
+            .body(self.to_line() + "\n")
+    }
 }
+
+const TEXT: &str = "text/plain; charset=utf-8";
+const JSON: &str = "application/json";
 
 /// Who a push reached.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -95,10 +123,29 @@ impl Receipt {
     }
 }
 
-/// Runs one backend line (or HTTP body).
+/// Runs one backend line.
 pub(crate) fn execute(ctx: &mut Ctx<'_, Daemon>, line: &[u8]) -> Reply {
-    match command::parse(line) {
-        Ok(Command::CompatPush { uid }) => {
+    match command::parse_request(line) {
+        Ok(command) => run_parsed(ctx, command, line),
+        Err(refused) => refuse(ctx, refused.mode, &refused.error),
+    }
+}
+
+/// Counts and answers a request that was not understood.
+pub(crate) fn refuse(
+    ctx: &mut Ctx<'_, Daemon>,
+    mode: Mode,
+    error: &command::CommandError,
+) -> Reply {
+    ctx.state.stats.lines_refused += 1;
+    log::debug!("backend request refused: {error}");
+    Reply::refused(mode, error)
+}
+
+/// Runs a parsed command; `line` is what push.php commands send on as is.
+pub(crate) fn run_parsed(ctx: &mut Ctx<'_, Daemon>, command: Command<'_>, line: &[u8]) -> Reply {
+    match command {
+        Command::CompatPush { uid } => {
             let receipt = push_to_uids(ctx, [uid.as_ref()], line);
             count(ctx, &receipt);
             let queued_is_ok = ctx.state.config.inbox.offline_reply == OfflineReply::Ok;
@@ -110,18 +157,13 @@ pub(crate) fn execute(ctx: &mut Ctx<'_, Daemon>, line: &[u8]) -> Reply {
                 },
             )
         }
-        Ok(Command::CompatBroadcast) => {
+        Command::CompatBroadcast => {
             let receipt = push_to_all(ctx, line);
             count(ctx, &receipt);
             // push.php's broadcast has no receiver to fail on.
             Reply::Compat(Compat::Delivered)
         }
-        Ok(command) => run(ctx, command),
-        Err(e) => {
-            ctx.state.stats.lines_refused += 1;
-            log::debug!("backend line refused: {e}");
-            Reply::refused(line, e)
-        }
+        command => run(ctx, command),
     }
 }
 
@@ -129,11 +171,11 @@ fn run(ctx: &mut Ctx<'_, Daemon>, command: Command<'_>) -> Reply {
     match command {
         Command::Push { target, data, when } => push(ctx, &target, data.as_bytes(), when),
         Command::Cancel { id } => match ctx.state.schedule.cancel(id) {
-            Ok(found) => Reply::Json(json!({ "ok": true, "cancelled": found })),
+            Ok(found) => Reply::Done(json!({ "ok": true, "cancelled": found })),
             Err(e) => Reply::error(e),
         },
         Command::Scheduled { limit } => match ctx.state.schedule.list(limit) {
-            Ok(list) => Reply::Json(json!({
+            Ok(list) => Reply::Done(json!({
                 "ok": true,
                 "pending": ctx.state.schedule.len(),
                 "scheduled": list.into_iter().map(|(id, at, p)| json!({
@@ -144,30 +186,30 @@ fn run(ctx: &mut Ctx<'_, Daemon>, command: Command<'_>) -> Reply {
         },
         Command::Join { group, uid } => {
             let added = ctx.state.registry.join(&group, &uid);
-            Reply::Json(json!({ "ok": true, "added": added }))
+            Reply::Done(json!({ "ok": true, "added": added }))
         }
         Command::Leave { group, uid } => {
             let removed = ctx.state.registry.leave(&group, &uid);
-            Reply::Json(json!({ "ok": true, "removed": removed }))
+            Reply::Done(json!({ "ok": true, "removed": removed }))
         }
         Command::Members { group } => {
             let members = ctx.state.registry.members(&group);
-            Reply::Json(json!({ "ok": true, "group": group, "members": members }))
+            Reply::Done(json!({ "ok": true, "group": group, "members": members }))
         }
         Command::Online { uid } => {
             let n = ctx.state.registry.conn_count(&uid);
-            Reply::Json(json!({ "ok": true, "uid": uid, "online": n > 0, "connections": n }))
+            Reply::Done(json!({ "ok": true, "uid": uid, "online": n > 0, "connections": n }))
         }
         Command::OnlineList { offset, limit } => {
             let registry = &ctx.state.registry;
-            Reply::Json(json!({
+            Reply::Done(json!({
                 "ok": true,
                 "total": registry.uid_total(),
                 "offset": offset,
                 "uids": registry.online_uids(offset, limit),
             }))
         }
-        Command::Totals => Reply::Json(json!({
+        Command::Totals => Reply::Done(json!({
             "ok": true,
             "uids": ctx.state.registry.uid_total(),
             "connections": ctx.state.registry.conn_total(),
@@ -180,10 +222,10 @@ fn run(ctx: &mut Ctx<'_, Daemon>, command: Command<'_>) -> Reply {
             for &conn in &conns {
                 ctx.io.close_with(conn, 4000, reason);
             }
-            Reply::Json(json!({ "ok": true, "closed": conns.len() }))
+            Reply::Done(json!({ "ok": true, "closed": conns.len() }))
         }
         // Answered by the text port itself, before commands run.
-        Command::Auth { .. } => Reply::Json(json!({ "ok": true })),
+        Command::Auth { .. } => Reply::Done(json!({ "ok": true })),
         Command::CompatPush { .. } | Command::CompatBroadcast => Reply::Compat(Compat::Refused),
     }
 }
@@ -204,14 +246,14 @@ fn push(ctx: &mut Ctx<'_, Daemon>, target: &Target<'_>, data: &[u8], when: When)
             data: String::from_utf8_lossy(data).into_owned(),
         };
         return match ctx.state.schedule.add(at, &stored) {
-            Ok(id) => Reply::Json(json!({ "ok": true, "id": id, "at_ms": at })),
+            Ok(id) => Reply::Done(json!({ "ok": true, "id": id, "at_ms": at })),
             // A store fault is logged by the store, once per outage.
             Err(e) => Reply::error(e),
         };
     }
     let receipt = deliver(ctx, &target.to_stored(), data);
     count(ctx, &receipt);
-    Reply::Json(json!({ "ok": true, "receipt": receipt.to_json() }))
+    Reply::Done(json!({ "ok": true, "receipt": receipt.to_json() }))
 }
 
 /// Pushes `data` to `target` now.

@@ -20,9 +20,6 @@ const MAX_UID: usize = 256;
 /// Close code for authentication failures and policy violations (RFC 6455 §7.4.1).
 pub(super) const POLICY: u16 = 1008;
 
-/// Marks a connection refused by a connection limit, so `on_close` does not uncount it.
-struct Refused;
-
 /// Lets one "refusing connection" line through per interval, so a flood of refused
 /// connections cannot flood the log; each line says how many it stands for.
 #[derive(Debug, Default)]
@@ -76,15 +73,20 @@ pub(crate) fn limits(config: &Config) -> Limits {
     }
 }
 
+/// Counts the connection, then refuses it if that passed a limit. Every connection is
+/// counted here and uncounted in `on_close`, which the library runs for each one, refused
+/// ones included (right after this callback, before the next accept): no marker needed.
 fn on_connect(ctx: &mut Ctx<'_, Daemon>, conn: ConnId) {
+    ctx.state.ws_connections += 1;
     let Some(ip) = ctx.io.peer_addr(conn).map(|a| a.ip()) else {
         return;
     };
+    let from_ip = ctx.state.per_ip.entry(ip).or_default();
+    *from_ip += 1;
     let limits = &ctx.state.config.limits;
-    let from_ip = ctx.state.per_ip.get(&ip).copied().unwrap_or(0);
-    let reason = if ctx.state.ws_connections >= limits.max_connections {
+    let reason = if ctx.state.ws_connections > limits.max_connections {
         Some("max_connections")
-    } else if from_ip >= limits.max_connections_per_ip {
+    } else if *from_ip > limits.max_connections_per_ip {
         Some("max_connections_per_ip")
     } else {
         None
@@ -98,14 +100,11 @@ fn on_connect(ctx: &mut Ctx<'_, Daemon>, conn: ConnId) {
             );
         }
         ctx.state.stats.connections_refused += 1;
-        ctx.io.set_data(conn, Refused);
         ctx.io.destroy(conn);
         return;
     }
-    ctx.state.ws_connections += 1;
-    *ctx.state.per_ip.entry(ip).or_default() += 1;
-    let interval = Duration::from_secs_f64(ctx.state.config.heartbeat.ping_interval);
-    ctx.state.heartbeat.watch(conn, ctx.io.now(), interval);
+    let now = ctx.io.now();
+    ctx.state.unwatched.push((conn, now));
 }
 
 fn on_handshake(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, req: &Request) -> Result<(), Refusal> {
@@ -196,9 +195,6 @@ fn verify(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, token: &str) -> Result<String
 fn on_close(ctx: &mut Ctx<'_, Daemon>, conn: ConnId) {
     ctx.state.registry.unbind(conn);
     inbox::forget(ctx.state, conn);
-    if ctx.io.take_data::<Refused>(conn).is_some() {
-        return;
-    }
     ctx.state.ws_connections = ctx.state.ws_connections.saturating_sub(1);
     if let Some(ip) = ctx.io.peer_addr(conn).map(|a| a.ip()) {
         if let Some(n) = ctx.state.per_ip.get_mut(&ip) {

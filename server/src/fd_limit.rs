@@ -8,7 +8,6 @@
 
 use super::config::Config;
 use nix::sys::resource::{getrlimit, setrlimit, Resource, RLIM_INFINITY};
-use serde_json::{json, Value};
 
 /// File descriptors besides the browsers' connections: stdio, the three listeners, the
 /// poller, its waker, the signal pipe, the store, the log, the pid file, and the internal
@@ -64,9 +63,9 @@ pub(crate) fn raise() -> Option<FdLimit> {
 /// File descriptors `config` may need at its limits: every browser, every API connection
 /// its caps allow, and [`RESERVE`] for listeners and files.
 pub(crate) fn needed(config: &Config) -> u64 {
-    let apis = [&config.listen.text, &config.listen.http]
+    let apis = [config.listen.text, config.listen.http]
         .iter()
-        .filter(|addr| !addr.is_empty())
+        .flatten()
         .count() as u64;
     (config.limits.max_connections as u64)
         .saturating_add(apis.saturating_mul(config.limits.max_api_connections as u64))
@@ -88,13 +87,9 @@ pub(crate) fn warn_if_short(config: &Config, limit: Option<FdLimit>) {
     }
 }
 
-/// The limits and the descriptors open, for `status`.
-pub(crate) fn status() -> Value {
-    let open = std::fs::read_dir("/proc/self/fd")
+/// The descriptors this process has open, or `None` where `/proc` cannot tell.
+pub(crate) fn open_count() -> Option<usize> {
+    std::fs::read_dir("/proc/self/fd")
         .map(|dir| dir.count())
-        .ok();
-    match current() {
-        Some(limit) => json!({ "open": open, "limit": limit.soft, "hard_limit": limit.hard }),
-        None => json!({ "open": open }),
-    }
+        .ok()
 }

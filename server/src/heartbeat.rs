@@ -53,7 +53,7 @@ impl<Id> Default for Heartbeat<Id> {
 
 impl<Id: Ord + Copy> Heartbeat<Id> {
     /// Starts pinging `conn` one `interval` from `now`.
-    pub(crate) fn watch(&mut self, conn: Id, now: Instant, interval: Duration) {
+    fn watch(&mut self, conn: Id, now: Instant, interval: Duration) {
         self.pings.push(Reverse((now + interval, conn)));
     }
 
@@ -136,31 +136,37 @@ impl<C: Copy + Default> TimeoutPass<C> {
     }
 }
 
-/// One tick: the pings that are due, and a slice of the timeout checks.
-pub(crate) fn tick(ctx: &mut Ctx<'_, Daemon>) {
-    let now = ctx.io.now();
-    let hb = &ctx.state.config.heartbeat;
-    let interval = Duration::from_secs_f64(hb.ping_interval);
-    let check_period = Duration::from_secs_f64(hb.idle_timeout.min(hb.handshake_timeout) / 4.0);
-
-    let open = ctx.state.ws_connections;
-    let average = (open as u128 * TICK.as_nanos() / interval.as_nanos().max(1)) as usize;
-    let budget = (2 * average + 1).max(MIN_PINGS_PER_TICK);
-    for conn in ctx.state.heartbeat.take_due(now, budget) {
-        // Ids are never reused: a closed connection's entry just leaves the heap.
-        if !matches!(
-            ctx.io.ping(conn),
-            Err(SendError::NotFound | SendError::Closing)
-        ) {
-            ctx.state.heartbeat.watch(conn, now, interval);
+impl Heartbeat {
+    /// One tick: the connections accepted since the last one join the schedule, then the
+    /// pings that are due, and a slice of the timeout checks.
+    pub(crate) fn tick(&mut self, ctx: &mut Ctx<'_, Daemon>) {
+        let now = ctx.io.now();
+        let hb = &ctx.state.config.heartbeat;
+        let interval = hb.ping_interval;
+        let check_period = hb.idle_timeout.min(hb.handshake_timeout) / 4;
+        for (conn, opened) in ctx.state.unwatched.drain(..) {
+            self.watch(conn, opened, interval);
         }
-    }
 
-    let total = ctx.io.connection_count_of(clients::NAME);
-    if let Some((cursor, n)) = ctx.state.heartbeat.checks.quota(now, check_period, total) {
-        let (ids, next) = ctx.io.connections_page_of(clients::NAME, cursor, n);
-        ctx.state.heartbeat.checks.advanced(next, now);
-        check_timeouts(ctx, &ids);
+        let open = ctx.state.ws_connections;
+        let average = (open as u128 * TICK.as_nanos() / interval.as_nanos().max(1)) as usize;
+        let budget = (2 * average + 1).max(MIN_PINGS_PER_TICK);
+        for conn in self.take_due(now, budget) {
+            // Ids are never reused: a closed connection's entry just leaves the heap.
+            if !matches!(
+                ctx.io.ping(conn),
+                Err(SendError::NotFound | SendError::Closing)
+            ) {
+                self.watch(conn, now, interval);
+            }
+        }
+
+        let total = ctx.io.connection_count_of(clients::NAME);
+        if let Some((cursor, n)) = self.checks.quota(now, check_period, total) {
+            let (ids, next) = ctx.io.connections_page_of(clients::NAME, cursor, n);
+            self.checks.advanced(next, now);
+            check_timeouts(ctx, &ids);
+        }
     }
 }
 
@@ -168,10 +174,7 @@ pub(crate) fn tick(ctx: &mut Ctx<'_, Daemon>) {
 /// sent their uid or token within `handshake_timeout`.
 fn check_timeouts(ctx: &mut Ctx<'_, Daemon>, ids: &[ConnId]) {
     let hb = &ctx.state.config.heartbeat;
-    let (idle_limit, bind_limit) = (
-        Duration::from_secs_f64(hb.idle_timeout),
-        Duration::from_secs_f64(hb.handshake_timeout),
-    );
+    let (idle_limit, bind_limit) = (hb.idle_timeout, hb.handshake_timeout);
     for &id in ids {
         let Some((age, idle)) = ctx.io.age_and_idle(id) else {
             continue;

@@ -2,18 +2,19 @@
 //! `/connections`.
 
 use super::{
-    api::{self, Compat, Reply},
+    api::{self, Reply},
     api_auth,
     config::Config,
     http_guard,
     state::Daemon,
-    status,
+    status::{Connections, StatusReport},
 };
 use pushman::{
     codec::http::{Request, Response},
+    push::command::{self, Command, CommandError, Mode},
     ConnId, Ctx, Limits, Message, Worker,
 };
-use serde_json::{Map, Value};
+use std::{borrow::Cow, net::SocketAddr};
 
 /// The HTTP worker's name, in status output.
 pub(crate) const NAME: &str = "http";
@@ -34,21 +35,22 @@ const COMMANDS: &[&str] = &[
 /// The read-only ones, also reachable as `GET /NAME?query`.
 const QUERIES: &[&str] = &["scheduled", "members", "online", "online_list", "totals"];
 
-/// The worker for `config.listen.http`.
+/// The worker for `config.listen.http`, listening on `addr`.
 ///
 /// # Errors
-/// A malformed address.
-pub(crate) fn worker(config: &Config) -> pushman::Result<Worker<Daemon>> {
-    let mut worker = Worker::new(&format!("http://{}", config.listen.http))?;
+/// None in practice: the address is typed.
+pub(crate) fn worker(config: &Config, addr: SocketAddr) -> pushman::Result<Worker<Daemon>> {
+    let mut worker = Worker::new(&format!("http://{addr}"))?;
     worker.name = NAME.into();
     worker.limits = limits(config);
     worker.refusal = Vec::new();
-    json(503, &error("too many API connections"))
+    Reply::error_status(503, "too many API connections")
+        .to_http()
         .header("Connection", "close")
         .header("Retry-After", "1")
         .encode(&mut worker.refusal);
     // 400 / 408 / 413 / 501 from the library come as JSON like every other answer.
-    worker.http_error = |status, message| json(status, &error(message));
+    worker.http_error = |status, message| Reply::error_status(status, message).to_http();
     worker.on_message(|ctx, conn, msg| {
         if let Message::Request(req) = msg {
             let response = handle(ctx, conn, req);
@@ -73,7 +75,7 @@ fn handle(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, req: &Request) -> Response {
             refusal.message
         );
         ctx.state.stats.lines_refused += 1;
-        return json(refusal.status, &error(&refusal.message));
+        return Reply::error_status(refusal.status, &refusal.message).to_http();
     }
     if let Err(response) = authorize(ctx, conn, req) {
         return response;
@@ -85,38 +87,34 @@ fn handle(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, req: &Request) -> Response {
     };
     let name = req.path().trim_start_matches('/');
     let response = match (method, name) {
-        ("GET", "status") => json(200, &status::json(ctx)),
-        ("GET", "connections") => json(200, &status::connections(ctx)),
+        ("GET", "status") => json(&StatusReport::now(ctx)),
+        ("GET", "connections") => json(&Connections::now(ctx)),
         ("GET", "metrics") => Response::new(200)
             .header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-            .body(status::metrics(ctx)),
-        ("POST", "" | "api") => reply(api::execute(ctx, &req.body)),
-        ("POST", cmd) if COMMANDS.contains(&cmd) => match with_cmd(cmd, &req.body) {
-            Ok(body) => reply(api::execute(ctx, &body)),
-            Err(message) => {
-                ctx.state.stats.lines_refused += 1;
-                json(400, &error(message))
-            }
-        },
+            .body(StatusReport::now(ctx).prometheus()),
+        ("POST", "" | "api") => api::execute(ctx, &req.body).to_http(),
+        ("POST", cmd) if COMMANDS.contains(&cmd) => {
+            let parsed = command::parse_body(cmd, &req.body);
+            run_extended(ctx, parsed, &req.body).to_http()
+        }
         ("GET", cmd) if QUERIES.contains(&cmd) => {
-            let mut object = query_object(req);
-            object.insert("cmd".into(), Value::String(cmd.into()));
-            reply(api::execute(
-                ctx,
-                Value::Object(object).to_string().as_bytes(),
-            ))
+            let parsed = command::parse_query(cmd, query_pairs(req));
+            run_extended(ctx, parsed, b"").to_http()
         }
-        (_, "status" | "connections" | "metrics") => {
-            json(405, &error("use GET")).header("Allow", "GET, HEAD")
-        }
+        (_, "status" | "connections" | "metrics") => Reply::error_status(405, "use GET")
+            .to_http()
+            .header("Allow", "GET, HEAD"),
         (_, cmd) if QUERIES.contains(&cmd) => {
-            json(405, &error("use GET, or POST with a JSON body"))
+            Reply::error_status(405, "use GET, or POST with a JSON body")
+                .to_http()
                 .header("Allow", "GET, HEAD, POST")
         }
         (_, cmd) if COMMANDS.contains(&cmd) || cmd.is_empty() || cmd == "api" => {
-            json(405, &error("use POST with a JSON body")).header("Allow", "POST")
+            Reply::error_status(405, "use POST with a JSON body")
+                .to_http()
+                .header("Allow", "POST")
         }
-        _ => json(404, &error("no such endpoint")),
+        _ => Reply::error_status(404, "no such endpoint").to_http(),
     };
     if req.method == "HEAD" {
         response.without_body()
@@ -136,8 +134,11 @@ fn authorize(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, req: &Request) -> Result<(
     let now = ctx.io.now();
     if ip.is_some_and(|ip| ctx.state.api_throttle.blocked(ip, now)) {
         ctx.state.stats.lines_refused += 1;
-        return Err(json(429, &error("too many wrong api_secrets; retry later"))
-            .header("Retry-After", &api_auth::WINDOW.as_secs().to_string()));
+        return Err(
+            Reply::error_status(429, "too many wrong api_secrets; retry later")
+                .to_http()
+                .header("Retry-After", &api_auth::WINDOW.as_secs().to_string()),
+        );
     }
     let given = req.header("authorization").and_then(bearer_token);
     if given.is_some_and(|g| api_auth::secret_matches(g, secret.as_bytes())) {
@@ -155,11 +156,11 @@ fn authorize(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, req: &Request) -> Result<(
         "HTTP API connection {conn} from {}: missing or wrong api_secret",
         ip.map_or("?".into(), |ip| ip.to_string())
     );
-    Err(json(
-        401,
-        &error("unauthorized: send Authorization: Bearer <api_secret>"),
+    Err(
+        Reply::error_status(401, "unauthorized: send Authorization: Bearer <api_secret>")
+            .to_http()
+            .header("WWW-Authenticate", "Bearer"),
     )
-    .header("WWW-Authenticate", "Bearer"))
 }
 
 /// The credentials of an `Authorization: Bearer <token>` header; the scheme is matched
@@ -174,70 +175,38 @@ fn bearer_token(value: &[u8]) -> Option<&[u8]> {
     Some(rest[start..].trim_ascii_end())
 }
 
-/// The JSON object in `body` with `"cmd": cmd` added.
-fn with_cmd(cmd: &str, body: &[u8]) -> Result<Vec<u8>, &'static str> {
-    let mut object = match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(object)) => object,
-        Ok(_) => return Err("the body must be a JSON object"),
-        Err(_) if body.iter().all(u8::is_ascii_whitespace) => Map::new(),
-        Err(_) => return Err("the body is not valid JSON"),
-    };
-    object.insert("cmd".into(), Value::String(cmd.into()));
-    Ok(Value::Object(object).to_string().into_bytes())
+/// Runs a command the path named (`POST /cmd`, `GET /cmd?..`): always an extended one.
+fn run_extended(
+    ctx: &mut Ctx<'_, Daemon>,
+    parsed: Result<Command<'_>, CommandError>,
+    line: &[u8],
+) -> Reply {
+    match parsed {
+        Ok(command) => api::run_parsed(ctx, command, line),
+        Err(e) => api::refuse(ctx, Mode::Extended, &e),
+    }
 }
 
-/// Query parameters as a JSON object; numbers and booleans typed.
-fn query_object(req: &Request) -> Map<String, Value> {
-    let mut object = Map::new();
-    for pair in req
-        .query()
+/// The query's parameters, names as written, values percent-decoded; a repeated name
+/// takes its first value.
+fn query_pairs(req: &Request) -> impl Iterator<Item = (&str, Cow<'_, str>)> {
+    req.query()
         .unwrap_or("")
         .split('&')
         .filter(|p| !p.is_empty())
-    {
-        let key = pair.split_once('=').map_or(pair, |(k, _)| k);
-        let Some(value) = req.query_param(key) else {
-            continue;
-        };
-        let typed = if let Ok(n) = value.parse::<u64>() {
-            Value::from(n)
-        } else if let Ok(b) = value.parse::<bool>() {
-            Value::Bool(b)
-        } else {
-            Value::String(value)
-        };
-        object.insert(key.to_string(), typed);
-    }
-    object
+        .filter_map(|pair| {
+            let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+            Some((key, Cow::Owned(req.query_param(key)?)))
+        })
 }
 
-/// push.php lines get their `ok` / `fail` as text: 200, 404 when nobody it names is
-/// online, 400 when it was not understood. JSON replies: 200 or 400.
-fn reply(reply: Reply) -> Response {
-    let status = match &reply {
-        Reply::Compat(Compat::Delivered) => 200,
-        Reply::Compat(Compat::Offline) => 404,
-        Reply::Compat(Compat::Refused) => 400,
-        Reply::Json(_) if reply.is_ok() => 200,
-        Reply::Json(_) => 400,
-    };
-    let content_type = match reply {
-        Reply::Compat(_) => "text/plain; charset=utf-8",
-        Reply::Json(_) => "application/json",
-    };
-    Response::new(status)
-        .header("Content-Type", content_type)
-        .body(reply.to_line() + "\n")
-}
-
-fn error(message: &str) -> Value {
-    serde_json::json!({ "ok": false, "error": message })
-}
-
-fn json(status: u16, value: &Value) -> Response {
-    Response::new(status)
+/// A `200` JSON response (the status and connection lists).
+fn json(value: &impl serde::Serialize) -> Response {
+    // Serializing these types cannot fail: no maps with non-string keys, no I/O.
+    let body = serde_json::to_string(value).unwrap_or_default();
+    Response::new(200)
         .header("Content-Type", "application/json")
-        .body(format!("{value}\n"))
+        .body(body + "\n")
 }
 
 #[cfg(test)]

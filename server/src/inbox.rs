@@ -7,92 +7,11 @@ use super::state::{unix_ms, Daemon};
 use pushman::{
     codec::http::Request,
     push::inbox::{
-        self,
         wire::{self, Since, SinceError, Stream},
-        Epoch, GapReason, Inbox, Offset, Position, Resume, Start,
+        Epoch, Inbox, Offset, Position, Resume, Start,
     },
     ConnId, Ctx,
 };
-use serde::Deserialize;
-
-/// `[inbox]` in pushman.toml.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub(crate) struct Settings {
-    /// Keep pushes at all.
-    pub(crate) enabled: bool,
-    /// Seconds a push is kept.
-    pub(crate) ttl: f64,
-    /// Pushes kept per stream; the oldest goes first.
-    pub(crate) max_per_uid: usize,
-    /// Bytes kept over all streams; the oldest push of any stream goes first.
-    pub(crate) max_memory: usize,
-    /// Seconds an empty stream's position is remembered.
-    pub(crate) idle_ttl: f64,
-    /// Deliver queued pushes to a uid's first plain connection.
-    pub(crate) offline: bool,
-    /// The compat reply for a line that only got queued.
-    pub(crate) offline_reply: OfflineReply,
-}
-
-/// What a compat line that reached nobody but was queued answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum OfflineReply {
-    /// push.php's truth: nobody is online now.
-    #[default]
-    Fail,
-    /// It will be delivered when the uid connects.
-    Ok,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        let limits = inbox::Config::default();
-        Self {
-            enabled: false,
-            ttl: limits.ttl_ms as f64 / 1000.0,
-            max_per_uid: limits.max_per_uid,
-            max_memory: limits.max_bytes,
-            idle_ttl: limits.idle_ttl_ms as f64 / 1000.0,
-            offline: false,
-            offline_reply: OfflineReply::Fail,
-        }
-    }
-}
-
-impl Settings {
-    /// The library's bounds.
-    pub(crate) fn limits(&self) -> inbox::Config {
-        inbox::Config {
-            ttl_ms: (self.ttl * 1000.0) as u64,
-            max_per_uid: self.max_per_uid,
-            max_bytes: self.max_memory,
-            idle_ttl_ms: (self.idle_ttl * 1000.0) as u64,
-        }
-    }
-
-    /// Checks what TOML types cannot.
-    ///
-    /// # Errors
-    /// The key and the reason.
-    pub(crate) fn validate(&self) -> Result<(), String> {
-        let seconds = |t: f64| t.is_finite() && t > 0.0 && t < 1e9;
-        if !seconds(self.ttl) || !seconds(self.idle_ttl) {
-            return Err("inbox.ttl and inbox.idle_ttl are positive seconds".into());
-        }
-        if self.max_per_uid == 0 || self.max_memory < 1024 {
-            return Err("inbox.max_per_uid must be at least 1, inbox.max_memory 1024".into());
-        }
-        Ok(())
-    }
-
-    /// A new, empty inbox, or `None` when it is off.
-    pub(crate) fn open(&self) -> Option<Inbox> {
-        self.enabled
-            .then(|| Inbox::new(self.limits(), Epoch::random()))
-    }
-}
 
 /// What a browser asked for in its URL, kept from the handshake until it binds.
 #[derive(Debug, Default)]
@@ -158,7 +77,7 @@ pub(crate) fn on_bind(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, uid: &str, greeti
 fn resume(inbox: &mut Inbox, uid: &str, greeting: &Greeting, offline: bool, out: &mut Vec<String>) {
     let now = unix_ms();
     let epoch = inbox.epoch();
-    let (uid_start, all_start, malformed) = match greeting.since {
+    let (uid_start, all_start) = match greeting.since {
         Some(Ok(since)) => (
             Start::After(Position {
                 epoch: since.epoch,
@@ -170,12 +89,18 @@ fn resume(inbox: &mut Inbox, uid: &str, greeting: &Greeting, offline: bool, out:
                     offset,
                 })
             }),
-            false,
         ),
-        // Told as an epoch gap: whatever the client held, it cannot be resumed.
-        Some(Err(_)) => (Start::Live, Start::Live, true),
-        None if offline => (Start::Pending, Start::Live, false),
-        None => (Start::Live, Start::Live, false),
+        // An epoch gap (§7): whatever the client held cannot be resumed. A position in an
+        // epoch that is not this one makes the inbox say so, and count it.
+        Some(Err(_)) => (
+            Start::After(Position {
+                epoch: Epoch(!epoch.0),
+                offset: 0,
+            }),
+            Start::Live,
+        ),
+        None if offline => (Start::Pending, Start::Live),
+        None => (Start::Live, Start::Live),
     };
     let mut gaps = Vec::new();
     let mut msgs = Vec::new();
@@ -191,9 +116,6 @@ fn resume(inbox: &mut Inbox, uid: &str, greeting: &Greeting, offline: bool, out:
         &mut gaps,
         &mut msgs,
     );
-    if malformed {
-        gaps.push(wire::gap_frame(Stream::Uid, GapReason::Epoch));
-    }
     out.push(wire::bound_frame(uid, epoch, uid_pos, all_pos));
     out.append(&mut gaps);
     out.append(&mut msgs);

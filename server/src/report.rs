@@ -1,6 +1,7 @@
 //! `pushman status` and `pushman connections`: the running daemon's HTTP API, printed as
 //! tables.
 
+use crate::status::{Connections, StatusReport, StoreStatus};
 use crate::{
     config::Config,
     http_api, pidfile, process,
@@ -8,10 +9,10 @@ use crate::{
     table::{self, Align},
     Outcome,
 };
-use serde_json::Value;
+use serde::de::DeserializeOwned;
 
-/// GETs `path` from the running daemon's HTTP API.
-pub(crate) fn api_get(config: &Config, path: &str) -> Result<Value, String> {
+/// GETs `path` from the running daemon's HTTP API and reads the JSON reply as a `T`.
+pub(crate) fn api_get<T: DeserializeOwned>(config: &Config, path: &str) -> Result<T, String> {
     running(config)?;
     let addr = pidfile::recorded_addr(&config.files.pid, http_api::NAME)
         .ok_or("the HTTP API is off (listen.http); status needs it")?;
@@ -29,86 +30,95 @@ pub(crate) fn api_get(config: &Config, path: &str) -> Result<Value, String> {
 }
 
 pub(crate) fn status(config: &Config) -> Outcome {
-    let s = api_get(config, "/status")?;
-    let uptime = s["uptime_s"].as_u64().unwrap_or(0);
+    let s: StatusReport = api_get(config, "/status")?;
+    let uptime = s.uptime_s;
     let rule = "-".repeat(30);
     println!("{rule} pushman status {rule}");
     println!(
-        "pid {:<8} uptime {}d {:02}:{:02}:{:02}   memory {:.1} MiB   auth {}",
-        s["pid"],
+        "pushman {}   pid {:<8} uptime {}d {:02}:{:02}:{:02}   memory {:.1} MiB   auth {}",
+        s.version,
+        s.pid,
         uptime / 86400,
         uptime / 3600 % 24,
         uptime / 60 % 60,
         uptime % 60,
-        s["memory_rss_bytes"].as_f64().unwrap_or(0.0) / 1048576.0,
-        s["auth"].as_str().unwrap_or("?"),
+        s.memory_rss_bytes as f64 / 1048576.0,
+        s.auth,
     );
     println!(
         "connections {}   uids online {}   groups {}   scheduled pending {}",
-        s["connections"], s["uids_online"], s["groups"], s["scheduled_pending"]
+        s.connections, s.uids_online, s.groups, s.scheduled_pending
     );
-    println!("{}", store_line(&s["store"]));
-    let p = &s["pushes"];
+    println!("{}", store_line(&s.store));
+    if let Some(inbox) = &s.inbox {
+        let e = &inbox.evicted;
+        println!(
+            "inbox {} pushes, {:.1} of {:.1} MiB, {} uids   evicted ttl {} cap {} memory {}   gaps {}",
+            inbox.messages,
+            inbox.bytes as f64 / 1048576.0,
+            inbox.max_bytes as f64 / 1048576.0,
+            inbox.uids,
+            e.ttl,
+            e.uid_cap,
+            e.memory,
+            inbox.gaps
+        );
+    }
+    let p = &s.pushes;
     println!(
         "pushes ok {}   fail {}   dropped {}   auth failures {}   timeouts {}   refused {}",
-        p["ok"],
-        p["fail"],
-        p["dropped"],
-        s["auth_failures"],
-        s["timeouts"],
-        s["connections_refused"]
+        p.ok, p.fail, p.dropped, s.auth_failures, s.timeouts, s.connections_refused
     );
-    let files = &s["open_files"];
+    let files = &s.open_files;
     println!(
         "open files {} of {} (hard limit {})",
-        files["open"], files["limit"], files["hard_limit"]
+        or_null(files.open),
+        or_null(files.limit),
+        or_null(files.hard_limit)
     );
     println!("{rule}{}{rule}", "-".repeat(16));
     println!("{:<12} {:<24} connections", "listener", "address");
-    for l in s["listeners"].as_array().into_iter().flatten() {
-        println!(
-            "{:<12} {:<24} {}",
-            l["name"].as_str().unwrap_or(""),
-            l["addr"].as_str().unwrap_or(""),
-            l["connections"]
-        );
+    for l in &s.listeners {
+        println!("{:<12} {:<24} {}", l.name, l.addr, l.connections);
     }
     Ok(())
 }
 
+/// A figure, or `null` where the daemon could not tell (as the JSON says it).
+fn or_null(value: Option<impl ToString>) -> String {
+    value.map_or_else(|| "null".to_string(), |v| v.to_string())
+}
+
 /// The status table's store line: `ok`, or how long it has been down and why.
-pub(crate) fn store_line(store: &Value) -> String {
-    let path = store["path"].as_str().unwrap_or("?");
-    if store["healthy"].as_bool().unwrap_or(false) {
+pub(crate) fn store_line(store: &StoreStatus) -> String {
+    let path = &store.path;
+    if store.healthy {
         return format!("store ok   {path}");
     }
     format!(
         "store DOWN for {} s   {path}: {}   reopen attempts {}   sent, removal pending {}",
-        store["failing_for_s"],
-        store["last_error"].as_str().unwrap_or("?"),
-        store["reopen_attempts"],
-        store["unremoved"]
+        store.failing_for_s,
+        store.last_error.as_deref().unwrap_or("?"),
+        store.reopen_attempts,
+        store.unremoved
     )
 }
 
 pub(crate) fn connections(config: &Config) -> Outcome {
-    let v = api_get(config, "/connections")?;
-    let text = |c: &Value, key: &str, none: &str| c[key].as_str().unwrap_or(none).to_string();
-    let number = |c: &Value, key: &str| c[key].as_u64().unwrap_or(0).to_string();
-    let rows: Vec<Vec<String>> = v["connections"]
-        .as_array()
+    let list: Connections = api_get(config, "/connections")?;
+    let rows: Vec<Vec<String>> = list
+        .connections
         .into_iter()
-        .flatten()
         .map(|c| {
             vec![
-                number(c, "id"),
-                text(c, "peer", ""),
-                text(c, "uid", "-"),
-                text(c, "protocol", ""),
-                number(c, "bytes_in"),
-                number(c, "bytes_out"),
-                number(c, "send_buffered"),
-                format!("{:.1}", c["age_s"].as_f64().unwrap_or(0.0)),
+                c.id.to_string(),
+                c.peer,
+                c.uid.unwrap_or_else(|| "-".to_string()),
+                c.protocol,
+                c.bytes_in.to_string(),
+                c.bytes_out.to_string(),
+                c.send_buffered.to_string(),
+                format!("{:.1}", c.age_s),
             ]
         })
         .collect();

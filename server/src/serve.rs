@@ -64,16 +64,16 @@ pub(crate) fn serve(
     let mut browsers = clients::worker(&config)?;
     browsers.on_worker_stop(|_| systemd::notify(systemd::STOPPING));
     let mut bound = vec![(clients::NAME.to_string(), runtime.listen(browsers)?)];
-    if !config.listen.text.is_empty() {
+    if let Some(addr) = config.listen.text {
         bound.push((
             text_api::NAME.to_string(),
-            runtime.listen(text_api::worker(&config)?)?,
+            runtime.listen(text_api::worker(&config, addr)?)?,
         ));
     }
-    if !config.listen.http.is_empty() {
+    if let Some(addr) = config.listen.http {
         bound.push((
             http_api::NAME.to_string(),
-            runtime.listen(http_api::worker(&config)?)?,
+            runtime.listen(http_api::worker(&config, addr)?)?,
         ));
     }
     install_timers(&mut runtime);
@@ -85,7 +85,8 @@ pub(crate) fn serve(
 }
 
 fn install_timers(runtime: &mut Runtime<Daemon>) {
-    runtime.add_timer(heartbeat::TICK, true, heartbeat::tick);
+    let mut heartbeat = heartbeat::Heartbeat::default();
+    runtime.add_timer(heartbeat::TICK, true, move |ctx| heartbeat.tick(ctx));
     runtime.add_timer(SCHEDULE_TICK, true, api::deliver_due);
     runtime.add_timer(inbox::EXPIRE_EVERY, true, inbox::expire);
 }
@@ -129,7 +130,7 @@ fn reload_config(ctx: &mut pushman::Ctx<'_, Daemon>) {
     if new.limits.max_connections != old.limits.max_connections {
         fd_limit::warn_if_short(&new, fd_limit::current());
     }
-    log::set_max_level(new.log_filter());
+    log::set_max_level(new.log_level);
     if let Some(inbox) = ctx.state.inbox.as_mut() {
         inbox.set_config(new.inbox.limits());
     }
@@ -153,14 +154,11 @@ fn warn_open_apis(config: &Config) {
         return;
     }
     for (key, addr) in [
-        ("listen.text", &config.listen.text),
-        ("listen.http", &config.listen.http),
+        ("listen.text", config.listen.text),
+        ("listen.http", config.listen.http),
     ] {
-        if addr
-            .parse::<SocketAddr>()
-            .is_ok_and(|a| !a.ip().is_loopback())
-        {
-            log::warn!("{key} = {addr:?} is reachable beyond this host and auth.api_secret is empty: anyone who reaches it can push to every browser; set auth.api_secret or listen on 127.0.0.1");
+        if let Some(addr) = addr.filter(|a| !a.ip().is_loopback()) {
+            log::warn!("{key} = \"{addr}\" is reachable beyond this host and auth.api_secret is empty: anyone who reaches it can push to every browser; set auth.api_secret or listen on 127.0.0.1");
         }
     }
 }

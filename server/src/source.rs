@@ -1,8 +1,8 @@
 //! Where the running configuration comes from, kept so `reload` rebuilds it the same way
 //! `start` did: the file, the command line's overrides, and the start directory.
 
-use super::config::{Config, ConfigError};
-use std::path::PathBuf;
+use super::config::{parse_addr, parse_optional_addr, Config, ConfigError};
+use std::{net::SocketAddr, path::PathBuf};
 
 /// Command-line values that replace the file's (`--ws`, `--pid-file`, ...). The daemon
 /// keeps them, so `reload` applies them again to the re-read file instead of taking the
@@ -46,14 +46,19 @@ impl Source {
             None => Config::default(),
         };
         let o = &self.overrides;
-        let set = |to: &mut String, from: &Option<String>| {
+        // The flags take the file's syntax, and a bad one is named as its key would be.
+        let invalid = |key: &str, e: String| ConfigError::Invalid(format!("{key} = {e}"));
+        if let Some(ws) = &o.ws {
+            config.listen.ws = parse_addr(ws).map_err(|e| invalid("listen.ws", e))?;
+        }
+        for (key, to, from) in [
+            ("listen.text", &mut config.listen.text, &o.text),
+            ("listen.http", &mut config.listen.http, &o.http),
+        ] {
             if let Some(value) = from {
-                to.clone_from(value);
+                *to = parse_optional_addr(value).map_err(|e| invalid(key, e))?;
             }
-        };
-        set(&mut config.listen.ws, &o.ws);
-        set(&mut config.listen.text, &o.text);
-        set(&mut config.listen.http, &o.http);
+        }
         if let Some(pid) = &o.pid {
             config.files.pid.clone_from(pid);
         }
@@ -80,11 +85,13 @@ impl Config {
         let (f, g) = (&self.files, &new.files);
         let mut changed = Vec::new();
         for (key, old, new) in [
-            ("listen.ws", &a.ws, &b.ws),
-            ("listen.text", &a.text, &b.text),
-            ("listen.http", &a.http, &b.http),
+            ("listen.ws", Some(a.ws), Some(b.ws)),
+            ("listen.text", a.text, b.text),
+            ("listen.http", a.http, b.http),
         ] {
             if old != new {
+                // As the file spells them: quoted, "" for off.
+                let (old, new) = (as_in_file(old), as_in_file(new));
                 changed.push(format!("{key} ({old:?} → {new:?})"));
             }
         }
@@ -103,4 +110,9 @@ impl Config {
         }
         changed
     }
+}
+
+/// A listener's address as the file writes it (`""`: off).
+fn as_in_file(addr: Option<SocketAddr>) -> String {
+    addr.map(|a| a.to_string()).unwrap_or_default()
 }

@@ -64,8 +64,9 @@ pub(crate) struct Daemon {
     pub(crate) refusal_log: super::clients::RefusalLog,
     /// Wrong API secrets per peer address.
     pub(crate) api_throttle: super::api_auth::Throttle,
-    /// When each connection is next pinged; where the timeout checks stand.
-    pub(crate) heartbeat: super::heartbeat::Heartbeat,
+    /// WebSocket connections accepted since the heartbeat's last tick, and when: it takes
+    /// them from here into its own schedule (which the heartbeat's timer owns).
+    pub(crate) unwatched: Vec<(ConnId, Instant)>,
     /// When the daemon started.
     pub(crate) started: Instant,
     /// The same, in Unix milliseconds: scheduled pushes that fell due before it wait for
@@ -90,7 +91,7 @@ impl Daemon {
             inbox,
             resumers: HashSet::new(),
             api_throttle: Default::default(),
-            heartbeat: Default::default(),
+            unwatched: Vec::new(),
             started: Instant::now(),
             started_ms: unix_ms(),
         }

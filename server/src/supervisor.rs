@@ -24,7 +24,7 @@ pub(crate) fn start(opts: &Opts, detached: bool) -> Outcome {
         .filter_level(log::LevelFilter::Trace)
         .format_target(false)
         .init();
-    log::set_max_level(config.log_filter());
+    log::set_max_level(config.log_level);
     if detached {
         logfile::adopt(config.files.log.clone());
     }

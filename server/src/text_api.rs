@@ -9,19 +9,20 @@ use super::{
 };
 use pushman::{push::command, ConnId, Ctx, Limits, Message, Worker};
 use serde_json::json;
+use std::net::SocketAddr;
 
 /// The text worker's name, in status output.
 pub(crate) const NAME: &str = "text";
 
-/// The worker for `config.listen.text`.
+/// The worker for `config.listen.text`, listening on `addr`.
 ///
 /// # Errors
-/// A malformed address.
-pub(crate) fn worker(config: &Config) -> pushman::Result<Worker<Daemon>> {
-    let mut worker = Worker::new(&format!("text://{}", config.listen.text))?;
+/// None in practice: the address is typed.
+pub(crate) fn worker(config: &Config, addr: SocketAddr) -> pushman::Result<Worker<Daemon>> {
+    let mut worker = Worker::new(&format!("text://{addr}"))?;
     worker.name = NAME.into();
     worker.limits = limits(config);
-    worker.refusal = b"{\"ok\":false,\"error\":\"too many API connections\"}\n".to_vec();
+    worker.refusal = (Reply::error("too many API connections").to_line() + "\n").into_bytes();
     worker.on_message(on_line);
     worker.on_close(|ctx, conn| {
         ctx.state.api_authorized.remove(&conn);
@@ -63,11 +64,16 @@ fn authenticate(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, line: &[u8]) {
         return;
     };
     let now = ctx.io.now();
+    let parsed = command::parse_request(line);
+    let mode = match &parsed {
+        Ok(command) => command.mode(),
+        Err(refused) => refused.mode,
+    };
     let reply = if ctx.state.api_throttle.blocked(ip, now) {
         log::warn!("text API connection {conn} from {ip} refused: too many wrong api_secrets");
-        Reply::refused(line, "unauthorized: too many attempts, retry later")
+        Reply::refused(mode, "unauthorized: too many attempts, retry later")
     } else {
-        let presented = match command::parse(line) {
+        let presented = match parsed {
             Ok(command::Command::Auth { secret }) => Some(secret),
             _ => None,
         };
@@ -77,13 +83,13 @@ fn authenticate(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, line: &[u8]) {
             ctx.state.api_authorized.insert(conn);
             let _ = ctx
                 .io
-                .send(conn, Reply::Json(json!({ "ok": true })).to_line());
+                .send(conn, Reply::Done(json!({ "ok": true })).to_line());
             return;
         }
         ctx.state.api_throttle.failed(ip, now);
         ctx.state.stats.auth_failures += 1;
         log::warn!("text API connection {conn} from {ip} refused: missing or wrong api_secret");
-        Reply::refused(line, "unauthorized")
+        Reply::refused(mode, "unauthorized")
     };
     ctx.state.stats.lines_refused += 1;
     let _ = ctx.io.send(conn, reply.to_line());

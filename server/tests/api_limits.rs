@@ -319,7 +319,7 @@ fn issue_9_each_api_listener_is_capped_and_refuses_the_excess_cleanly() {
     let (reply, _) = read_until_closed(&mut extra);
     assert_eq!(
         String::from_utf8_lossy(&reply),
-        "{\"ok\":false,\"error\":\"too many API connections\"}\n"
+        "{\"error\":\"too many API connections\",\"ok\":false}\n"
     );
     // The first three are still served; the HTTP listener has its own cap.
     for backend in &mut first {

@@ -231,9 +231,31 @@ fn connection_limits_and_oversized_client_messages() {
         tungstenite::stream::MaybeTlsStream::Plain(stream),
     );
     assert!(refused.is_err(), "third connection was accepted");
+    // The refused one is not counted: two are open, and a slot frees when one closes.
+    let status = || -> Value {
+        let (code, body) = http_get(p.http, "/status", "").unwrap();
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    };
+    let s = status();
+    assert_eq!(
+        (s["connections"].as_u64(), s["connections_refused"].as_u64()),
+        (Some(2), Some(1)),
+        "{s}"
+    );
     // a 65-byte message from a browser is too big
     b.send(tungstenite::Message::text("x".repeat(65))).unwrap();
     expect_close(&mut b, 1009, "");
+    let deadline = Instant::now() + TIMEOUT;
+    while status()["connections"] != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the closed connection stays counted"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _c = bind(&p, "c");
+    assert_eq!(status()["connections"], 2);
 }
 
 #[test]
@@ -309,7 +331,7 @@ fn cli_lifecycle_start_d_status_connections_reload_stop() {
 }
 
 #[test]
-fn cli_errors_are_one_line_and_nonzero() {
+fn cli_errors_name_the_cause_and_exit_nonzero() {
     let dir = TempDir::new("clierr");
     let bad = dir.path("bad.toml");
     std::fs::write(&bad, "[limits]\nsend_buffer = \"lots\"\n").unwrap();

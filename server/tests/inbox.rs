@@ -213,6 +213,24 @@ fn a_position_that_cannot_be_resumed_is_a_gap_with_its_reason() {
     let (mut ws, _) = bind(&p, &format!("/?since={epoch}:{}", o + 3), "g1");
     assert_eq!(read_msg(&mut ws), ("o".into(), o + 4, compat("g1", 4)));
     assert_eq!(read_msg(&mut ws), ("o".into(), o + 5, compat("g1", 5)));
+
+    // Status and metrics count what happened.
+    let (code, body) = http_get(p.http, "/status", "").unwrap();
+    assert_eq!(code, 200);
+    let inbox = &parse(&body)["inbox"];
+    assert_eq!(inbox["epoch"], epoch.as_str(), "{inbox}");
+    assert_eq!(inbox["gaps"], 4, "{inbox}");
+    assert_eq!(inbox["evicted"]["uid_cap"], 3, "{inbox}");
+    assert_eq!(inbox["messages"], 2, "{inbox}");
+    assert_eq!(inbox["replayed"], 2, "{inbox}");
+    let (_, metrics) = http_get(p.http, "/metrics", "").unwrap();
+    for line in [
+        "pushman_inbox_gaps_total 4",
+        "pushman_inbox_evicted_total{reason=\"uid_cap\"} 3",
+        "pushman_inbox_messages 2",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
 }
 
 #[test]

@@ -79,6 +79,38 @@ pub(super) struct Fields<'a> {
     pub(super) secret: Loose<'a>,
 }
 
+impl<'a> Fields<'a> {
+    /// Sets the known key `key` (other keys are ignored). `data` takes a string as is.
+    pub(super) fn set(&mut self, key: &str, value: Loose<'a>) {
+        let slot = match key {
+            "cmd" => &mut self.cmd,
+            "uid" => &mut self.uid,
+            "broadcast" => &mut self.broadcast,
+            "uids" => &mut self.uids,
+            "group" => &mut self.group,
+            "all" => &mut self.all,
+            "delay" => &mut self.delay,
+            "at" => &mut self.at,
+            "id" => &mut self.id,
+            "limit" => &mut self.limit,
+            "offset" => &mut self.offset,
+            "reason" => &mut self.reason,
+            "secret" => &mut self.secret,
+            "data" => {
+                self.data = Some(match value {
+                    Loose::Str(s) => Data::Str(s),
+                    Loose::UInt(n) => Data::Json(n.into()),
+                    Loose::Bool(b) => Data::Json(b.into()),
+                    _ => Data::Json(Value::Null),
+                });
+                return;
+            }
+            _ => return,
+        };
+        *slot = value;
+    }
+}
+
 /// Why the input could not be scanned at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum ScanError {

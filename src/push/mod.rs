@@ -3,7 +3,6 @@
 //! keeps scheduled pushes durable.
 
 pub mod command;
-mod field;
 pub mod inbox;
 mod json;
 pub mod registry;

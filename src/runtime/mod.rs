@@ -63,6 +63,9 @@ pub struct Runtime<S> {
     stop_flag: Arc<AtomicBool>,
     waker: Arc<Waker>,
     handle_signals: bool,
+    /// Installed by the first `listen` (or by `run`): a stop asked for once a listener is
+    /// bound, and perhaps announced, is never lost to the default action (exit).
+    signals: Option<Signals>,
     reload: Option<ReloadFn<S>>,
     /// When a graceful stop gives up waiting.
     stop_deadline: Option<Instant>,
@@ -94,6 +97,7 @@ impl<S: 'static> Runtime<S> {
             stop_flag: Arc::new(AtomicBool::new(false)),
             waker,
             handle_signals: true,
+            signals: None,
             reload: None,
             stop_deadline: None,
             fatal: None,
@@ -106,6 +110,7 @@ impl<S: 'static> Runtime<S> {
     /// # Errors
     /// [`crate::Error::Bind`] when the address cannot be bound.
     pub fn listen(&mut self, worker: Worker<S>) -> Result<SocketAddr> {
+        self.install_signals()?;
         let addr = self.io.listen(worker)?;
         self.handlers.append(&mut self.io.new_handlers);
         Ok(addr)
@@ -119,10 +124,22 @@ impl<S: 'static> Runtime<S> {
         }
     }
 
-    /// Whether `run` handles SIGINT/SIGTERM (graceful stop) and SIGHUP/SIGUSR1 (reload).
-    /// On by default; turn it off to run several runtimes in one process.
+    /// Whether the runtime handles SIGINT/SIGTERM (graceful stop) and SIGHUP/SIGUSR1
+    /// (reload), from the first [`Runtime::listen`] on: a signal that arrives before
+    /// [`Runtime::run`] is acted on when it starts. On by default; turn it off to run
+    /// several runtimes in one process.
     pub fn handle_signals(&mut self, on: bool) {
         self.handle_signals = on;
+        if !on {
+            self.signals = None;
+        }
+    }
+
+    fn install_signals(&mut self) -> Result<()> {
+        if self.handle_signals && self.signals.is_none() {
+            self.signals = Some(Signals::install(self.io.reactor.poll.registry())?);
+        }
+        Ok(())
     }
 
     /// Called on SIGHUP or SIGUSR1 (Workerman's `reload`), when signals are handled.
@@ -150,11 +167,8 @@ impl<S: 'static> Runtime<S> {
     /// # Errors
     /// An `on_worker_start` error, or a failing poll.
     pub fn run(mut self) -> Result<()> {
-        let mut signals = if self.handle_signals {
-            Some(Signals::install(self.io.reactor.poll.registry())?)
-        } else {
-            None
-        };
+        self.install_signals()?;
+        let mut signals = self.signals.take();
         let mut events = Events::with_capacity(1024);
         self.io.reactor.fds = FdBudget::measure(self.io.reactor.conns.len());
         self.io.reactor.now = Instant::now();

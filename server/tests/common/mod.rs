@@ -1,75 +1,9 @@
-//! Helpers shared by the server's integration tests: clients with timeouts, and the real
-//! `pushman` binary on port 0 ([`daemon`]).
+//! Helpers shared by the server's integration tests: clients with timeouts (the library's
+//! tests' own copy, included by path), and the real `pushman` binary on port 0 ([`daemon`]).
 #![allow(dead_code, unreachable_pub)]
 
-use std::{
-    io::{BufRead, BufReader, Read, Write},
-    net::{SocketAddr, TcpStream},
-    time::Duration,
-};
-use tungstenite::{stream::MaybeTlsStream, WebSocket};
-
-/// Every blocking read in the tests gives up after this long.
-pub const TIMEOUT: Duration = Duration::from_secs(10);
-
-pub type Ws = WebSocket<MaybeTlsStream<TcpStream>>;
-
-/// A WebSocket client connected to `addr` at `path`, with read timeouts.
-#[track_caller]
-pub fn ws_connect(addr: SocketAddr, path: &str) -> Ws {
-    let stream = TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-    let (ws, _) =
-        tungstenite::client::client(format!("ws://{addr}{path}"), MaybeTlsStream::Plain(stream))
-            .expect("WebSocket handshake");
-    ws
-}
-
-/// The next text message, skipping pings and pongs.
-#[track_caller]
-pub fn ws_read_text(ws: &mut Ws) -> String {
-    loop {
-        match ws.read().expect("read a WebSocket message") {
-            tungstenite::Message::Text(t) => return t.to_string(),
-            tungstenite::Message::Ping(_) | tungstenite::Message::Pong(_) => {}
-            other => panic!("expected a text message, got {other:?}"),
-        }
-    }
-}
-
-/// A TCP client with read timeouts.
-#[track_caller]
-pub fn tcp_connect(addr: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-    stream
-}
-
-/// Reads one `\n`-terminated line (without it).
-#[track_caller]
-pub fn read_line(reader: &mut impl BufRead) -> String {
-    let mut line = String::new();
-    let n = reader.read_line(&mut line).expect("read a line");
-    assert!(n > 0, "connection closed before a line arrived");
-    assert!(line.ends_with('\n'), "line without newline: {line:?}");
-    line.pop();
-    line
-}
-
-/// Writes `line` and returns the server's one-line answer.
-#[track_caller]
-pub fn request_line(stream: &mut TcpStream, line: &str) -> String {
-    stream.write_all(format!("{line}\n").as_bytes()).unwrap();
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    read_line(&mut reader)
-}
-
-/// Reads until the peer closes; panics on timeout.
-#[track_caller]
-pub fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
-    let mut all = Vec::new();
-    stream.read_to_end(&mut all).expect("read until close");
-    all
-}
+#[path = "../../../tests/common/clients.rs"]
+mod clients;
+pub use clients::*;
 
 pub mod daemon;

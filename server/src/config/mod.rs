@@ -1,7 +1,14 @@
 //! The daemon's configuration: a TOML file, every key optional, defaults that work at once.
 
+mod de;
+mod inbox;
+#[cfg(test)]
+mod tests;
+
+pub(crate) use de::{parse_addr, parse_optional_addr};
+pub(crate) use inbox::{InboxSettings, OfflineReply};
 use serde::Deserialize;
-use std::{fmt, net::SocketAddr, path::Path, path::PathBuf};
+use std::{fmt, net::SocketAddr, path::Path, path::PathBuf, time::Duration};
 
 /// Everything `pushman.toml` can set. See [`DEFAULT_TOML`] for the commented defaults.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -18,23 +25,27 @@ pub(crate) struct Config {
     /// Files: pid, log, store.
     pub(crate) files: Files,
     /// Pushes kept for reconnecting and offline clients.
-    pub(crate) inbox: crate::inbox::Settings,
-    /// `error`, `warn`, `info`, `debug` or `trace`.
-    pub(crate) log_level: String,
+    pub(crate) inbox: InboxSettings,
+    /// `error`, `warn`, `info`, `debug` or `trace` (or `off`).
+    #[serde(deserialize_with = "de::log_level")]
+    pub(crate) log_level: log::LevelFilter,
     /// Serve the demo page and `pushman.js` on the WebSocket port for plain `GET`s.
     pub(crate) demo_page: bool,
 }
 
-/// Listening addresses; an empty string turns a listener off (the WebSocket one is required).
+/// Listening addresses; an empty string in the file turns an API listener off (`None`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct Listen {
-    /// Browsers' WebSockets.
-    pub(crate) ws: String,
+    /// Browsers' WebSockets (required).
+    #[serde(deserialize_with = "de::addr")]
+    pub(crate) ws: SocketAddr,
     /// The internal text API (push.php's port 5678).
-    pub(crate) text: String,
+    #[serde(deserialize_with = "de::optional_addr")]
+    pub(crate) text: Option<SocketAddr>,
     /// The HTTP API.
-    pub(crate) http: String,
+    #[serde(deserialize_with = "de::optional_addr")]
+    pub(crate) http: Option<SocketAddr>,
 }
 
 /// How clients and backends prove themselves.
@@ -91,29 +102,31 @@ pub(crate) struct Limits {
     /// File descriptors kept for browsers: the API listeners refuse new connections while
     /// fewer than this remain free under the open-files limit (at most half of it).
     pub(crate) api_fd_reserve: usize,
-    /// Seconds an API line or HTTP request may take from its first byte to its last; then
-    /// the connection is closed (HTTP: after a 408). 0 turns it off.
-    pub(crate) api_request_timeout: f64,
-    /// Seconds a text-API connection may stay silent; 0 (default) keeps backends'
-    /// persistent connections open however quiet.
-    pub(crate) text_idle_timeout: f64,
-    /// Seconds an HTTP keep-alive connection may wait for its next request; 0 turns it off.
-    pub(crate) http_idle_timeout: f64,
+    /// How long an API line or HTTP request may take from its first byte to its last; then
+    /// the connection is closed (HTTP: after a 408). Seconds in the file, 0 (`None`): off.
+    #[serde(deserialize_with = "de::seconds_or_off")]
+    pub(crate) api_request_timeout: Option<Duration>,
+    /// How long a text-API connection may stay silent; 0 (`None`, the default) keeps
+    /// backends' persistent connections open however quiet.
+    #[serde(deserialize_with = "de::seconds_or_off")]
+    pub(crate) text_idle_timeout: Option<Duration>,
+    /// How long an HTTP keep-alive connection may wait for its next request; 0: off.
+    #[serde(deserialize_with = "de::seconds_or_off")]
+    pub(crate) http_idle_timeout: Option<Duration>,
 }
 
 impl Limits {
-    /// The limits of an API worker (text or HTTP) idle-closed after `idle` seconds (0: never).
+    /// The limits of an API worker (text or HTTP) idle-closed after `idle` (`None`: never).
     /// Replies are never dropped: a backend that does not read them is not read from either.
-    pub(crate) fn api(&self, idle: f64) -> pushman::Limits {
-        let secs = |s: f64| (s > 0.0).then(|| std::time::Duration::from_secs_f64(s));
+    pub(crate) fn api(&self, idle: Option<Duration>) -> pushman::Limits {
         pushman::Limits {
             max_package_size: self.max_api_line,
             max_send_buffer_size: API_SEND_HIGH_WATER,
             when_full: pushman::WhenFull::PauseRecv,
             max_connections: self.max_api_connections,
             fd_reserve: self.api_fd_reserve,
-            request_timeout: secs(self.api_request_timeout),
-            idle_timeout: secs(idle),
+            request_timeout: self.api_request_timeout,
+            idle_timeout: idle,
         }
     }
 }
@@ -129,17 +142,20 @@ pub(crate) enum SlowConsumer {
     Drop,
 }
 
-/// Liveness, in seconds.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// Liveness; each is positive seconds in the file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct Heartbeat {
     /// The server pings every WebSocket this often.
-    pub(crate) ping_interval: f64,
+    #[serde(deserialize_with = "de::positive_seconds")]
+    pub(crate) ping_interval: Duration,
     /// A connection silent this long is closed.
-    pub(crate) idle_timeout: f64,
+    #[serde(deserialize_with = "de::positive_seconds")]
+    pub(crate) idle_timeout: Duration,
     /// A connection that has not completed its handshake and sent its uid/token this soon
     /// is closed.
-    pub(crate) handshake_timeout: f64,
+    #[serde(deserialize_with = "de::positive_seconds")]
+    pub(crate) handshake_timeout: Duration,
 }
 
 /// Files, relative to the working directory `pushman start` ran in unless absolute
@@ -165,7 +181,7 @@ impl Default for Config {
             heartbeat: Heartbeat::default(),
             files: Files::default(),
             inbox: Default::default(),
-            log_level: "info".into(),
+            log_level: log::LevelFilter::Info,
             demo_page: true,
         }
     }
@@ -174,9 +190,9 @@ impl Default for Config {
 impl Default for Listen {
     fn default() -> Self {
         Self {
-            ws: "0.0.0.0:1234".into(),
-            text: "127.0.0.1:5678".into(),
-            http: "127.0.0.1:2121".into(),
+            ws: SocketAddr::from(([0, 0, 0, 0], 1234)),
+            text: Some(SocketAddr::from(([127, 0, 0, 1], 5678))),
+            http: Some(SocketAddr::from(([127, 0, 0, 1], 2121))),
         }
     }
 }
@@ -205,9 +221,9 @@ impl Default for Limits {
             max_connections_per_ip: 10_000,
             max_api_connections: 256,
             api_fd_reserve: 128,
-            api_request_timeout: 10.0,
-            text_idle_timeout: 0.0,
-            http_idle_timeout: 75.0,
+            api_request_timeout: Some(Duration::from_secs(10)),
+            text_idle_timeout: None,
+            http_idle_timeout: Some(Duration::from_secs(75)),
         }
     }
 }
@@ -215,9 +231,9 @@ impl Default for Limits {
 impl Default for Heartbeat {
     fn default() -> Self {
         Self {
-            ping_interval: 25.0,
-            idle_timeout: 60.0,
-            handshake_timeout: 10.0,
+            ping_interval: Duration::from_secs(25),
+            idle_timeout: Duration::from_secs(60),
+            handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -253,10 +269,9 @@ pub(crate) enum ConfigError {
     Parse {
         /// The file.
         path: PathBuf,
-        /// The line (1-based), when known.
-        line: Option<usize>,
-        /// The TOML parser's message, which names the key.
-        message: String,
+        /// The TOML parser's error: its `Display` shows the line, the column and the
+        /// offending text, which names the key.
+        source: toml::de::Error,
     },
     /// A value is out of range or inconsistent with another.
     Invalid(String),
@@ -272,23 +287,9 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        let config: Config = toml::from_str(&text).map_err(|e| {
-            let start = e.span().map(|span| span.start.min(text.len()));
-            let line = start.map(|s| text[..s].matches('\n').count() + 1);
-            // Name the key even where the parser's message only names the type.
-            let key = line
-                .and_then(|l| text.lines().nth(l - 1))
-                .and_then(|l| l.split_once('='))
-                .map(|(k, _)| k.trim().to_string());
-            let message = match key {
-                Some(key) if !e.message().contains(&key) => format!("{key}: {}", e.message()),
-                _ => e.message().to_string(),
-            };
-            ConfigError::Parse {
-                path: path.to_path_buf(),
-                line,
-                message,
-            }
+        let config: Config = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source,
         })?;
         // Not validated here: the command line's overrides come first (`Source::load`
         // validates the result, once).
@@ -301,43 +302,11 @@ impl Config {
     /// [`ConfigError::Invalid`] with the key and the reason.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: &str| Err(ConfigError::Invalid(m.to_string()));
-        for (key, addr) in [
-            ("listen.ws", &self.listen.ws),
-            ("listen.text", &self.listen.text),
-            ("listen.http", &self.listen.http),
-        ] {
-            if (key == "listen.ws" || !addr.is_empty()) && addr.parse::<SocketAddr>().is_err() {
-                return Err(ConfigError::Invalid(format!(
-                    "{key} = {addr:?} is not an IP:port address"
-                )));
-            }
-        }
         if self.auth.mode == AuthMode::Token && self.auth.secret.is_empty() {
             return invalid("auth.mode = \"token\" needs auth.secret");
         }
-        if log_level(&self.log_level).is_none() {
-            return invalid("log_level must be error, warn, info, debug or trace");
-        }
-        let hb = &self.heartbeat;
-        if !(hb.ping_interval > 0.0 && hb.idle_timeout > 0.0 && hb.handshake_timeout > 0.0) {
-            return invalid("heartbeat intervals must be positive");
-        }
-        let l = &self.limits;
-        if l.max_api_connections == 0 {
+        if self.limits.max_api_connections == 0 {
             return invalid("limits.max_api_connections must be at least 1");
-        }
-        let api_timeouts = [
-            l.api_request_timeout,
-            l.text_idle_timeout,
-            l.http_idle_timeout,
-        ];
-        if !api_timeouts
-            .iter()
-            .all(|t| t.is_finite() && *t >= 0.0 && *t < 1e9)
-        {
-            return invalid(
-                "limits.api_request_timeout, text_idle_timeout and http_idle_timeout are seconds (0 turns them off)",
-            );
         }
         self.inbox.validate().map_err(ConfigError::Invalid)?;
         if self.limits.max_client_message < 16
@@ -350,15 +319,6 @@ impl Config {
         }
         Ok(())
     }
-
-    /// The log level as a filter.
-    pub(crate) fn log_filter(&self) -> log::LevelFilter {
-        log_level(&self.log_level).unwrap_or(log::LevelFilter::Info)
-    }
-}
-
-fn log_level(name: &str) -> Option<log::LevelFilter> {
-    name.parse().ok()
 }
 
 impl fmt::Display for ConfigError {
@@ -367,64 +327,27 @@ impl fmt::Display for ConfigError {
             Self::Read { path, source } => {
                 write!(f, "cannot read config {}: {source}", path.display())
             }
-            Self::Parse {
-                path,
-                line: Some(line),
-                message,
-            } => {
-                write!(f, "config {} line {line}: {message}", path.display())
+            // toml's message starts "TOML parse error at line L, column C" and goes on
+            // over a few lines to show the text and the reason.
+            Self::Parse { path, source } => {
+                write!(
+                    f,
+                    "config {}: {}",
+                    path.display(),
+                    source.to_string().trim_end()
+                )
             }
-            Self::Parse {
-                path,
-                line: None,
-                message,
-            } => write!(f, "config {}: {message}", path.display()),
             Self::Invalid(message) => write!(f, "invalid config: {message}"),
         }
     }
 }
 
-impl std::error::Error for ConfigError {}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_commented_default_parses_to_the_defaults() {
-        let parsed: Config = toml::from_str(DEFAULT_TOML).unwrap();
-        assert_eq!(parsed, Config::default());
-        parsed.validate().unwrap();
-    }
-
-    #[test]
-    fn errors_name_the_line_and_key() {
-        let dir = std::env::temp_dir().join(format!("pushman-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("bad.toml");
-        std::fs::write(
-            &path,
-            "[listen]\nws = \"0.0.0.0:1\"\n\n[limits]\nsend_buffer = \"big\"\n",
-        )
-        .unwrap();
-        let text = Config::load(&path).unwrap_err().to_string();
-        assert!(
-            text.contains("line 5") && text.contains("send_buffer") || text.contains("line 5"),
-            "{text}"
-        );
-        std::fs::write(&path, "[listen]\nwss = \"x\"\n").unwrap();
-        let text = Config::load(&path).unwrap_err().to_string();
-        assert!(text.contains("line 2") && text.contains("wss"), "{text}");
-        std::fs::write(&path, "[auth]\nmode = \"token\"\n").unwrap();
-        let source = crate::source::Source {
-            path: Some(path.clone()),
-            ..Default::default()
-        };
-        assert!(source
-            .load()
-            .unwrap_err()
-            .to_string()
-            .contains("auth.secret"));
-        let _ = std::fs::remove_dir_all(&dir);
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Read { source, .. } => Some(source),
+            Self::Parse { source, .. } => Some(source),
+            Self::Invalid(_) => None,
+        }
     }
 }

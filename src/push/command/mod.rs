@@ -11,9 +11,15 @@
 //!   (`{"ok":true,…}` or [`error_reply`]). Unknown keys are ignored; a `null` value counts as
 //!   absent, as with PHP's `isset`; a repeated key keeps its last value, as with `json_decode`.
 
-use super::field::{
+mod error;
+mod field;
+
+pub use error::CommandError;
+use field::{
     as_bool, as_f64, as_str, as_u64, as_usize, limit, name, optional, required, uid_list, wrong,
 };
+pub use field::{DEFAULT_LIMIT, MAX_LIMIT};
+
 use super::json::{self, Data, Fields, Loose, ScanError};
 use std::{borrow::Cow, fmt};
 
@@ -21,10 +27,6 @@ use std::{borrow::Cow, fmt};
 pub const COMPAT_OK: &str = "ok";
 /// Compatibility-mode reply when it reached none, or the line was not understood.
 pub const COMPAT_FAIL: &str = "fail";
-/// `limit` of `online_list` and `scheduled` when none is given.
-pub const DEFAULT_LIMIT: usize = 100;
-/// Largest `limit` honoured; larger ones are lowered to it, so one reply stays bounded.
-pub const MAX_LIMIT: usize = 1000;
 /// Longest unknown command name echoed back in [`CommandError::UnknownCommand`].
 const MAX_ECHO: usize = 64;
 
@@ -193,60 +195,6 @@ impl When {
     }
 }
 
-/// Why a backend request was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CommandError {
-    /// The input is not one JSON value (or has bytes after it).
-    NotJson,
-    /// The input is JSON but not an object.
-    NotObject,
-    /// A required field is absent (or `null`).
-    MissingField(&'static str),
-    /// A field has the wrong JSON type or range.
-    WrongType {
-        /// The field.
-        field: &'static str,
-        /// What it must be, e.g. "string".
-        expected: &'static str,
-    },
-    /// A uid or group name is the empty string.
-    EmptyField(&'static str),
-    /// `cmd` names no command (cut to 64 bytes).
-    UnknownCommand(String),
-    /// `push` must name exactly one of `uid`, `uids`, `group`, `all: true`.
-    TargetCount,
-    /// `delay`/`at` are negative, more than [`MAX_AHEAD_MS`] ahead, or both given.
-    BadWhen(&'static str),
-}
-
-impl fmt::Display for CommandError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NotJson => f.write_str("not valid JSON"),
-            Self::NotObject => f.write_str("not a JSON object"),
-            Self::MissingField(field) => write!(f, "missing field: {field}"),
-            Self::WrongType { field, expected } => write!(f, "field {field} must be {expected}"),
-            Self::EmptyField(field) => write!(f, "field {field} must not be empty"),
-            Self::UnknownCommand(cmd) => write!(f, "unknown cmd: {cmd}"),
-            Self::TargetCount => {
-                f.write_str("push needs exactly one target: uid, uids, group or all:true")
-            }
-            Self::BadWhen(why) => f.write_str(why),
-        }
-    }
-}
-
-impl std::error::Error for CommandError {}
-
-impl From<ScanError> for CommandError {
-    fn from(e: ScanError) -> Self {
-        match e {
-            ScanError::NotJson => Self::NotJson,
-            ScanError::NotObject => Self::NotObject,
-        }
-    }
-}
-
 /// Parses one backend request.
 ///
 /// Compatibility lines are scanned once, for `cmd`, `uid` and `broadcast` only; extended
@@ -254,16 +202,106 @@ impl From<ScanError> for CommandError {
 ///
 /// # Errors
 /// [`CommandError`], whose `Display` is meant for [`error_reply`]. In compatibility mode
-/// every error means `fail`.
+/// every error means `fail`; [`parse_request`] also says which mode a refused line is in.
 pub fn parse(line: &[u8]) -> Result<Command<'_>, CommandError> {
-    let head = json::scan(line, false)?;
-    let cmd = match head.cmd {
-        Loose::Absent => return compat(head),
-        Loose::Str(cmd) => cmd,
-        _ => return Err(wrong("cmd", "a string")),
+    parse_request(line).map_err(|refused| refused.error)
+}
+
+/// How a request is answered: push.php's [`COMPAT_OK`]/[`COMPAT_FAIL`], or a JSON object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// An object without `"cmd"`: answered `ok` or `fail`.
+    Compat,
+    /// An object with `"cmd"`: answered `{"ok":true,…}` or [`error_reply`].
+    Extended,
+}
+
+/// A request [`parse_request`] refused: why, and the mode its answer must be in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// The mode of the line, so a refusal is answered as its mode's errors are.
+    pub mode: Mode,
+    /// Why it was refused.
+    pub error: CommandError,
+}
+
+impl Command<'_> {
+    /// The mode this command is answered in.
+    pub fn mode(&self) -> Mode {
+        match self {
+            Self::CompatPush { .. } | Self::CompatBroadcast => Mode::Compat,
+            _ => Mode::Extended,
+        }
+    }
+}
+
+/// [`parse`], and for a refused line also its [`Mode`], decided in the same pass: a line
+/// that scans is in the mode its `cmd` key says; one too broken (or too deep) to scan is
+/// extended if it lexically has a top-level `"cmd"` key ([`is_extended`]), so it still
+/// gets a JSON error rather than push.php's `fail`.
+///
+/// # Errors
+/// [`Refused`].
+pub fn parse_request(line: &[u8]) -> Result<Command<'_>, Refused> {
+    let refused = |mode, error| Refused { mode, error };
+    let head = match json::scan(line, false) {
+        Ok(head) => head,
+        Err(ScanError::NotJson) if is_extended(line) => {
+            return Err(refused(Mode::Extended, CommandError::NotJson))
+        }
+        Err(e) => return Err(refused(Mode::Compat, e.into())),
     };
-    let x = json::scan(line, true)?;
-    Ok(match &*cmd {
+    let cmd = match head.cmd {
+        Loose::Absent => return compat(head).map_err(|e| refused(Mode::Compat, e)),
+        Loose::Str(cmd) => cmd,
+        _ => return Err(refused(Mode::Extended, wrong("cmd", "a string"))),
+    };
+    let extended = |e| refused(Mode::Extended, e);
+    let fields = json::scan(line, true).map_err(|e| extended(e.into()))?;
+    extended_command(&cmd, fields).map_err(extended)
+}
+
+/// The extended command `cmd` with its fields in the JSON object `body` (HTTP's
+/// `POST /cmd`); a `"cmd"` key in `body` is ignored, and an empty body is `{}`.
+///
+/// # Errors
+/// [`CommandError`], answered as an extended command's.
+pub fn parse_body<'a>(cmd: &str, body: &'a [u8]) -> Result<Command<'a>, CommandError> {
+    let fields = match json::scan(body, true) {
+        Err(ScanError::NotJson) if body.iter().all(u8::is_ascii_whitespace) => Fields::default(),
+        scanned => scanned?,
+    };
+    extended_command(cmd, fields)
+}
+
+/// The extended command `cmd` with fields from URL query pairs (HTTP's `GET /cmd?...`),
+/// already percent-decoded. A value that reads as a non-negative integer or as
+/// `true`/`false` is that; anything else is a string. Keys commands do not use are
+/// ignored; a repeated key keeps its last value.
+///
+/// # Errors
+/// [`CommandError`], answered as an extended command's.
+pub fn parse_query<'a, I>(cmd: &str, pairs: I) -> Result<Command<'a>, CommandError>
+where
+    I: IntoIterator<Item = (&'a str, Cow<'a, str>)>,
+{
+    let mut fields = Fields::default();
+    for (key, value) in pairs {
+        let value = if let Ok(n) = value.parse::<u64>() {
+            Loose::UInt(n)
+        } else if let Ok(b) = value.parse::<bool>() {
+            Loose::Bool(b)
+        } else {
+            Loose::Str(value)
+        };
+        fields.set(key, value);
+    }
+    extended_command(cmd, fields)
+}
+
+/// The extended command `cmd` read from `x`.
+fn extended_command<'a>(cmd: &str, x: Fields<'a>) -> Result<Command<'a>, CommandError> {
+    Ok(match cmd {
         "push" => push(x)?,
         "cancel" => Command::Cancel {
             id: required(x.id, "id", as_u64)?,
@@ -380,8 +418,6 @@ pub fn ok_reply(mut fields: serde_json::Map<String, serde_json::Value>) -> Strin
 }
 
 #[cfg(test)]
-#[path = "command_push_tests.rs"]
 mod push_tests;
 #[cfg(test)]
-#[path = "command_tests.rs"]
 mod tests;

@@ -329,3 +329,86 @@ fn the_mode_of_a_refused_line_is_told_by_a_top_level_cmd_key() {
         assert!(!is_extended(compat.as_bytes()), "{compat}");
     }
 }
+
+#[test]
+fn parse_request_tells_the_mode_of_every_refusal_in_one_pass() {
+    fn mode(line: &str) -> Result<Mode, Mode> {
+        parse_request(line.as_bytes())
+            .map(|c| c.mode())
+            .map_err(|r| r.mode)
+    }
+    for (line, expected) in [
+        (r#"{"uid":""}"#, Mode::Compat),
+        (r#"{"data":1}"#, Mode::Compat),
+        (r#"["cmd"]"#, Mode::Compat),
+        ("not json", Mode::Compat),
+        (r#"{"cmd":"nope"}"#, Mode::Extended),
+        (r#"{"cmd":1}"#, Mode::Extended),
+        (r#"{"cmd":"push","uid":"u"}"#, Mode::Extended),
+        (r#"{"a":"}","cmd":"push""#, Mode::Extended),
+    ] {
+        assert_eq!(mode(line), Err(expected), "{line}");
+        // The same error `parse` reports.
+        let refused = parse_request(line.as_bytes()).unwrap_err();
+        assert_eq!(parse(line.as_bytes()), Err(refused.error), "{line}");
+    }
+    assert_eq!(
+        parse_request(br#"{"uid":"u"}"#).unwrap().mode(),
+        Mode::Compat
+    );
+    assert_eq!(
+        parse_request(br#"{"cmd":"totals"}"#).unwrap().mode(),
+        Mode::Extended
+    );
+}
+
+#[test]
+fn a_body_or_query_named_by_the_path_parses_as_the_line_with_that_cmd() {
+    let body = br#"{"cmd":"members","group":"g","uid":"u"}"#;
+    assert_eq!(
+        parse_body("join", body),
+        parse(br#"{"cmd":"join","group":"g","uid":"u"}"#)
+    );
+    assert_eq!(parse_body("totals", b" \r\n"), Ok(Command::Totals));
+    assert_eq!(parse_body("totals", b"[1]"), Err(CommandError::NotObject));
+    assert_eq!(parse_body("totals", b"{"), Err(CommandError::NotJson));
+    assert_eq!(
+        parse_body("online", b"{}"),
+        Err(CommandError::MissingField("uid"))
+    );
+
+    let pairs = |list: &'static [(&'static str, &'static str)]| {
+        list.iter().map(|&(k, v)| (k, Cow::Borrowed(v)))
+    };
+    assert_eq!(
+        parse_query(
+            "online_list",
+            pairs(&[("offset", "5"), ("limit", "2"), ("x", "y")])
+        ),
+        Ok(Command::OnlineList {
+            offset: 5,
+            limit: 2
+        })
+    );
+    assert_eq!(
+        parse_query("online", pairs(&[("uid", "42")])),
+        Err(CommandError::WrongType {
+            field: "uid",
+            expected: "a string"
+        }),
+        "a number-like value is a number, as the typed JSON would be"
+    );
+    assert_eq!(
+        parse_query("members", pairs(&[("group", "team a"), ("cmd", "kick")])),
+        Ok(Command::Members {
+            group: "team a".into()
+        })
+    );
+    assert_eq!(
+        parse_query("online_list", pairs(&[("limit", "true")])),
+        Err(CommandError::WrongType {
+            field: "limit",
+            expected: "a non-negative integer"
+        })
+    );
+}

@@ -1,9 +1,14 @@
 //! Typed reads of the loosely typed fields of a backend command, each refusal being the
 //! precise [`CommandError`] the backend is told.
 
-use super::command::{CommandError, DEFAULT_LIMIT, MAX_LIMIT};
-use super::json::Loose;
+use super::super::json::Loose;
+use super::error::CommandError;
 use std::borrow::Cow;
+
+/// `limit` of `online_list` and `scheduled` when none is given.
+pub const DEFAULT_LIMIT: usize = 100;
+/// Largest `limit` honoured; larger ones are lowered to it, so one reply stays bounded.
+pub const MAX_LIMIT: usize = 1000;
 
 /// `uids`: a non-empty array of non-empty strings.
 pub(super) fn uid_list(v: Loose<'_>) -> Result<Vec<Cow<'_, str>>, CommandError> {

@@ -144,5 +144,4 @@ fn nibble(digit: u8) -> Option<u8> {
 }
 
 #[cfg(test)]
-#[path = "token_tests.rs"]
 mod tests;

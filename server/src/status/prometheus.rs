@@ -1,0 +1,200 @@
+//! `GET /metrics`: a [`StatusReport`] as Prometheus text exposition (format 0.0.4).
+
+use super::{InboxStatus, StatusReport};
+use std::fmt::{Display, Write};
+
+impl StatusReport {
+    /// The report as Prometheus text: gauges and counters named `pushman_*`.
+    pub(crate) fn prometheus(&self) -> String {
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, value: &dyn Display| {
+            let _ = writeln!(
+                out,
+                "# HELP pushman_{name} {help}\n# TYPE pushman_{name} {kind}\npushman_{name} {value}"
+            );
+        };
+        let (gauge, counter) = ("gauge", "counter");
+        metric(
+            "connections",
+            gauge,
+            "Open WebSocket connections.",
+            &self.connections,
+        );
+        metric(
+            "uids_online",
+            gauge,
+            "Uids with at least one connection.",
+            &self.uids_online,
+        );
+        metric("groups", gauge, "Groups with members.", &self.groups);
+        metric(
+            "scheduled_pending",
+            gauge,
+            "Scheduled pushes not yet delivered.",
+            &self.scheduled_pending,
+        );
+        metric(
+            "store_healthy",
+            gauge,
+            "1 while the store of scheduled pushes works; 0 while it is down and being reopened.",
+            &u8::from(self.store.healthy),
+        );
+        metric(
+            "store_reopen_attempts",
+            gauge,
+            "Reopens of the store tried since it went down (0 while healthy).",
+            &self.store.reopen_attempts,
+        );
+        metric(
+            "uptime_seconds",
+            gauge,
+            "Seconds since start.",
+            &self.uptime_s,
+        );
+        metric(
+            "memory_rss_bytes",
+            gauge,
+            "Resident memory.",
+            &self.memory_rss_bytes,
+        );
+        let p = &self.pushes;
+        metric(
+            "frames_sent_total",
+            counter,
+            "Frames written or queued to browsers.",
+            &p.frames_sent,
+        );
+        metric(
+            "dropped_total",
+            counter,
+            "Frames dropped for full send buffers.",
+            &p.dropped,
+        );
+        metric(
+            "scheduled_delivered_total",
+            counter,
+            "Scheduled pushes delivered.",
+            &self.scheduled_delivered,
+        );
+        metric(
+            "auth_failures_total",
+            counter,
+            "Refused tokens and API secrets.",
+            &self.auth_failures,
+        );
+        metric(
+            "slow_consumers_closed_total",
+            counter,
+            "Connections closed as slow consumers.",
+            &self.slow_consumers_closed,
+        );
+        metric(
+            "connections_refused_total",
+            counter,
+            "Connections refused by limits.",
+            &self.connections_refused,
+        );
+        metric(
+            "api_connections_refused_total",
+            counter,
+            "API connections refused by max_api_connections or api_fd_reserve.",
+            &self.api_connections_refused,
+        );
+        metric(
+            "lines_refused_total",
+            counter,
+            "Backend lines and requests refused as malformed, unknown or unauthorized.",
+            &self.lines_refused,
+        );
+        metric(
+            "timeouts_total",
+            counter,
+            "Connections closed by idle or handshake timeouts.",
+            &self.timeouts,
+        );
+        let _ = writeln!(
+            out,
+            "# HELP pushman_pushes_total Pushes by result: ok reached a connection, fail reached none.\n# TYPE pushman_pushes_total counter"
+        );
+        let _ = writeln!(out, "pushman_pushes_total{{result=\"ok\"}} {}", p.ok);
+        let _ = writeln!(out, "pushman_pushes_total{{result=\"fail\"}} {}", p.fail);
+        if let Some(inbox) = &self.inbox {
+            inbox.prometheus(&mut out);
+        }
+        let _ = writeln!(
+            out,
+            "# HELP pushman_build_info pushman's version.\n# TYPE pushman_build_info gauge\npushman_build_info{{version=\"{}\"}} 1",
+            self.version
+        );
+        let _ = writeln!(out, "# HELP pushman_listener_connections Open connections per listener.\n# TYPE pushman_listener_connections gauge");
+        for l in &self.listeners {
+            let _ = writeln!(
+                out,
+                "pushman_listener_connections{{listener=\"{}\"}} {}",
+                l.name, l.connections
+            );
+        }
+        out
+    }
+}
+
+impl InboxStatus {
+    /// The `pushman_inbox_*` metrics.
+    fn prometheus(&self, out: &mut String) {
+        let mut metric = |name: &str, kind: &str, help: &str, value: &dyn Display| {
+            let _ = writeln!(
+                out,
+                "# HELP pushman_inbox_{name} {help}\n# TYPE pushman_inbox_{name} {kind}\npushman_inbox_{name} {value}"
+            );
+        };
+        let (gauge, counter) = ("gauge", "counter");
+        metric(
+            "messages",
+            gauge,
+            "Pushes kept for reconnecting and offline clients.",
+            &self.messages,
+        );
+        metric(
+            "bytes",
+            gauge,
+            "Bytes kept, as inbox.max_memory counts them.",
+            &self.bytes,
+        );
+        metric("uids", gauge, "Uids with a stream.", &self.uids);
+        metric(
+            "forgotten_total",
+            counter,
+            "Positions of empty streams forgotten.",
+            &self.forgotten,
+        );
+        metric(
+            "gaps_total",
+            counter,
+            "Resumes that could not be served.",
+            &self.gaps,
+        );
+        metric(
+            "replayed_total",
+            counter,
+            "Pushes sent again to resuming clients.",
+            &self.replayed,
+        );
+        metric(
+            "queued_delivered_total",
+            counter,
+            "Queued pushes delivered when their uid connected.",
+            &self.queued_delivered,
+        );
+        let _ = writeln!(
+            out,
+            "# HELP pushman_inbox_evicted_total Pushes that left before inbox.ttl ran out, or by it, by reason.\n# TYPE pushman_inbox_evicted_total counter"
+        );
+        let e = &self.evicted;
+        for (reason, n) in [("ttl", e.ttl), ("uid_cap", e.uid_cap), ("memory", e.memory)] {
+            let _ = writeln!(
+                out,
+                "pushman_inbox_evicted_total{{reason=\"{reason}\"}} {n}"
+            );
+        }
+    }
+}
