@@ -51,9 +51,9 @@ pub use codec::{Limits, Protocol, WhenFull};
 pub use error::{Error, Result};
 pub use reactor::timer::TimerId;
 pub use runtime::{
-    connection::{ConnError, ConnId, ConnInfo, Message, SendError},
+    connection::{ConnError, ConnId, ConnInfo, ConnectError, Message, SendError},
     ctx::Ctx,
-    io::{Cursor, Io},
+    io::{Cursor, Io, Upstream},
     worker::{Refusal, Worker},
     Runtime, StopHandle,
 };

@@ -27,6 +27,7 @@
 mod accept;
 mod close;
 pub(crate) mod conn;
+pub(crate) mod connect;
 mod id;
 pub(crate) mod limits;
 pub(crate) mod read;
@@ -35,6 +36,7 @@ mod signal;
 pub(crate) mod timer;
 pub(crate) mod token;
 
+pub use connect::ConnectError;
 pub use id::{ConnError, ConnId, SendError};
 pub(crate) use signal::{Request as SignalRequest, Signals};
 
@@ -64,6 +66,8 @@ pub(crate) enum Task<T> {
     AcceptRetry(usize),
     /// Check a connection's request and idle timeouts.
     ConnDeadline(ConnId),
+    /// Fail an outbound connection still connecting.
+    ConnectDeadline(ConnId),
 }
 
 impl<T> std::fmt::Debug for Task<T> {
@@ -73,6 +77,7 @@ impl<T> std::fmt::Debug for Task<T> {
             Self::CloseDeadline(id) => write!(f, "CloseDeadline({id})"),
             Self::AcceptRetry(i) => write!(f, "AcceptRetry({i})"),
             Self::ConnDeadline(id) => write!(f, "ConnDeadline({id})"),
+            Self::ConnectDeadline(id) => write!(f, "ConnectDeadline({id})"),
         }
     }
 }
@@ -84,6 +89,8 @@ pub(crate) enum Deferred {
     Close(ConnId, usize),
     BufferFull(ConnId, usize),
     BufferDrain(ConnId, usize),
+    /// An outbound connection was established.
+    Connect(ConnId, usize),
 }
 
 /// A worker's listening side.
@@ -137,6 +144,10 @@ pub(crate) struct WorkerMeta {
     pub(crate) open: usize,
     /// Connections refused by `max_connections` or `fd_reserve`.
     pub(crate) refused: u64,
+    /// An outbound worker (no listener; its connections are made by `connect`).
+    pub(crate) outbound: bool,
+    /// How long an outbound connect may take.
+    pub(crate) connect_timeout: Duration,
 }
 
 /// The reactor's state. The runtime drives it: it polls `poll`, hands readiness to the

@@ -11,6 +11,7 @@ use crate::{
     error::Result,
     reactor::{
         conn::{Phase, Progress},
+        connect::Connecting,
         limits::FdBudget,
         read::Read,
         timer::TimerId,
@@ -195,6 +196,19 @@ impl<S: 'static> Runtime<S> {
                         if self.io.reactor.listeners[index].paused.is_some() => {}
                     Target::Listener(index) => self.accept(index),
                     Target::Conn(key) => {
+                        match self.io.reactor.connect_ready(key) {
+                            Connecting::No => {}
+                            Connecting::Pending => continue,
+                            Connecting::Failed => {
+                                self.after_callback();
+                                continue;
+                            }
+                            Connecting::Established => {
+                                self.after_callback();
+                                // Sends queued while connecting leave now.
+                                self.writable(key);
+                            }
+                        }
                         if event.is_writable() {
                             self.writable(key);
                         }
@@ -295,6 +309,11 @@ impl<S: 'static> Runtime<S> {
                         f(&mut ctx, id);
                     }
                 }
+                Deferred::Connect(id, w) => {
+                    if let Some(f) = self.handlers[w].connect.as_mut() {
+                        f(&mut ctx, id);
+                    }
+                }
             }
         }
     }
@@ -385,6 +404,11 @@ impl<S: 'static> Runtime<S> {
                 Task::AcceptRetry(index) => self.accept(index),
                 Task::ConnDeadline(conn) => {
                     if self.io.reactor.deadline_due(conn) {
+                        self.after_callback();
+                    }
+                }
+                Task::ConnectDeadline(conn) => {
+                    if self.io.reactor.connect_deadline(conn) {
                         self.after_callback();
                     }
                 }
