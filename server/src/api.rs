@@ -226,7 +226,7 @@ pub(crate) fn deliver(ctx: &mut Ctx<'_, Daemon>, target: &StoredTarget, data: &[
     }
 }
 
-fn push_to_uids<'u>(
+pub(crate) fn push_to_uids<'u>(
     ctx: &mut Ctx<'_, Daemon>,
     uids: impl IntoIterator<Item = &'u str>,
     data: &[u8],
@@ -247,7 +247,7 @@ fn push_to_uids<'u>(
     receipt
 }
 
-fn push_to_all(ctx: &mut Ctx<'_, Daemon>, data: &[u8]) -> Receipt {
+pub(crate) fn push_to_all(ctx: &mut Ctx<'_, Daemon>, data: &[u8]) -> Receipt {
     let mut receipt = Receipt::default();
     for conn in ctx.state.registry.all_conns() {
         tally(&mut receipt, ctx.io.send(conn, data));
@@ -264,7 +264,7 @@ fn tally(receipt: &mut Receipt, result: Result<(), SendError>) {
     }
 }
 
-fn count(ctx: &mut Ctx<'_, Daemon>, receipt: &Receipt) {
+pub(crate) fn count(ctx: &mut Ctx<'_, Daemon>, receipt: &Receipt) {
     let stats = &mut ctx.state.stats;
     if receipt.sent > 0 {
         stats.pushes_ok += 1;

@@ -136,7 +136,17 @@ fn on_message(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, msg: Message<'_>) {
 /// (during the handshake it is queued behind the 101 response).
 fn bind(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, uid: &str) {
     log::debug!("connection {conn} is uid {uid:?}");
+    let first = !ctx.state.registry.is_online(uid);
+    let old = ctx.state.registry.uid_of(conn).map(str::to_owned);
     ctx.state.registry.bind(uid, conn);
+    if ctx.state.cluster.is_some() {
+        if let Some(old) = old.filter(|old| !ctx.state.registry.is_online(old)) {
+            crate::cluster::engine::on_last_tab(ctx, &old);
+        }
+        if first {
+            crate::cluster::engine::on_first_tab(ctx, uid);
+        }
+    }
     if ctx.io.take_data::<ConfirmBind>(conn).is_some() {
         let frame = serde_json::json!({ "pushman": "bound", "uid": uid }).to_string();
         if let Err(e) = ctx.io.send(conn, frame) {
@@ -162,7 +172,12 @@ fn verify(ctx: &mut Ctx<'_, Daemon>, token: &str) -> Result<String, &'static str
 }
 
 fn on_close(ctx: &mut Ctx<'_, Daemon>, conn: ConnId) {
-    ctx.state.registry.unbind(conn);
+    let uid = ctx.state.registry.unbind(conn);
+    if let Some(uid) =
+        uid.filter(|u| ctx.state.cluster.is_some() && !ctx.state.registry.is_online(u))
+    {
+        crate::cluster::engine::on_last_tab(ctx, &uid);
+    }
     if ctx.io.take_data::<Refused>(conn).is_some() {
         return;
     }

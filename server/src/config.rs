@@ -21,6 +21,33 @@ pub(crate) struct Config {
     pub(crate) log_level: String,
     /// Serve the demo page and `pushman.js` on the WebSocket port for plain `GET`s.
     pub(crate) demo_page: bool,
+    /// Several nodes as one push server, on Redis (off unless `redis` is set).
+    pub(crate) cluster: Cluster,
+}
+
+/// `[cluster]`: see docs/CLUSTER.md.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct Cluster {
+    /// `redis://[user:password@]host:port[/db]`; empty: embedded single-process mode.
+    pub(crate) redis: String,
+    /// This node's id; empty: a random id made once and kept in `<pid file>.node`.
+    pub(crate) node_id: String,
+    /// Prefix of every Redis key and channel.
+    pub(crate) key_prefix: String,
+    /// Seconds a node's routes keep counting after its last lease refresh.
+    pub(crate) lease: f64,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Self {
+            redis: String::new(),
+            node_id: String::new(),
+            key_prefix: "pushman:".into(),
+            lease: 10.0,
+        }
+    }
 }
 
 /// Listening addresses; an empty string turns a listener off (the WebSocket one is required).
@@ -164,6 +191,7 @@ impl Default for Config {
             files: Files::default(),
             log_level: "info".into(),
             demo_page: true,
+            cluster: Cluster::default(),
         }
     }
 }
@@ -335,6 +363,13 @@ impl Config {
             return invalid(
                 "limits.api_request_timeout, text_idle_timeout and http_idle_timeout are seconds (0 turns them off)",
             );
+        }
+        if !self.cluster.redis.is_empty() {
+            crate::cluster::url::parse(&self.cluster.redis).map_err(ConfigError::Invalid)?;
+            let lease = self.cluster.lease;
+            if !(lease.is_finite() && (1.0..=3600.0).contains(&lease)) {
+                return invalid("cluster.lease is seconds, from 1 to 3600");
+            }
         }
         if self.limits.max_client_message < 16
             || self.limits.max_api_line < 16

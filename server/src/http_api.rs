@@ -6,6 +6,7 @@ use super::{
     api_auth,
     config::Config,
     http_guard,
+    replies::Ticket,
     state::Daemon,
     status,
 };
@@ -51,8 +52,9 @@ pub(crate) fn worker(config: &Config) -> pushman::Result<Worker<Daemon>> {
     worker.http_error = |status, message| json(status, &error(message));
     worker.on_message(|ctx, conn, msg| {
         if let Message::Request(req) = msg {
-            let response = handle(ctx, conn, req);
-            let _ = ctx.io.respond(conn, &response);
+            if let Some(response) = handle(ctx, conn, req) {
+                let _ = ctx.io.respond(conn, &response);
+            }
         }
     });
     Ok(worker)
@@ -64,7 +66,23 @@ pub(crate) fn limits(config: &Config) -> Limits {
     config.limits.api(config.limits.http_idle_timeout)
 }
 
-fn handle(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, req: &Request) -> Response {
+/// The response to `req`, or `None` when it waits for Redis (cluster mode; the connection
+/// is paused until [`Ticket::answer`] responds).
+fn handle(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, req: &Request) -> Option<Response> {
+    let head = req.method == "HEAD";
+    let run = |ctx: &mut Ctx<'_, Daemon>, body: &[u8]| -> Option<Response> {
+        if ctx.state.cluster.is_none() {
+            return Some(reply(api::execute(ctx, body)));
+        }
+        let ticket = Ticket::Http { conn, head };
+        match crate::cluster::api::execute(ctx, body, ticket) {
+            Some(r) => Some(reply(r)),
+            None => {
+                ticket.defer(ctx);
+                None
+            }
+        }
+    };
     if let Err(refusal) = http_guard::check(req, &ctx.state.config.auth) {
         log::info!(
             "HTTP API connection {conn}: {} {} refused: {}",
@@ -73,10 +91,10 @@ fn handle(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, req: &Request) -> Response {
             refusal.message
         );
         ctx.state.stats.lines_refused += 1;
-        return json(refusal.status, &error(&refusal.message));
+        return Some(json(refusal.status, &error(&refusal.message)));
     }
     if let Err(response) = authorize(ctx, conn, req) {
-        return response;
+        return Some(response);
     }
     // HEAD is GET without the body (RFC 9110 §9.3.2).
     let method = match req.method.as_str() {
@@ -90,9 +108,9 @@ fn handle(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, req: &Request) -> Response {
         ("GET", "metrics") => Response::new(200)
             .header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
             .body(status::metrics(ctx)),
-        ("POST", "" | "api") => reply(api::execute(ctx, &req.body)),
+        ("POST", "" | "api") => run(ctx, &req.body)?,
         ("POST", cmd) if COMMANDS.contains(&cmd) => match with_cmd(cmd, &req.body) {
-            Ok(body) => reply(api::execute(ctx, &body)),
+            Ok(body) => run(ctx, &body)?,
             Err(message) => {
                 ctx.state.stats.lines_refused += 1;
                 json(400, &error(message))
@@ -101,10 +119,7 @@ fn handle(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, req: &Request) -> Response {
         ("GET", cmd) if QUERIES.contains(&cmd) => {
             let mut object = query_object(req);
             object.insert("cmd".into(), Value::String(cmd.into()));
-            reply(api::execute(
-                ctx,
-                Value::Object(object).to_string().as_bytes(),
-            ))
+            run(ctx, Value::Object(object).to_string().as_bytes())?
         }
         (_, "status" | "connections" | "metrics") => {
             json(405, &error("use GET")).header("Allow", "GET, HEAD")
@@ -118,11 +133,11 @@ fn handle(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, req: &Request) -> Response {
         }
         _ => json(404, &error("no such endpoint")),
     };
-    if req.method == "HEAD" {
+    Some(if head {
         response.without_body()
     } else {
         response
-    }
+    })
 }
 
 /// With `api_secret` set: `Authorization: Bearer <api_secret>` (scheme case-insensitive,
@@ -213,7 +228,7 @@ fn query_object(req: &Request) -> Map<String, Value> {
 
 /// push.php lines get their `ok` / `fail` as text: 200, 404 when nobody it names is
 /// online, 400 when it was not understood. JSON replies: 200 or 400.
-fn reply(reply: Reply) -> Response {
+pub(crate) fn reply(reply: Reply) -> Response {
     let status = match &reply {
         Reply::Compat(Compat::Delivered) => 200,
         Reply::Compat(Compat::Offline) => 404,

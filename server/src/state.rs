@@ -59,6 +59,10 @@ pub(crate) struct Daemon {
     pub(crate) api_throttle: super::api_auth::Throttle,
     /// When each connection is next pinged; where the timeout checks stand.
     pub(crate) heartbeat: super::heartbeat::Heartbeat,
+    /// Cluster mode (`[cluster] redis`): the Redis links and this node's id.
+    pub(crate) cluster: Option<Box<super::cluster::Cluster>>,
+    /// Text-API replies waiting for Redis, per connection (cluster mode).
+    pub(crate) text_pending: HashMap<ConnId, super::replies::Pending>,
     /// When the daemon started.
     pub(crate) started: Instant,
     /// The same, in Unix milliseconds: scheduled pushes that fell due before it wait for
@@ -80,6 +84,8 @@ impl Daemon {
             api_authorized: HashSet::new(),
             api_throttle: Default::default(),
             heartbeat: Default::default(),
+            cluster: None,
+            text_pending: HashMap::new(),
             started: Instant::now(),
             started_ms: unix_ms(),
         }

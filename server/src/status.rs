@@ -21,8 +21,13 @@ pub(crate) fn json(ctx: &mut Ctx<'_, Daemon>) -> Value {
         }
     }
     let s = &state.stats;
+    let cluster = state
+        .cluster
+        .as_ref()
+        .map_or(Value::Null, |c| c.status(Instant::now()));
     json!({
         "ok": true,
+        "cluster": cluster,
         "pid": std::process::id(),
         "uptime_s": state.started.elapsed().as_secs(),
         "memory_rss_bytes": rss_bytes(),
@@ -103,6 +108,45 @@ pub(crate) fn metrics(ctx: &mut Ctx<'_, Daemon>) -> String {
         "Open WebSocket connections.",
         &ctx.state.ws_connections,
     );
+    if let Some(c) = status.get("cluster").filter(|c| !c.is_null()) {
+        let num = |k: &str| c[k].as_f64().unwrap_or(0.0);
+        metric(
+            "cluster_link_up",
+            "gauge",
+            "1 while both Redis links (commands, subscriptions) are up.",
+            &u8::from(c["link"] == "up"),
+        );
+        metric(
+            "cluster_rtt_seconds",
+            "gauge",
+            "Round trip of the last Redis command.",
+            &(num("rtt_ms") / 1000.0),
+        );
+        metric(
+            "cluster_queued_commands",
+            "gauge",
+            "Redis commands sent and not yet answered.",
+            &num("queued_commands"),
+        );
+        metric(
+            "cluster_commands_total",
+            "counter",
+            "Redis commands sent.",
+            &num("commands"),
+        );
+        metric(
+            "cluster_commands_refused_total",
+            "counter",
+            "Commands not sent because Redis was unavailable.",
+            &num("commands_refused"),
+        );
+        metric(
+            "cluster_inbox_messages_total",
+            "counter",
+            "Messages received from other nodes.",
+            &num("inbox_messages"),
+        );
+    }
     metric(
         "uids_online",
         "gauge",

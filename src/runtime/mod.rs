@@ -112,6 +112,16 @@ impl<S: 'static> Runtime<S> {
         Ok(addr)
     }
 
+    /// Registers an outbound worker before the loop starts (see [`Io::upstream`]).
+    ///
+    /// # Errors
+    /// As [`Io::upstream`].
+    pub fn upstream(&mut self, worker: Worker<S>) -> Result<io::Upstream> {
+        let upstream = self.io.upstream(worker)?;
+        self.handlers.append(&mut self.io.new_handlers);
+        Ok(upstream)
+    }
+
     /// A handle that stops the runtime from another thread.
     pub fn stop_handle(&self) -> StopHandle {
         StopHandle {

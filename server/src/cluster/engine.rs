@@ -1,0 +1,168 @@
+//! What the cluster does with Redis: routes (written when a uid gets its first tab on this
+//! node or loses its last), the node's lease, its inbox, and claiming due scheduled
+//! pushes. Commands per event are listed in docs/CLUSTER.md.
+
+use super::{call, claim_due, eval, lease_due, scripts::Script, Then};
+use crate::state::Daemon;
+use pushman::{codec::resp::CommandBuf, ConnId, Ctx};
+use serde::Deserialize;
+use std::time::Instant;
+
+/// Route writes per `EVALSHA` when re-registering every uid after a reconnect.
+const RESYNC_BATCH: usize = 500;
+/// Scheduled pushes claimed per script run.
+const CLAIM_BATCH: &str = "100";
+
+/// The command link is (again) up: this node's routes are written anew (uids that left
+/// while Redis was away are dropped), and the lease renewed.
+pub(crate) fn on_link_up(ctx: &mut Ctx<'_, Daemon>) {
+    let mut uids: Vec<String> = ctx
+        .state
+        .registry
+        .online_uids(0, usize::MAX)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    uids.sort_unstable();
+    let node = node(ctx);
+    let mut reset = "1";
+    let mut chunks = uids.chunks(RESYNC_BATCH).peekable();
+    if chunks.peek().is_none() {
+        let _ = eval(ctx, Script::RouteAdd, &[&node, reset], None);
+    }
+    for chunk in chunks {
+        let mut args: Vec<&str> = vec![&node, reset];
+        args.extend(chunk.iter().map(String::as_str));
+        let _ = eval(ctx, Script::RouteAdd, &args, None);
+        reset = "0";
+    }
+    log::info!("cluster: {} uids routed to node {node}", uids.len());
+}
+
+fn node(ctx: &Ctx<'_, Daemon>) -> String {
+    ctx.state
+        .cluster
+        .as_ref()
+        .map(|c| c.node.clone())
+        .unwrap_or_default()
+}
+
+/// A uid got its first connection on this node.
+pub(crate) fn on_first_tab(ctx: &mut Ctx<'_, Daemon>, uid: &str) {
+    let node = node(ctx);
+    if eval(ctx, Script::RouteAdd, &[&node, "0", uid], None).is_ok() {
+        count_route_write(ctx);
+    }
+}
+
+/// A uid's last connection on this node closed.
+pub(crate) fn on_last_tab(ctx: &mut Ctx<'_, Daemon>, uid: &str) {
+    let node = node(ctx);
+    if eval(ctx, Script::RouteDel, &[&node, uid], None).is_ok() {
+        count_route_write(ctx);
+    }
+}
+
+fn count_route_write(ctx: &mut Ctx<'_, Daemon>) {
+    if let Some(c) = ctx.state.cluster.as_mut() {
+        c.counters.route_writes += 1;
+    }
+}
+
+/// Renews the lease and claims due pushes, when due.
+pub(crate) fn tick(ctx: &mut Ctx<'_, Daemon>, now: Instant) {
+    let Some(cluster) = ctx.state.cluster.as_mut() else {
+        return;
+    };
+    if lease_due(cluster, now) {
+        let key = cluster.key(&format!("node:{}", cluster.node));
+        let nodes = cluster.key("nodes");
+        let node = cluster.node.clone();
+        let ms = cluster.lease.as_millis().to_string();
+        let value = serde_json::json!({
+            "conns": ctx.state.registry.conn_total(),
+            "uids": ctx.state.registry.uid_total(),
+        })
+        .to_string();
+        let set = CommandBuf::new("SET").arg(key).arg(value).arg("PX").arg(ms);
+        let then: Then = Box::new(move |ctx, reply| {
+            if let (Ok(_), Some(c)) = (reply, ctx.state.cluster.as_mut()) {
+                c.lease_ok = Some(ctx.io.now());
+            }
+        });
+        let _ = call(ctx, &set, Some(then));
+        let _ = call(ctx, &CommandBuf::new("SADD").arg(nodes).arg(node), None);
+    }
+    let Some(cluster) = ctx.state.cluster.as_mut() else {
+        return;
+    };
+    if !ctx.io.stopping() && claim_due(cluster) {
+        let then: Then = Box::new(|ctx, reply| {
+            if let Some(c) = ctx.state.cluster.as_mut() {
+                c.claiming = false;
+                if let Ok(n) = reply.as_ref().map(|v| v.as_int().unwrap_or(0)) {
+                    c.counters.claimed += n.max(0) as u64;
+                }
+            }
+        });
+        if eval(ctx, Script::Claim, &[CLAIM_BATCH], Some(then)).is_err() {
+            if let Some(c) = ctx.state.cluster.as_mut() {
+                c.claiming = false;
+            }
+        }
+    }
+}
+
+/// A message on this node's inbox or the `all` channel (see `scripts.rs` for who sends
+/// what).
+#[derive(Debug, Deserialize)]
+struct Envelope {
+    /// `uids`, `all` or `kick`.
+    k: String,
+    /// The uids on this node the message is for (`uids`, `kick`).
+    #[serde(default)]
+    u: Vec<String>,
+    /// The frame to send (`uids`, `all`), or the kick reason.
+    d: String,
+    /// The node that sent it (`schedule` for claimed scheduled pushes).
+    o: String,
+}
+
+/// Delivers a message published to this node.
+pub(crate) fn on_inbox(ctx: &mut Ctx<'_, Daemon>, payload: &[u8]) {
+    let envelope: Envelope = match serde_json::from_slice(payload) {
+        Ok(e) => e,
+        Err(e) => {
+            log::warn!("cluster: unreadable inbox message ({e}); dropped");
+            return;
+        }
+    };
+    let me = node(ctx);
+    match envelope.k.as_str() {
+        "uids" => {
+            let uids = envelope.u.iter().map(String::as_str);
+            let receipt = crate::api::push_to_uids(ctx, uids, envelope.d.as_bytes());
+            crate::api::count(ctx, &receipt);
+        }
+        "all" if envelope.o != me => {
+            let receipt = crate::api::push_to_all(ctx, envelope.d.as_bytes());
+            crate::api::count(ctx, &receipt);
+        }
+        "all" => {}
+        "kick" => {
+            for uid in &envelope.u {
+                kick_local(ctx, uid, &envelope.d);
+            }
+        }
+        other => log::warn!("cluster: inbox message of unknown kind {other:?}; dropped"),
+    }
+}
+
+/// Closes this node's connections of `uid`; returns how many.
+pub(crate) fn kick_local(ctx: &mut Ctx<'_, Daemon>, uid: &str, reason: &str) -> usize {
+    let conns: Vec<ConnId> = ctx.state.registry.conns(uid).collect();
+    for &conn in &conns {
+        ctx.io.close_with(conn, 4000, reason);
+    }
+    conns.len()
+}
