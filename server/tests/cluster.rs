@@ -10,7 +10,7 @@ use common::{daemon::*, *};
 use serde_json::{json, Value};
 use std::{
     io::{BufRead, BufReader, Write},
-    net::{SocketAddr, TcpListener, TcpStream},
+    net::{TcpListener, TcpStream},
     path::Path,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -163,9 +163,9 @@ fn silent(ws: &mut Ws, wait: Duration) {
     if let MaybeTls(stream) = ws.get_mut() {
         stream.set_read_timeout(Some(wait)).unwrap();
     }
-    match ws.read() {
-        Ok(tungstenite::Message::Text(t)) => panic!("unexpected frame {t}"),
-        Ok(_) | Err(_) => {}
+    // A timeout (or any non-text frame) is the silence expected.
+    if let Ok(tungstenite::Message::Text(t)) = ws.read() {
+        panic!("unexpected frame {t}");
     }
     if let MaybeTls(stream) = ws.get_mut() {
         stream.set_read_timeout(Some(TIMEOUT)).unwrap();
@@ -203,4 +203,260 @@ fn compat_push_crosses_nodes_byte_exact_and_fails_for_nobody() {
         assert_eq!(ws_read_text(&mut tab), line2);
         assert_eq!(ws_read_text(&mut tab_b), line2);
     }
+}
+
+#[test]
+fn broadcast_groups_online_list_totals_and_kick_are_cluster_wide() {
+    let dir = TempDir::new("cluster-redis-2");
+    let redis = Redis::start(&dir.0, 0);
+    let (a, b, c) = (
+        node("a2", &redis, ""),
+        node("b2", &redis, ""),
+        node("c2", &redis, ""),
+    );
+    let mut tab1 = a.browser("u1", &c);
+    let mut tab2 = b.browser("u2", &c);
+    let mut tab3 = a.browser("u3", &c);
+    let mut backend = c.backend();
+
+    // push.php broadcast from C reaches every tab on A and B.
+    let line = r#"{"broadcast":true,"content":"to all"}"#;
+    assert_eq!(request_line(&mut backend, line), "ok");
+    for tab in [&mut tab1, &mut tab2, &mut tab3] {
+        assert_eq!(ws_read_text(tab), line);
+    }
+
+    // Groups live in Redis: joined through C, pushed through B.
+    for uid in ["u1", "u2"] {
+        let r = command(&mut backend, json!({"cmd":"join","group":"g","uid":uid}));
+        assert_eq!(r["added"], true, "{r}");
+    }
+    let r = command(&mut b.backend(), json!({"cmd":"members","group":"g"}));
+    assert_eq!(r["members"], json!(["u1", "u2"]));
+    let r = command(
+        &mut b.backend(),
+        json!({"cmd":"push","group":"g","data":"group hi"}),
+    );
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(ws_read_text(&mut tab1), "group hi");
+    assert_eq!(ws_read_text(&mut tab2), "group hi");
+    silent(&mut tab3, Duration::from_millis(200));
+
+    // An extended push to uids on two other nodes: nothing offline, published to both.
+    let r = command(
+        &mut backend,
+        json!({"cmd":"push","uids":["u1","u2","ghost"],"data":"many"}),
+    );
+    assert_eq!(r["receipt"]["offline"], json!(["ghost"]), "{r}");
+    let mut nodes: Vec<String> = serde_json::from_value(r["receipt"]["nodes"].clone()).unwrap();
+    nodes.sort();
+    assert_eq!(nodes, ["a2", "b2"]);
+    assert_eq!(ws_read_text(&mut tab1), "many");
+    assert_eq!(ws_read_text(&mut tab2), "many");
+
+    // online_list: sorted and paged over the whole cluster.
+    let r = command(
+        &mut backend,
+        json!({"cmd":"online_list","offset":1,"limit":2}),
+    );
+    assert_eq!(
+        (r["total"].clone(), r["uids"].clone()),
+        (json!(3), json!(["u2", "u3"]))
+    );
+    // Connection counts travel with each node's lease renewal (every lease/3).
+    let deadline = Instant::now() + TIMEOUT;
+    let mut r = command(&mut backend, json!({"cmd":"totals"}));
+    while r["connections"] != 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        r = command(&mut backend, json!({"cmd":"totals"}));
+    }
+    assert_eq!(
+        (
+            r["uids"].clone(),
+            r["connections"].clone(),
+            r["groups"].clone(),
+            r["nodes"].clone()
+        ),
+        (json!(3), json!(3), json!(1), json!(3)),
+        "{r}"
+    );
+
+    // kick through C closes u2's tab on B with the reason.
+    let r = command(
+        &mut backend,
+        json!({"cmd":"kick","uid":"u2","reason":"bye"}),
+    );
+    assert_eq!(r["nodes"], json!(["b2"]), "{r}");
+    match tab2.read() {
+        Ok(tungstenite::Message::Close(Some(frame))) => {
+            assert_eq!(
+                (u16::from(frame.code), frame.reason.as_str()),
+                (4000, "bye")
+            )
+        }
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    let deadline = Instant::now() + TIMEOUT;
+    while online(&c, "u2") > 0 {
+        assert!(Instant::now() < deadline, "u2 stayed online after the kick");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        request_line(&mut backend, r#"{"uid":"u2","content":"x"}"#),
+        "fail"
+    );
+}
+
+#[test]
+fn a_delayed_push_survives_the_death_of_the_node_that_accepted_it() {
+    let dir = TempDir::new("cluster-redis-3");
+    let redis = Redis::start(&dir.0, 0);
+    let (a, b) = (node("a3", &redis, ""), node("b3", &redis, ""));
+    let mut tab = b.browser("late", &a);
+    let accepted = Instant::now();
+    let r = command(
+        &mut a.backend(),
+        json!({"cmd":"push","uid":"late","data":"on time","delay":1.0}),
+    );
+    assert_eq!(r["ok"], true, "{r}");
+    let listed = command(&mut b.backend(), json!({"cmd":"scheduled"}));
+    assert_eq!(listed["pending"], 1, "{listed}");
+    assert_eq!(listed["scheduled"][0]["target"], json!({"uid":"late"}));
+    a.p.kill9();
+    assert_eq!(ws_read_text(&mut tab), "on time");
+    let after = accepted.elapsed();
+    assert!(
+        after >= Duration::from_millis(1000),
+        "delivered early: {after:?}"
+    );
+    assert!(after < Duration::from_secs(3), "delivered late: {after:?}");
+    // Claimed once: no second copy.
+    silent(&mut tab, Duration::from_millis(500));
+    let listed = command(&mut b.backend(), json!({"cmd":"scheduled"}));
+    assert_eq!(listed["pending"], 0, "{listed}");
+    // A cancelled one never comes.
+    let r = command(
+        &mut b.backend(),
+        json!({"cmd":"push","uid":"late","data":"never","delay":0.5}),
+    );
+    let r = command(&mut b.backend(), json!({"cmd":"cancel","id":r["id"]}));
+    assert_eq!(r["cancelled"], true);
+    silent(&mut tab, Duration::from_millis(900));
+}
+
+#[test]
+fn a_dead_nodes_uids_answer_fail_within_the_lease() {
+    let dir = TempDir::new("cluster-redis-4");
+    let redis = Redis::start(&dir.0, 0);
+    let (a, b) = (node("a4", &redis, ""), node("b4", &redis, ""));
+    let _tab = a.browser("doomed", &b);
+    let mut backend = b.backend();
+    assert_eq!(request_line(&mut backend, r#"{"uid":"doomed"}"#), "ok");
+    let killed = Instant::now();
+    a.p.kill9();
+    // Lease 2 s in these tests: `fail` within it (plus a tick), not `ok` into the void.
+    loop {
+        let reply = request_line(&mut backend, r#"{"uid":"doomed"}"#);
+        if reply == "fail" {
+            break;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_millis(2500),
+            "still ok after the lease"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let r = command(&mut backend, json!({"cmd":"online_list"}));
+    assert_eq!(r["total"], 0, "{r}");
+}
+
+#[test]
+fn without_redis_local_pushes_work_remote_ones_fail_fast_and_routes_come_back() {
+    let dir = TempDir::new("cluster-redis-5");
+    let redis = Redis::start(&dir.0, 0);
+    let port = redis.port;
+    let (a, b) = (node("a5", &redis, ""), node("b5", &redis, ""));
+    let mut here = b.browser("here", &a);
+    let mut there = a.browser("there", &b);
+    let mut backend = b.backend();
+    redis.kill();
+    b.wait_for(|s| s["cluster"]["link"] == "down", "its Redis link down");
+
+    let started = Instant::now();
+    assert_eq!(request_line(&mut backend, r#"{"uid":"here","v":1}"#), "ok");
+    assert_eq!(ws_read_text(&mut here), r#"{"uid":"here","v":1}"#);
+    assert_eq!(
+        request_line(&mut backend, r#"{"uid":"there","v":1}"#),
+        "fail"
+    );
+    let r = command(&mut backend, json!({"cmd":"push","uid":"there","data":"x"}));
+    assert_eq!(r["error"], "cluster unavailable", "{r}");
+    let r = command(
+        &mut backend,
+        json!({"cmd":"push","uid":"here","data":"local"}),
+    );
+    assert_eq!(
+        (r["ok"].clone(), r["receipt"]["sent"].clone()),
+        (json!(true), json!(1)),
+        "{r}"
+    );
+    assert_eq!(ws_read_text(&mut here), "local");
+    let r = command(
+        &mut backend,
+        json!({"cmd":"push","uid":"here","data":"later","delay":5}),
+    );
+    assert_eq!(
+        r["error"], "cluster unavailable",
+        "scheduling must be refused: {r}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "answers must not wait for Redis"
+    );
+    let status = b.status();
+    assert_eq!(status["cluster"]["link"], "down", "{status}");
+
+    // Redis back, empty: both nodes reconnect and write their routes again.
+    let _redis = Redis::start(&dir.0, port);
+    a.wait_for(|s| s["cluster"]["link"] == "up", "its Redis link back");
+    b.wait_for(|s| s["cluster"]["link"] == "up", "its Redis link back");
+    let deadline = Instant::now() + TIMEOUT;
+    while request_line(&mut backend, r#"{"uid":"there","v":2}"#) != "ok" {
+        assert!(Instant::now() < deadline, "routes never came back");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(ws_read_text(&mut there), r#"{"uid":"there","v":2}"#);
+    let metrics = ureq::get(&format!("http://{}/metrics", b.p.http))
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    assert!(metrics.contains("pushman_cluster_link_up 1"), "{metrics}");
+}
+
+#[test]
+fn the_http_api_answers_cluster_commands_too() {
+    let dir = TempDir::new("cluster-redis-6");
+    let redis = Redis::start(&dir.0, 0);
+    let (a, b) = (node("a6", &redis, ""), node("b6", &redis, ""));
+    let mut tab = a.browser("web", &b);
+    let body = ureq::post(&format!("http://{}/push", b.p.http))
+        .header("Content-Type", "application/json")
+        .send(r#"{"uid":"web","data":"via http"}"#)
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    let r: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(r["receipt"]["nodes"], json!(["a6"]), "{r}");
+    assert_eq!(ws_read_text(&mut tab), "via http");
+    let body = ureq::get(&format!("http://{}/online?uid=web", b.p.http))
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    let r: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(r["online"], true, "{r}");
 }
