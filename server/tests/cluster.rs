@@ -371,6 +371,23 @@ fn a_dead_nodes_uids_answer_fail_within_the_lease() {
 }
 
 #[test]
+fn a_gracefully_stopped_nodes_uids_answer_fail_at_once() {
+    let dir = TempDir::new("cluster-redis-7");
+    let redis = Redis::start(&dir.0, 0);
+    let (a, b) = (node("a7", &redis, ""), node("b7", &redis, ""));
+    let _tab = a.browser("leaving", &b);
+    let mut backend = b.backend();
+    assert_eq!(request_line(&mut backend, r#"{"uid":"leaving"}"#), "ok");
+    a.p.stop();
+    // Well within the 2 s lease.
+    assert_eq!(request_line(&mut backend, r#"{"uid":"leaving"}"#), "fail");
+    assert_eq!(
+        redis.cmd(&["EXISTS", "pushman:node:a7"]).as_deref(),
+        Some(":0")
+    );
+}
+
+#[test]
 fn without_redis_local_pushes_work_remote_ones_fail_fast_and_routes_come_back() {
     let dir = TempDir::new("cluster-redis-5");
     let redis = Redis::start(&dir.0, 0);

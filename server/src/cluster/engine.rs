@@ -47,6 +47,22 @@ fn node(ctx: &Ctx<'_, Daemon>) -> String {
         .unwrap_or_default()
 }
 
+/// A graceful stop: the lease and this node's routes go now, so the others answer `fail`
+/// for its uids at once instead of until the lease runs out.
+pub(crate) fn on_stop(ctx: &mut Ctx<'_, Daemon>) {
+    let node = node(ctx);
+    let Some(key) = ctx
+        .state
+        .cluster
+        .as_ref()
+        .map(|c| c.key(&format!("node:{node}")))
+    else {
+        return;
+    };
+    let _ = call(ctx, &CommandBuf::new("DEL").arg(key), None);
+    let _ = eval(ctx, Script::RouteAdd, &[&node, "1"], None);
+}
+
 /// A uid got its first connection on this node.
 pub(crate) fn on_first_tab(ctx: &mut Ctx<'_, Daemon>, uid: &str) {
     let node = node(ctx);

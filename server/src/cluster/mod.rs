@@ -227,6 +227,8 @@ pub(crate) fn worker(url: &RedisUrl) -> Worker<Daemon> {
     worker.connect_timeout = CONNECT_TIMEOUT;
     worker.limits.max_send_buffer_size = 64 << 20;
     worker.on_connect(on_connect);
+    // Runs before the graceful stop closes the links (which flush what is queued).
+    worker.on_worker_stop(engine::on_stop);
     worker.on_message(on_message);
     worker.on_close(on_close);
     worker.on_error(|ctx, conn, err| {
