@@ -368,6 +368,11 @@ fn a_dead_nodes_uids_answer_fail_within_the_lease() {
     }
     let r = command(&mut backend, json!({"cmd":"online_list"}));
     assert_eq!(r["total"], 0, "{r}");
+    // Past the 2 s command timeout: the survivor's links never dropped meanwhile (a
+    // subscription must not look like an unanswered command).
+    std::thread::sleep(Duration::from_millis(2200).saturating_sub(killed.elapsed()));
+    let status = b.status();
+    assert_eq!(status["cluster"]["reconnects"], 0, "{status}");
 }
 
 #[test]

@@ -297,7 +297,7 @@ pub(crate) fn eval(
     call(ctx, &cmd, then)
 }
 
-/// Writes a command on `conn` with no reply tracking beyond `waiting` (login, subscribe).
+/// Writes a setup command (login, scripts, subscribe) on a link that is not `Up` yet.
 fn send_raw(ctx: &mut Ctx<'_, Daemon>, which: Which, args: &[&[u8]], then: Option<Then>) {
     let Some(cluster) = ctx.state.cluster.as_mut() else {
         return;
@@ -307,7 +307,9 @@ fn send_raw(ctx: &mut Ctx<'_, Daemon>, which: Which, args: &[&[u8]], then: Optio
     let now = ctx.io.now();
     let link = cluster.link(which);
     if let Some(conn) = link.conn {
-        if ctx.io.send(conn, &bytes).is_ok() {
+        // `SUBSCRIBE` is answered by confirmations, not a reply: nothing waits for it.
+        let tracked = args.first() != Some(&&b"SUBSCRIBE"[..]);
+        if ctx.io.send(conn, &bytes).is_ok() && tracked {
             link.waiting.push_back(Waiting { sent: now, then });
         }
     }
