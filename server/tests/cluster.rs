@@ -238,6 +238,11 @@ fn broadcast_groups_online_list_totals_and_kick_are_cluster_wide() {
         json!({"cmd":"push","group":"g","data":"group hi"}),
     );
     assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(
+        (r["receipt"]["sent"].clone(), r["receipt"]["nodes"].clone()),
+        (json!(2), json!(["a2"])),
+        "{r}"
+    );
     assert_eq!(ws_read_text(&mut tab1), "group hi");
     assert_eq!(ws_read_text(&mut tab2), "group hi");
     silent(&mut tab3, Duration::from_millis(200));
@@ -248,9 +253,12 @@ fn broadcast_groups_online_list_totals_and_kick_are_cluster_wide() {
         json!({"cmd":"push","uids":["u1","u2","ghost"],"data":"many"}),
     );
     assert_eq!(r["receipt"]["offline"], json!(["ghost"]), "{r}");
+    // Counted by the nodes that delivered it, which answered in time.
     let mut nodes: Vec<String> = serde_json::from_value(r["receipt"]["nodes"].clone()).unwrap();
     nodes.sort();
     assert_eq!(nodes, ["a2", "b2"]);
+    assert_eq!(r["receipt"]["sent"], 2, "{r}");
+    assert_eq!(r["receipt"]["unanswered"], json!([]), "{r}");
     assert_eq!(ws_read_text(&mut tab1), "many");
     assert_eq!(ws_read_text(&mut tab2), "many");
 
@@ -472,6 +480,7 @@ fn the_http_api_answers_cluster_commands_too() {
         .unwrap();
     let r: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(r["receipt"]["nodes"], json!(["a6"]), "{r}");
+    assert_eq!(r["receipt"]["sent"], 1, "{r}");
     assert_eq!(ws_read_text(&mut tab), "via http");
     let body = ureq::get(&format!("http://{}/online?uid=web", b.p.http))
         .call()
@@ -481,4 +490,31 @@ fn the_http_api_answers_cluster_commands_too() {
         .unwrap();
     let r: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(r["online"], true, "{r}");
+}
+
+#[test]
+fn a_node_that_does_not_answer_is_named_and_not_counted() {
+    let dir = TempDir::new("cluster-redis-8");
+    let redis = Redis::start(&dir.0, 0);
+    let (a, b) = (node("a8", &redis, ""), node("b8", &redis, ""));
+    let _tab = a.browser("frozen", &b);
+    // Stopped, not dead: its lease still counts, but it cannot deliver or answer.
+    signal(a.p.child.id(), "STOP");
+    let asked = Instant::now();
+    let r = command(
+        &mut b.backend(),
+        json!({"cmd":"push","uid":"frozen","data":"x"}),
+    );
+    signal(a.p.child.id(), "CONT");
+    let waited = asked.elapsed();
+    assert_eq!(r["receipt"]["unanswered"], json!(["a8"]), "{r}");
+    assert_eq!(
+        (r["receipt"]["sent"].clone(), r["receipt"]["nodes"].clone()),
+        (json!(0), json!([])),
+        "{r}"
+    );
+    assert!(
+        waited >= Duration::from_millis(450) && waited < Duration::from_secs(2),
+        "{waited:?}"
+    );
 }

@@ -4,7 +4,7 @@
 //! (through a [`Ticket`], in the backend's order), or at once with `fail` /
 //! `cluster unavailable` when it cannot be asked.
 
-use super::{call, engine, eval, scripts::Script, Then, Unavailable};
+use super::{acks, call, engine, eval, scripts::Script, Then, Unavailable};
 use crate::{
     api::{self, Compat, Receipt, Reply},
     replies::Ticket,
@@ -113,7 +113,7 @@ pub(crate) fn execute(ctx: &mut Ctx<'_, Daemon>, line: &[u8], ticket: Ticket) ->
             match eval(
                 ctx,
                 Script::Push,
-                &[&node, "kick", &reason, &uid],
+                &[&node, "kick", &reason, "", &uid],
                 Some(then),
             ) {
                 Ok(()) => None,
@@ -158,7 +158,7 @@ fn compat_push(ctx: &mut Ctx<'_, Daemon>, uid: &str, line: &[u8], ticket: Ticket
             },
         ) as Then
     });
-    let asked = eval(ctx, Script::Push, &[&node, "uids", &data, uid], then).is_ok();
+    let asked = eval(ctx, Script::Push, &[&node, "uids", &data, "", uid], then).is_ok();
     match (here, asked) {
         (true, _) => Some(Reply::Compat(Compat::Delivered)),
         (false, true) => None,
@@ -222,35 +222,38 @@ fn push(
     match target {
         StoredTarget::All => {
             let (receipt, published) = broadcast(ctx, data.as_bytes());
-            let mut body = json!({ "ok": published, "receipt": receipt_json(&receipt, &[]) });
+            let mut body =
+                json!({ "ok": published, "receipt": acks::receipt_json(&receipt, &[], &[]) });
             if !published {
                 body["error"] = json!(Unavailable.to_string());
             }
             Some(Reply::Json(body))
         }
         StoredTarget::Group(group) => {
+            let req = acks::expect(ctx, ticket, Receipt::default());
             let data_owned = data.to_string();
-            let then: Then = Box::new(move |ctx, reply| {
-                let reply = match reply {
-                    Ok(Value::Error(e)) => Reply::error(format!("redis: {e}")),
-                    Ok(v) => {
-                        let items = array(&v);
-                        let members = items.get(3).map(strings).unwrap_or_default();
-                        let local = local_only(ctx, &members, data_owned.as_bytes());
-                        finish_uids(local, &items)
-                    }
-                    Err(e) => Reply::error(e),
-                };
-                ticket.answer(ctx, reply);
+            let then: Then = Box::new(move |ctx, reply| match reply {
+                Ok(Value::Error(e)) => acks::fail(ctx, req, Reply::error(format!("redis: {e}"))),
+                Ok(v) => {
+                    let items = array(&v);
+                    let members = items.get(3).map(strings).unwrap_or_default();
+                    let local = local_only(ctx, &members, data_owned.as_bytes());
+                    acks::routed(ctx, req, Some(local), &items);
+                }
+                Err(e) => acks::fail(ctx, req, Reply::error(e)),
             });
+            let req_arg = req.to_string();
             match eval(
                 ctx,
                 Script::Push,
-                &[&node, "group", data, &group],
+                &[&node, "group", data, &req_arg, &group],
                 Some(then),
             ) {
                 Ok(()) => None,
-                Err(e) => Some(Reply::error(e)),
+                Err(e) => {
+                    acks::forget(ctx, req);
+                    Some(Reply::error(e))
+                }
             }
         }
         StoredTarget::Uid(uid) => push_uids(ctx, vec![uid], data, &node, ticket),
@@ -267,22 +270,27 @@ fn push_uids(
 ) -> Option<Reply> {
     let local = local_only(ctx, &uids, data.as_bytes());
     let all_here = local.offline.is_empty();
-    let mut args: Vec<&str> = vec![node, "uids", data];
+    let req = acks::expect(ctx, ticket, local.clone());
+    let req_arg = req.to_string();
+    let mut args: Vec<&str> = vec![node, "uids", data, &req_arg];
     args.extend(uids.iter().map(String::as_str));
     let local_copy = local.clone();
-    let then: Then = Box::new(move |ctx, reply| {
-        let reply = match reply {
-            Ok(Value::Error(e)) => Reply::error(format!("redis: {e}")),
-            Ok(v) => finish_uids(local_copy, &array(&v)),
-            Err(_) if local_copy.offline.is_empty() => ok_receipt(&local_copy, &[]),
-            Err(e) => unavailable_with(&local_copy, e),
-        };
-        ticket.answer(ctx, reply);
+    let then: Then = Box::new(move |ctx, reply| match reply {
+        Ok(Value::Error(e)) => acks::fail(ctx, req, Reply::error(format!("redis: {e}"))),
+        Ok(v) => acks::routed(ctx, req, None, &array(&v)),
+        Err(_) if local_copy.offline.is_empty() => acks::fail(ctx, req, ok_receipt(&local_copy)),
+        Err(e) => acks::fail(ctx, req, unavailable_with(&local_copy, e)),
     });
     match eval(ctx, Script::Push, &args, Some(then)) {
         Ok(()) => None,
-        Err(_) if all_here => Some(ok_receipt(&local, &[])),
-        Err(e) => Some(unavailable_with(&local, e)),
+        Err(e) => {
+            acks::forget(ctx, req);
+            Some(if all_here {
+                ok_receipt(&local)
+            } else {
+                unavailable_with(&local, e)
+            })
+        }
     }
 }
 
@@ -293,29 +301,14 @@ fn local_only(ctx: &mut Ctx<'_, Daemon>, uids: &[String], data: &[u8]) -> Receip
     receipt
 }
 
-/// The receipt of a routed push: this node's counts; offline = uids neither here nor on
-/// a live node; `nodes` = the other nodes the push was published to (their deliveries are
-/// not counted in `sent`).
-fn finish_uids(mut local: Receipt, items: &[Value]) -> Reply {
-    let remote_offline = items.get(1).map(strings).unwrap_or_default();
-    local.offline.retain(|u| remote_offline.contains(u));
-    let nodes = items.get(2).map(strings).unwrap_or_default();
-    ok_receipt(&local, &nodes)
-}
-
-fn ok_receipt(receipt: &Receipt, nodes: &[String]) -> Reply {
-    Reply::Json(json!({ "ok": true, "receipt": receipt_json(receipt, nodes) }))
+fn ok_receipt(receipt: &Receipt) -> Reply {
+    Reply::Json(json!({ "ok": true, "receipt": acks::receipt_json(receipt, &[], &[]) }))
 }
 
 fn unavailable_with(receipt: &Receipt, e: Unavailable) -> Reply {
     Reply::Json(
-        json!({ "ok": false, "error": e.to_string(), "receipt": receipt_json(receipt, &[]) }),
+        json!({ "ok": false, "error": e.to_string(), "receipt": acks::receipt_json(receipt, &[], &[]) }),
     )
-}
-
-fn receipt_json(r: &Receipt, nodes: &[String]) -> Json {
-    json!({ "sent": r.sent, "offline": r.offline, "dropped": r.dropped, "closing": r.closing,
-            "nodes": nodes })
 }
 
 /// Runs `script` and answers `ticket` with `f(reply)`; `Some` at once if Redis cannot be
@@ -391,14 +384,14 @@ fn scheduled_json(v: Value) -> Json {
     json!({ "ok": true, "pending": pending, "scheduled": list })
 }
 
-fn array(v: &Value) -> Vec<Value> {
+pub(super) fn array(v: &Value) -> Vec<Value> {
     match v {
         Value::Array(items) => items.clone(),
         _ => Vec::new(),
     }
 }
 
-fn strings(v: &Value) -> Vec<String> {
+pub(super) fn strings(v: &Value) -> Vec<String> {
     array(v)
         .iter()
         .filter_map(|x| {

@@ -5,7 +5,7 @@
 use super::{call, claim_due, eval, lease_due, scripts::Script, Then};
 use crate::state::Daemon;
 use pushman::{codec::resp::CommandBuf, ConnId, Ctx};
-use serde::Deserialize;
+use serde_json::{json, Value as Json};
 use std::time::Instant;
 
 /// Route writes per `EVALSHA` when re-registering every uid after a reconnect.
@@ -109,6 +109,7 @@ pub(crate) fn tick(ctx: &mut Ctx<'_, Daemon>, now: Instant) {
         let _ = call(ctx, &set, Some(then));
         let _ = call(ctx, &CommandBuf::new("SADD").arg(nodes).arg(node), None);
     }
+    super::acks::tick(ctx, now);
     let Some(cluster) = ctx.state.cluster.as_mut() else {
         return;
     };
@@ -129,24 +130,11 @@ pub(crate) fn tick(ctx: &mut Ctx<'_, Daemon>, now: Instant) {
     }
 }
 
-/// A message on this node's inbox or the `all` channel (see `scripts.rs` for who sends
-/// what).
-#[derive(Debug, Deserialize)]
-struct Envelope {
-    /// `uids`, `all` or `kick`.
-    k: String,
-    /// The uids on this node the message is for (`uids`, `kick`).
-    #[serde(default)]
-    u: Vec<String>,
-    /// The frame to send (`uids`, `all`), or the kick reason.
-    d: String,
-    /// The node that sent it (`schedule` for claimed scheduled pushes).
-    o: String,
-}
-
-/// Delivers a message published to this node.
+/// Delivers a message published to this node (see `scripts.rs` for who sends what):
+/// `{"k": kind, "u": uids here, "d": frame or kick reason, "o": origin node, "r": request
+/// id wanting an acknowledgement}`; `ack` messages carry counts back (`s`, `dr`, `c`).
 pub(crate) fn on_inbox(ctx: &mut Ctx<'_, Daemon>, payload: &[u8]) {
-    let envelope: Envelope = match serde_json::from_slice(payload) {
+    let envelope: Json = match serde_json::from_slice(payload) {
         Ok(e) => e,
         Err(e) => {
             log::warn!("cluster: unreadable inbox message ({e}); dropped");
@@ -154,21 +142,42 @@ pub(crate) fn on_inbox(ctx: &mut Ctx<'_, Daemon>, payload: &[u8]) {
         }
     };
     let me = node(ctx);
-    match envelope.k.as_str() {
+    let text = |k: &str| envelope[k].as_str().unwrap_or_default();
+    let uids: Vec<&str> = envelope["u"]
+        .as_array()
+        .map(|u| u.iter().filter_map(Json::as_str).collect())
+        .unwrap_or_default();
+    match text("k") {
         "uids" => {
-            let uids = envelope.u.iter().map(String::as_str);
-            let receipt = crate::api::push_to_uids(ctx, uids, envelope.d.as_bytes());
+            let receipt = crate::api::push_to_uids(ctx, uids, text("d").as_bytes());
             crate::api::count(ctx, &receipt);
+            if let Some(req) = envelope["r"].as_str() {
+                let ack = json!({ "k": "ack", "r": req, "o": me, "s": receipt.sent,
+                                  "dr": receipt.dropped, "c": receipt.closing });
+                let channel = ctx
+                    .state
+                    .cluster
+                    .as_ref()
+                    .map(|c| c.key(&format!("inbox:{}", text("o"))));
+                let cmd = CommandBuf::new("PUBLISH")
+                    .arg(channel.unwrap_or_default())
+                    .arg(ack.to_string());
+                let _ = call(ctx, &cmd, None);
+            }
         }
-        "all" if envelope.o != me => {
-            let receipt = crate::api::push_to_all(ctx, envelope.d.as_bytes());
+        "all" if text("o") != me => {
+            let receipt = crate::api::push_to_all(ctx, text("d").as_bytes());
             crate::api::count(ctx, &receipt);
         }
         "all" => {}
         "kick" => {
-            for uid in &envelope.u {
-                kick_local(ctx, uid, &envelope.d);
+            for uid in uids {
+                kick_local(ctx, uid, text("d"));
             }
+        }
+        "ack" => {
+            let req = text("r").parse::<u64>().unwrap_or(0);
+            super::acks::on_ack(ctx, req, text("o"), &super::acks::counts(&envelope));
         }
         other => log::warn!("cluster: inbox message of unknown kind {other:?}; dropped"),
     }

@@ -8,6 +8,7 @@
 //! arrives, or with [`Unavailable`] when the link fails first. [`engine`] is what the
 //! daemon does with it.
 
+mod acks;
 pub(crate) mod api;
 pub(crate) mod engine;
 mod link;
@@ -92,6 +93,8 @@ pub(crate) struct Cluster {
     scratch: Vec<u8>,
     /// Each script's SHA1, indexed like [`Script::ALL`].
     shas: Vec<String>,
+    /// Pushes waiting for other nodes' delivery counts, by request id.
+    acks: acks::Acks,
 }
 
 impl fmt::Debug for Cluster {
@@ -136,6 +139,7 @@ impl Cluster {
             counters: Counters::default(),
             scratch: Vec::new(),
             shas: Script::ALL.iter().map(|s| s.sha()).collect(),
+            acks: acks::Acks::default(),
         }
     }
 

@@ -44,28 +44,30 @@ local function route(uids, exclude)
   end
   return per, order, offline, online
 end
-local function publish(per, order, kind, data, origin)
+local function publish(per, order, kind, data, origin, req)
+  if req == '' then req = nil end
   for _, node in ipairs(order) do
     redis.call('PUBLISH', P .. 'inbox:' .. node,
-      cjson.encode({k = kind, u = per[node], d = data, o = origin}))
+      cjson.encode({k = kind, u = per[node], d = data, o = origin, r = req}))
   end
 end
 "#;
 
-/// `ARGV`: prefix, self, kind (`uids`, `group`, `kick`), data, then the uids (or the
-/// group). Publishes to every other live node holding a target uid. Returns
-/// `{online, offline uids, nodes published to, uids targeted}`.
+/// `ARGV`: prefix, self, kind (`uids`, `group`, `kick`), data, request id (empty: no
+/// acknowledgement wanted), then the uids (or the group). Publishes to every other live
+/// node holding a target uid. Returns `{online, offline uids, nodes published to, uids
+/// targeted}`.
 const PUSH: &str = r#"
-local self, kind, data = ARGV[2], ARGV[3], ARGV[4]
+local self, kind, data, req = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local uids = {}
 if kind == 'group' then
-  uids = redis.call('SMEMBERS', P .. 'group:' .. ARGV[5])
+  uids = redis.call('SMEMBERS', P .. 'group:' .. ARGV[6])
   table.sort(uids)
 else
-  for i = 5, #ARGV do uids[#uids + 1] = ARGV[i] end
+  for i = 6, #ARGV do uids[#uids + 1] = ARGV[i] end
 end
 local per, order, offline, online = route(uids, self)
-publish(per, order, kind == 'group' and 'uids' or kind, data, self)
+publish(per, order, kind == 'group' and 'uids' or kind, data, self, req)
 return {online, offline, order, uids}
 "#;
 
@@ -103,7 +105,7 @@ for _, id in ipairs(ids) do
         uids = push.v
       end
       local per, order = route(uids, nil)
-      publish(per, order, 'uids', push.d, 'schedule')
+      publish(per, order, 'uids', push.d, 'schedule', '')
     end
   end
 end
