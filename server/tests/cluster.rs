@@ -381,6 +381,35 @@ fn a_dead_nodes_uids_answer_fail_within_the_lease() {
     std::thread::sleep(Duration::from_millis(2200).saturating_sub(killed.elapsed()));
     let status = b.status();
     assert_eq!(status["cluster"]["reconnects"], 0, "{status}");
+    // The survivor's janitor forgets the dead node's routes (once a lease).
+    let deadline = Instant::now() + TIMEOUT;
+    while redis.cmd(&["EXISTS", "pushman:route:doomed"]).as_deref() != Some(":0")
+        || redis.cmd(&["SISMEMBER", "pushman:nodes", "a4"]).as_deref() != Some(":0")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the dead node's routes stayed in Redis"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_node_whose_lease_lapsed_writes_its_routes_again() {
+    let dir = TempDir::new("cluster-redis-9");
+    let redis = Redis::start(&dir.0, 0);
+    let (a, b) = (node("a9", &redis, ""), node("b9", &redis, ""));
+    let _tab = a.browser("kept", &b);
+    // What a janitor does to a node whose lease ran out while it was cut off.
+    for key in ["pushman:node:a9", "pushman:route:kept", "pushman:uids:a9"] {
+        redis.cmd(&["DEL", key]).unwrap();
+    }
+    let mut backend = b.backend();
+    let deadline = Instant::now() + TIMEOUT;
+    while request_line(&mut backend, r#"{"uid":"kept"}"#) != "ok" {
+        assert!(Instant::now() < deadline, "routes were never written again");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]

@@ -37,6 +37,9 @@ pub(crate) fn on_link_up(ctx: &mut Ctx<'_, Daemon>) {
         reset = "0";
     }
     log::info!("cluster: {} uids routed to node {node}", uids.len());
+    if let Some(c) = ctx.state.cluster.as_mut() {
+        c.routes_fresh = true;
+    }
 }
 
 fn node(ctx: &Ctx<'_, Daemon>) -> String {
@@ -91,23 +94,32 @@ pub(crate) fn tick(ctx: &mut Ctx<'_, Daemon>, now: Instant) {
         return;
     };
     if lease_due(cluster, now) {
-        let key = cluster.key(&format!("node:{}", cluster.node));
-        let nodes = cluster.key("nodes");
         let node = cluster.node.clone();
         let ms = cluster.lease.as_millis().to_string();
-        let value = serde_json::json!({
+        let janitor = std::mem::take(&mut cluster.janitor_due);
+        let value = json!({
             "conns": ctx.state.registry.conn_total(),
             "uids": ctx.state.registry.uid_total(),
         })
         .to_string();
-        let set = CommandBuf::new("SET").arg(key).arg(value).arg("PX").arg(ms);
         let then: Then = Box::new(move |ctx, reply| {
-            if let (Ok(_), Some(c)) = (reply, ctx.state.cluster.as_mut()) {
-                c.lease_ok = Some(ctx.io.now());
+            let Some(c) = ctx.state.cluster.as_mut() else {
+                return;
+            };
+            let Ok(reply) = reply else {
+                return;
+            };
+            c.lease_ok = Some(ctx.io.now());
+            let routes_fresh = std::mem::take(&mut c.routes_fresh);
+            if reply.as_int() == Some(0) && !routes_fresh {
+                log::warn!("cluster: this node's lease had lapsed; writing its routes again");
+                on_link_up(ctx);
             }
         });
-        let _ = call(ctx, &set, Some(then));
-        let _ = call(ctx, &CommandBuf::new("SADD").arg(nodes).arg(node), None);
+        let _ = eval(ctx, Script::Lease, &[&node, &value, &ms], Some(then));
+        if janitor {
+            let _ = eval(ctx, Script::Janitor, &[&node], None);
+        }
     }
     super::acks::tick(ctx, now);
     let Some(cluster) = ctx.state.cluster.as_mut() else {

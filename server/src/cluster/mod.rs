@@ -95,6 +95,12 @@ pub(crate) struct Cluster {
     shas: Vec<String>,
     /// Pushes waiting for other nodes' delivery counts, by request id.
     acks: acks::Acks,
+    /// Routes were just written in full: a lapsed lease found by the next renewal needs
+    /// no second rewrite.
+    routes_fresh: bool,
+    /// The next lease renewal also runs the janitor (every third renewal: once a lease).
+    janitor_due: bool,
+    renewals: u64,
 }
 
 impl fmt::Debug for Cluster {
@@ -140,6 +146,9 @@ impl Cluster {
             scratch: Vec::new(),
             shas: Script::ALL.iter().map(|s| s.sha()).collect(),
             acks: acks::Acks::default(),
+            routes_fresh: false,
+            janitor_due: false,
+            renewals: 0,
         }
     }
 
@@ -545,6 +554,8 @@ fn lease_due(cluster: &mut Cluster, now: Instant) -> bool {
         return false;
     }
     cluster.next_lease = now + cluster.lease / 3;
+    cluster.renewals += 1;
+    cluster.janitor_due = cluster.renewals % 3 == 0;
     true
 }
 

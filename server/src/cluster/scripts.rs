@@ -4,7 +4,7 @@
 //!
 //! Keys (`P` = `cluster.key_prefix`):
 //! - `P node:<id>`: a node's lease (`SET … PX lease`), value `{"conns":n,"uids":m}`;
-//!   `P nodes`: every node id ever seen (dead ones are skipped by their missing lease).
+//!   `P nodes`: the nodes with routes (a janitor forgets those whose lease is gone).
 //! - `P route:<uid>`: the nodes holding `uid`; `P uids:<node>`: the uids a node holds.
 //! - `P group:<g>`: a group's uids; `P groups`: group names.
 //! - `P sched` (zset id → due ms), `P sched:data` (hash id → payload), `P sched:seq`.
@@ -201,6 +201,34 @@ end
 return {uids, conns, redis.call('SCARD', P .. 'groups'), redis.call('ZCARD', P .. 'sched'), nodes}
 "#;
 
+/// `ARGV`: prefix, self, value, ms. Renews this node's lease; returns 1 if it was still
+/// there, 0 if it had lapsed (or is new): then the node writes its routes again, since a
+/// janitor may have removed them meanwhile.
+const LEASE: &str = r#"
+local key = P .. 'node:' .. ARGV[2]
+local had = redis.call('EXISTS', key)
+redis.call('SET', key, ARGV[3], 'PX', ARGV[4])
+redis.call('SADD', P .. 'nodes', ARGV[2])
+return had
+"#;
+
+/// `ARGV`: prefix, self. Forgets the nodes whose lease is gone: their routes, their uid
+/// set, their entry in `P nodes`. Returns how many nodes were forgotten.
+const JANITOR: &str = r#"
+local gone = 0
+for _, node in ipairs(redis.call('SMEMBERS', P .. 'nodes')) do
+  if node ~= ARGV[2] and not live(node) then
+    for _, uid in ipairs(redis.call('SMEMBERS', P .. 'uids:' .. node)) do
+      redis.call('SREM', P .. 'route:' .. uid, node)
+    end
+    redis.call('DEL', P .. 'uids:' .. node)
+    redis.call('SREM', P .. 'nodes', node)
+    gone = gone + 1
+  end
+end
+return gone
+"#;
+
 /// `ARGV`: prefix, group, uid. Returns 1 if added.
 const JOIN: &str = r#"
 redis.call('SADD', P .. 'groups', ARGV[2])
@@ -232,10 +260,12 @@ pub(crate) enum Script {
     Totals,
     Join,
     Leave,
+    Lease,
+    Janitor,
 }
 
 impl Script {
-    pub(crate) const ALL: [Script; 12] = [
+    pub(crate) const ALL: [Script; 14] = [
         Self::Push,
         Self::Schedule,
         Self::Claim,
@@ -248,6 +278,8 @@ impl Script {
         Self::Totals,
         Self::Join,
         Self::Leave,
+        Self::Lease,
+        Self::Janitor,
     ];
 
     fn body(self) -> &'static str {
@@ -264,6 +296,8 @@ impl Script {
             Self::Totals => TOTALS,
             Self::Join => JOIN,
             Self::Leave => LEAVE,
+            Self::Lease => LEASE,
+            Self::Janitor => JANITOR,
         }
     }
 
