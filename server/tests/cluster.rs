@@ -2,7 +2,9 @@
 //! temp dir, no persistence, stopped by pid) and several real `pushman` nodes; browsers
 //! (tungstenite) on one node, backends (text port, HTTP API) on another.
 //!
-//! Without `redis-server` on PATH these tests fail loudly (`.ci/run` installs it).
+//! They need `redis-server` (Debian's, 7.x), so they are `#[ignore]`d like the browser
+//! tests: `cargo test -- --include-ignored` (README, `.ci/run`) runs them and fails, naming
+//! it, when it is missing.
 
 mod common;
 
@@ -177,6 +179,7 @@ use tungstenite::stream::MaybeTlsStream::Plain as MaybeTls;
 const SEED_LINE: &str = r#"{"uid":"u-a","content":"hello from B","type":"publish"}"#;
 
 #[test]
+#[ignore = "needs redis-server; .ci/run installs it (run with cargo test -- --include-ignored)"]
 fn compat_push_crosses_nodes_byte_exact_and_fails_for_nobody() {
     let dir = TempDir::new("cluster-redis-1");
     let redis = Redis::start(&dir.0, 0);
@@ -206,6 +209,7 @@ fn compat_push_crosses_nodes_byte_exact_and_fails_for_nobody() {
 }
 
 #[test]
+#[ignore = "needs redis-server; .ci/run installs it (run with cargo test -- --include-ignored)"]
 fn broadcast_groups_online_list_totals_and_kick_are_cluster_wide() {
     let dir = TempDir::new("cluster-redis-2");
     let redis = Redis::start(&dir.0, 0);
@@ -316,6 +320,7 @@ fn broadcast_groups_online_list_totals_and_kick_are_cluster_wide() {
 }
 
 #[test]
+#[ignore = "needs redis-server; .ci/run installs it (run with cargo test -- --include-ignored)"]
 fn a_delayed_push_survives_the_death_of_the_node_that_accepted_it() {
     let dir = TempDir::new("cluster-redis-3");
     let redis = Redis::start(&dir.0, 0);
@@ -353,6 +358,7 @@ fn a_delayed_push_survives_the_death_of_the_node_that_accepted_it() {
 }
 
 #[test]
+#[ignore = "needs redis-server; .ci/run installs it (run with cargo test -- --include-ignored)"]
 fn a_dead_nodes_uids_answer_fail_within_the_lease() {
     let dir = TempDir::new("cluster-redis-4");
     let redis = Redis::start(&dir.0, 0);
@@ -395,6 +401,7 @@ fn a_dead_nodes_uids_answer_fail_within_the_lease() {
 }
 
 #[test]
+#[ignore = "needs redis-server; .ci/run installs it (run with cargo test -- --include-ignored)"]
 fn a_node_whose_lease_lapsed_writes_its_routes_again() {
     let dir = TempDir::new("cluster-redis-9");
     let redis = Redis::start(&dir.0, 0);
@@ -413,6 +420,7 @@ fn a_node_whose_lease_lapsed_writes_its_routes_again() {
 }
 
 #[test]
+#[ignore = "needs redis-server; .ci/run installs it (run with cargo test -- --include-ignored)"]
 fn a_gracefully_stopped_nodes_uids_answer_fail_at_once() {
     let dir = TempDir::new("cluster-redis-7");
     let redis = Redis::start(&dir.0, 0);
@@ -430,6 +438,7 @@ fn a_gracefully_stopped_nodes_uids_answer_fail_at_once() {
 }
 
 #[test]
+#[ignore = "needs redis-server; .ci/run installs it (run with cargo test -- --include-ignored)"]
 fn without_redis_local_pushes_work_remote_ones_fail_fast_and_routes_come_back() {
     let dir = TempDir::new("cluster-redis-5");
     let redis = Redis::start(&dir.0, 0);
@@ -495,6 +504,7 @@ fn without_redis_local_pushes_work_remote_ones_fail_fast_and_routes_come_back() 
 }
 
 #[test]
+#[ignore = "needs redis-server; .ci/run installs it (run with cargo test -- --include-ignored)"]
 fn the_http_api_answers_cluster_commands_too() {
     let dir = TempDir::new("cluster-redis-6");
     let redis = Redis::start(&dir.0, 0);
@@ -522,6 +532,7 @@ fn the_http_api_answers_cluster_commands_too() {
 }
 
 #[test]
+#[ignore = "needs redis-server; .ci/run installs it (run with cargo test -- --include-ignored)"]
 fn a_node_that_does_not_answer_is_named_and_not_counted() {
     let dir = TempDir::new("cluster-redis-8");
     let redis = Redis::start(&dir.0, 0);
