@@ -10,6 +10,7 @@
 
 mod acks;
 pub(crate) mod api;
+mod callbacks;
 pub(crate) mod engine;
 mod link;
 pub(crate) mod scripts;
@@ -18,8 +19,8 @@ pub(crate) mod url;
 use crate::state::Daemon;
 use link::{Link, State, Waiting};
 use pushman::{
-    codec::resp::{encode_command, CommandBuf, Value},
-    ConnId, Ctx, Message, Upstream, Worker,
+    codec::resp::{CommandBuf, Value},
+    ConnId, Ctx, Upstream, Worker,
 };
 use scripts::Script;
 use std::{
@@ -239,11 +240,11 @@ pub(crate) fn worker(url: &RedisUrl) -> Worker<Daemon> {
     worker.name = "redis".into();
     worker.connect_timeout = CONNECT_TIMEOUT;
     worker.limits.max_send_buffer_size = 64 << 20;
-    worker.on_connect(on_connect);
+    worker.on_connect(callbacks::on_connect);
     // Runs before the graceful stop closes the links (which flush what is queued).
     worker.on_worker_stop(engine::on_stop);
-    worker.on_message(on_message);
-    worker.on_close(on_close);
+    worker.on_message(callbacks::on_message);
+    worker.on_close(callbacks::on_close);
     worker.on_error(|ctx, conn, err| {
         let Some(cluster) = ctx.state.cluster.as_ref() else {
             return;
@@ -308,210 +309,6 @@ pub(crate) fn eval(
         cmd.push(arg);
     }
     call(ctx, &cmd, then)
-}
-
-/// Writes a setup command (login, scripts, subscribe) on a link that is not `Up` yet.
-fn send_raw(ctx: &mut Ctx<'_, Daemon>, which: Which, args: &[&[u8]], then: Option<Then>) {
-    let Some(cluster) = ctx.state.cluster.as_mut() else {
-        return;
-    };
-    let mut bytes = Vec::new();
-    encode_command(args, &mut bytes);
-    let now = ctx.io.now();
-    let link = cluster.link(which);
-    if let Some(conn) = link.conn {
-        // `SUBSCRIBE` is answered by confirmations, not a reply: nothing waits for it.
-        let tracked = args.first() != Some(&&b"SUBSCRIBE"[..]);
-        if ctx.io.send(conn, &bytes).is_ok() && tracked {
-            link.waiting.push_back(Waiting { sent: now, then });
-        }
-    }
-}
-
-/// A reply that must not be an error: otherwise the link is dropped (and retried).
-fn expect_ok(what: &'static str, which: Which) -> Option<Then> {
-    Some(Box::new(move |ctx, reply| {
-        if let Ok(Value::Error(e)) = reply {
-            log::error!("redis: {what} refused: {e}");
-            let conn = ctx.state.cluster.as_mut().and_then(|c| c.link(which).conn);
-            if let Some(conn) = conn {
-                ctx.io.destroy(conn);
-            }
-        }
-    }))
-}
-
-fn on_connect(ctx: &mut Ctx<'_, Daemon>, conn: ConnId) {
-    let Some(cluster) = ctx.state.cluster.as_mut() else {
-        return;
-    };
-    let Some(which) = cluster.which(conn) else {
-        return;
-    };
-    let url = cluster.url.clone();
-    if let Some(password) = &url.password {
-        let mut args: Vec<&[u8]> = vec![b"AUTH"];
-        if let Some(user) = &url.user {
-            args.push(user.as_bytes());
-        }
-        args.push(password.as_bytes());
-        send_raw(ctx, which, &args, expect_ok("AUTH", which));
-    }
-    if url.db != 0 {
-        let db = url.db.to_string();
-        send_raw(
-            ctx,
-            which,
-            &[b"SELECT", db.as_bytes()],
-            expect_ok("SELECT", which),
-        );
-    }
-    match which {
-        Which::Cmd => {
-            for script in Script::ALL {
-                let source = script.source();
-                send_raw(
-                    ctx,
-                    which,
-                    &[b"SCRIPT", b"LOAD", source.as_bytes()],
-                    expect_ok("SCRIPT LOAD", which),
-                );
-            }
-            let Some(cluster) = ctx.state.cluster.as_mut() else {
-                return;
-            };
-            cluster.cmd.state = State::Up;
-            cluster.cmd.established();
-            log::info!("redis {}: command link up", cluster.url.addr);
-            engine::on_link_up(ctx);
-        }
-        Which::Sub => {
-            let (inbox, all) = {
-                let c = ctx.state.cluster.as_ref().expect("cluster");
-                (c.key(&format!("inbox:{}", c.node)), c.key("all"))
-            };
-            send_raw(
-                ctx,
-                which,
-                &[b"SUBSCRIBE", inbox.as_bytes(), all.as_bytes()],
-                None,
-            );
-        }
-    }
-}
-
-fn on_message(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, msg: Message<'_>) {
-    let Some(cluster) = ctx.state.cluster.as_mut() else {
-        return;
-    };
-    let Some(which) = cluster.which(conn) else {
-        return;
-    };
-    let values = match cluster.link(which).receive(msg.as_bytes()) {
-        Ok(values) => values,
-        Err(e) => {
-            log::error!("redis: {e}; reconnecting");
-            ctx.io.destroy(conn);
-            return;
-        }
-    };
-    for value in values {
-        match which {
-            Which::Sub => on_subscription(ctx, value),
-            Which::Cmd => {
-                let Some(cluster) = ctx.state.cluster.as_mut() else {
-                    return;
-                };
-                let Some(waiting) = cluster.cmd.waiting.pop_front() else {
-                    log::error!("redis: a reply nobody asked for; reconnecting");
-                    ctx.io.destroy(conn);
-                    return;
-                };
-                cluster.cmd.rtt = Some(ctx.io.now().saturating_duration_since(waiting.sent));
-                if let Value::Error(e) = &value {
-                    if e.starts_with("NOSCRIPT") {
-                        // Someone flushed the scripts: a reconnect loads them again.
-                        log::warn!("redis: {e}; reconnecting to load the scripts");
-                        ctx.io.destroy(conn);
-                    }
-                }
-                if let Some(then) = waiting.then {
-                    then(ctx, Ok(value));
-                }
-            }
-        }
-    }
-}
-
-/// A value on the subscription link: a login reply, a subscribe confirmation or a
-/// message on one of this node's channels.
-fn on_subscription(ctx: &mut Ctx<'_, Daemon>, value: Value) {
-    let Some(cluster) = ctx.state.cluster.as_mut() else {
-        return;
-    };
-    if let Value::Array(items) = &value {
-        match items.first().and_then(Value::as_bytes) {
-            Some(b"message") => {
-                cluster.counters.inbox += 1;
-                if let Some(payload) = items.get(2).and_then(Value::as_bytes) {
-                    engine::on_inbox(ctx, payload);
-                }
-                return;
-            }
-            Some(b"subscribe") => {
-                cluster.subscribed += 1;
-                if cluster.subscribed == 2 {
-                    cluster.sub.state = State::Up;
-                    cluster.sub.established();
-                    // A fresh lease right away: this node receives again.
-                    cluster.next_lease = ctx.io.now();
-                    log::info!("redis {}: subscribed", cluster.url.addr);
-                }
-                return;
-            }
-            _ => {}
-        }
-    }
-    if let Some(waiting) = cluster.sub.waiting.pop_front() {
-        if let Some(then) = waiting.then {
-            then(ctx, Ok(value));
-        }
-    }
-}
-
-fn on_close(ctx: &mut Ctx<'_, Daemon>, conn: ConnId) {
-    let Some(cluster) = ctx.state.cluster.as_mut() else {
-        return;
-    };
-    let Some(which) = cluster.which(conn) else {
-        return;
-    };
-    let now = ctx.io.now();
-    let was_up = cluster.link(which).state == State::Up;
-    if which == Which::Sub {
-        cluster.subscribed = 0;
-    }
-    if which == Which::Cmd {
-        cluster.claiming = false;
-    }
-    let lost = cluster.link(which).lost(now);
-    if was_up {
-        log::warn!(
-            "redis {}: {} link lost; {} commands unanswered; reconnecting",
-            cluster.url.addr,
-            if which == Which::Cmd {
-                "command"
-            } else {
-                "subscription"
-            },
-            lost.len()
-        );
-    }
-    for waiting in lost {
-        if let Some(then) = waiting.then {
-            then(ctx, Err(Unavailable));
-        }
-    }
 }
 
 /// Every [`TICK`]: reconnects what is down, drops a link whose oldest reply is overdue,
