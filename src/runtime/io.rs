@@ -116,7 +116,7 @@ impl<S: 'static> Io<S> {
     /// without blocking. The id is valid at once: sends are queued until the connection is
     /// established, then written in order. Then `on_connect`; if the peer refuses, is
     /// unreachable, or does not answer within `connect_timeout`, `on_error` with
-    /// [`ConnError::Connect`](crate::ConnError::Connect) and `on_close` instead. Usable
+    /// [`ConnError::Connect`](crate::ConnError) and `on_close` instead. Usable
     /// from any callback and timer; reconnecting is the caller's choice (from `on_close`,
     /// with a timer for backoff).
     ///

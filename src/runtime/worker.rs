@@ -17,7 +17,7 @@
 //! `AsyncTcpConnection`). Such a connection exists from the call on (sends queue until it
 //! is established); then comes `on_connect`, `on_message`s and `on_close`; or, when the
 //! connect fails or times out, `on_error` with
-//! [`ConnError::Connect`](crate::ConnError::Connect) and `on_close`, never `on_connect`.
+//! [`ConnError::Connect`] and `on_close`, never `on_connect`.
 
 use super::{
     connection::{ConnError, ConnId, Message},
