@@ -48,6 +48,9 @@ pub(crate) fn status(config: &Config) -> Outcome {
         s["connections"], s["uids_online"], s["groups"], s["scheduled_pending"]
     );
     println!("{}", store_line(&s["store"]));
+    if let Some(line) = cluster_line(&s["cluster"]) {
+        println!("{line}");
+    }
     let p = &s["pushes"];
     println!(
         "pushes ok {}   fail {}   dropped {}   auth failures {}   timeouts {}   refused {}",
@@ -74,6 +77,25 @@ pub(crate) fn status(config: &Config) -> Outcome {
         );
     }
     Ok(())
+}
+
+/// The status table's cluster line (cluster mode only): node, Redis, link, round trip,
+/// commands waiting for replies.
+pub(crate) fn cluster_line(c: &Value) -> Option<String> {
+    if c.is_null() {
+        return None;
+    }
+    let rtt = c["rtt_ms"]
+        .as_f64()
+        .map_or("-".to_string(), |ms| format!("{ms:.2} ms"));
+    Some(format!(
+        "cluster node {}   redis {} {}   rtt {rtt}   queued {}   reconnects {}",
+        c["node"].as_str().unwrap_or("?"),
+        c["redis"].as_str().unwrap_or("?"),
+        c["link"].as_str().unwrap_or("?"),
+        c["queued_commands"],
+        c["reconnects"],
+    ))
 }
 
 /// The status table's store line: `ok`, or how long it has been down and why.
@@ -124,4 +146,21 @@ pub(crate) fn connections(config: &Config) -> Outcome {
     ];
     print!("{}", table::render(&headers, &rows));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_cluster_line_only_in_cluster_mode() {
+        assert_eq!(cluster_line(&Value::Null), None);
+        let c = json!({"node":"a","redis":"127.0.0.1:6379","link":"down","rtt_ms":null,
+                       "queued_commands":0,"reconnects":3});
+        assert_eq!(
+            cluster_line(&c).unwrap(),
+            "cluster node a   redis 127.0.0.1:6379 down   rtt -   queued 0   reconnects 3"
+        );
+    }
 }

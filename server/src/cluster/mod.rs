@@ -364,3 +364,26 @@ fn claim_due(cluster: &mut Cluster) -> bool {
     cluster.claiming = true;
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_node_id_is_made_once_and_kept_beside_the_pid_file() {
+        let dir = std::env::temp_dir().join(format!("pushman-node-id-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pid = dir.join("pushman.pid");
+        let first = node_id("", &pid).unwrap();
+        assert_eq!(first.len(), 16, "{first}");
+        assert_eq!(node_id("", &pid).unwrap(), first);
+        let kept = std::fs::read_to_string(dir.join("pushman.pid.node")).unwrap();
+        assert_eq!(kept.trim(), first);
+        assert_eq!(node_id("web-1", &pid).unwrap(), "web-1");
+        let other = node_id("", &dir.join("other.pid")).unwrap();
+        assert_ne!(other, first);
+        let bad = node_id("", &dir.join("missing-dir").join("x.pid"));
+        assert!(bad.unwrap_err().contains("missing-dir"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
