@@ -27,9 +27,15 @@ struct Redis {
 impl Redis {
     /// Starts `redis-server` on `port` (0: a free one) and waits until it answers PING.
     fn start(dir: &Path, port: u16) -> Self {
+        Self::start_with(dir, port, &[])
+    }
+
+    /// As [`Redis::start`], with more `redis-server` arguments.
+    fn start_with(dir: &Path, port: u16, extra: &[&str]) -> Self {
         let port = if port == 0 { free_port() } else { port };
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(extra)
             .args(["--save", "", "--appendonly", "no", "--dir"])
             .arg(dir)
             .stdout(Stdio::null())
@@ -38,7 +44,11 @@ impl Redis {
             .expect("redis-server is needed for the cluster tests (.ci/run installs it: apt-get install -y redis-server)");
         let redis = Self { child, port };
         let deadline = Instant::now() + TIMEOUT;
-        while redis.cmd(&["PING"]).as_deref() != Some("+PONG") {
+        // With requirepass, an unauthenticated PING answers NOAUTH: up all the same.
+        while !redis
+            .cmd(&["PING"])
+            .is_some_and(|r| r == "+PONG" || r.starts_with("-NOAUTH"))
+        {
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -92,14 +102,21 @@ struct Node {
 }
 
 fn node(name: &str, redis: &Redis, extra: &str) -> Node {
+    node_at(name, &redis.url(), extra, "up")
+}
+
+/// A node on Redis `url`, once its link is in state `link`.
+fn node_at(name: &str, url: &str, extra: &str, link: &str) -> Node {
     let dir = TempDir::new(&format!("cluster-{name}"));
     let config = dir.config(&format!(
-        "[cluster]\nredis = \"{}\"\nnode_id = \"{name}\"\nlease = 2.0\n{extra}\n",
-        redis.url()
+        "[cluster]\nredis = \"{url}\"\nnode_id = \"{name}\"\nlease = 2.0\n{extra}\n"
     ));
     let p = Pushman::start(&config);
     let node = Node { p, _dir: dir };
-    node.wait_for(|s| s["cluster"]["link"] == "up", "its Redis links up");
+    node.wait_for(
+        |s| s["cluster"]["link"] == link,
+        "its Redis link in that state",
+    );
     node
 }
 
@@ -557,4 +574,51 @@ fn a_node_that_does_not_answer_is_named_and_not_counted() {
         waited >= Duration::from_millis(450) && waited < Duration::from_secs(2),
         "{waited:?}"
     );
+}
+
+#[test]
+#[ignore = "needs redis-server; .ci/run installs it (run with cargo test -- --include-ignored)"]
+fn auth_and_select_come_from_the_url_and_a_wrong_password_keeps_the_link_down() {
+    let dir = TempDir::new("cluster-redis-10");
+    let redis = Redis::start_with(&dir.0, 0, &["--requirepass", "s3cret"]);
+    let url = |pass: &str| format!("redis://:{pass}@127.0.0.1:{}/3", redis.port);
+    let (a, b) = (
+        node_at("a10", &url("s3cret"), "", "up"),
+        node_at("b10", &url("s3cret"), "", "up"),
+    );
+    let mut tab = a.browser("secure", &b);
+    assert_eq!(request_line(&mut b.backend(), r#"{"uid":"secure"}"#), "ok");
+    assert_eq!(ws_read_text(&mut tab), r#"{"uid":"secure"}"#);
+    // The routes are in database 3.
+    let mut s = TcpStream::connect(("127.0.0.1", redis.port)).unwrap();
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    s.write_all(b"AUTH s3cret\r\nSELECT 3\r\nSISMEMBER pushman:route:secure a10\r\n")
+        .unwrap();
+    let mut reader = BufReader::new(s);
+    let replies: Vec<String> = (0..3).map(|_| read_line(&mut reader)).collect();
+    assert_eq!(replies, ["+OK\r", "+OK\r", ":1\r"]);
+
+    // A wrong password: refused by Redis, the node keeps trying and says so, pushes to
+    // other nodes fail at once.
+    let c = node_at("c10", &url("wrong"), "", "down");
+    let log = c._dir.path("stderr.log");
+    let deadline = Instant::now() + TIMEOUT;
+    while !std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("AUTH refused")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the refused AUTH was never logged"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = c.status();
+    assert_eq!(status["cluster"]["command_link"], "down", "{status}");
+    let started = Instant::now();
+    assert_eq!(
+        request_line(&mut c.backend(), r#"{"uid":"secure"}"#),
+        "fail"
+    );
+    assert!(started.elapsed() < Duration::from_secs(1));
 }

@@ -37,8 +37,12 @@ fn expect_ok(what: &'static str, which: Which) -> Option<Then> {
     Some(Box::new(move |ctx, reply| {
         if let Ok(Value::Error(e)) = reply {
             log::error!("redis: {what} refused: {e}");
-            let conn = ctx.state.cluster.as_mut().and_then(|c| c.link(which).conn);
-            if let Some(conn) = conn {
+            let Some(link) = ctx.state.cluster.as_mut().map(|c| c.link(which)) else {
+                return;
+            };
+            // Down at once, so nothing pipelined behind it brings the link up.
+            link.state = State::Down;
+            if let Some(conn) = link.conn {
                 ctx.io.destroy(conn);
             }
         }
@@ -81,19 +85,27 @@ pub(super) fn on_connect(ctx: &mut Ctx<'_, Daemon>, conn: ConnId) {
                     expect_ok("SCRIPT LOAD", which),
                 );
             }
-            let Some(cluster) = ctx.state.cluster.as_mut() else {
-                return;
-            };
-            cluster.cmd.state = State::Up;
-            cluster.cmd.established();
-            log::info!("redis {}: command link up", cluster.url.addr);
-            engine::on_link_up(ctx);
+            // Up once everything before it succeeded (Redis answers in order): a refused
+            // AUTH or SELECT marks the link down first, and it is dropped.
+            let ready: Then = Box::new(move |ctx, reply| {
+                let Some(cluster) = ctx.state.cluster.as_mut() else {
+                    return;
+                };
+                if reply.is_err() || cluster.cmd.state != State::Connecting {
+                    return;
+                }
+                cluster.cmd.state = State::Up;
+                cluster.cmd.established();
+                log::info!("redis {}: command link up", cluster.url.addr);
+                engine::on_link_up(ctx);
+            });
+            send_raw(ctx, which, &[b"PING"], Some(ready));
         }
         Which::Sub => {
-            let (inbox, all) = {
-                let c = ctx.state.cluster.as_ref().expect("cluster");
-                (c.key(&format!("inbox:{}", c.node)), c.key("all"))
+            let Some(c) = ctx.state.cluster.as_ref() else {
+                return;
             };
+            let (inbox, all) = (c.key(&format!("inbox:{}", c.node)), c.key("all"));
             send_raw(
                 ctx,
                 which,
