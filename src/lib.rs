@@ -54,7 +54,7 @@ pub use runtime::{
     connection::{ConnError, ConnId, ConnInfo, ConnectError, Message, SendError},
     ctx::Ctx,
     io::{Cursor, Io, Upstream},
-    worker::{Refusal, Worker},
+    worker::{Reconnect, Refusal, Worker},
     Runtime, StopHandle,
 };
 

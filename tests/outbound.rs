@@ -4,9 +4,9 @@
 mod common;
 
 use common::*;
-use pushman::{ConnError, ConnId, ConnectError, Ctx, Io, Upstream, Worker};
+use pushman::{ConnError, ConnId, ConnectError, Ctx, Io, Reconnect, Upstream, Worker};
 use std::{
-    io::{BufRead, BufReader, Write},
+    io::{BufRead, BufReader, Read, Write},
     net::{SocketAddr, TcpListener},
     sync::mpsc::{self, Receiver, Sender},
     time::Duration,
@@ -29,17 +29,22 @@ struct State {
     target: SocketAddr,
 }
 
-/// An outbound `text` worker that reports everything on `seen`.
-fn upstream_worker(connect_timeout: Duration) -> Worker<State> {
+/// An outbound `text` worker that reports everything on `seen`; it closes a connection
+/// whose peer sends `close yourself`.
+fn upstream_worker_with(connect_timeout: Duration, reconnect: Option<Reconnect>) -> Worker<State> {
     let mut up = Worker::<State>::new("text://127.0.0.1:9").unwrap();
     up.name = "upstream".into();
     up.connect_timeout = connect_timeout;
+    up.reconnect = reconnect;
     up.on_connect(|ctx, conn| {
         let _ = ctx.state.seen.send(Seen::Connect);
         let _ = ctx.io.send(conn, "after connect");
     });
-    up.on_message(|ctx, _, msg| {
+    up.on_message(|ctx, conn, msg| {
         let text = String::from_utf8_lossy(msg.as_bytes()).into_owned();
+        if text == "close yourself" {
+            ctx.io.close(conn);
+        }
         let _ = ctx.state.seen.send(Seen::Message(text));
     });
     up.on_error(|ctx, _, err| {
@@ -80,12 +85,24 @@ fn start(
     reconnects: usize,
     then: impl FnOnce(&mut Io<State>, ConnId) + Send + 'static,
 ) -> (Server, Receiver<Seen>) {
+    start_with(target, connect_timeout, reconnects, None, then)
+}
+
+fn start_with(
+    target: SocketAddr,
+    connect_timeout: Duration,
+    reconnects: usize,
+    auto: Option<Reconnect>,
+    then: impl FnOnce(&mut Io<State>, ConnId) + Send + 'static,
+) -> (Server, Receiver<Seen>) {
     let (tx, rx) = mpsc::channel();
     let server = serve(move || {
         let mut main = Worker::<State>::new("tcp://127.0.0.1:0").unwrap();
         let mut then = Some(then);
         main.on_worker_start(move |ctx| {
-            let upstream = ctx.io.upstream(upstream_worker(connect_timeout))?;
+            let upstream = ctx
+                .io
+                .upstream(upstream_worker_with(connect_timeout, auto))?;
             ctx.state.upstream = Some(upstream);
             connect(ctx, then.take().unwrap());
             Ok(())
@@ -219,4 +236,64 @@ fn websocket_and_http_upstreams_are_refused() {
     });
     assert!(rx.recv_timeout(TIMEOUT).unwrap());
     drop(server);
+}
+
+#[test]
+fn automatic_reconnect_with_backoff_until_the_owner_closes() {
+    // Nothing listens at first: refused attempts repeat with a growing wait.
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let auto = Reconnect {
+        min: Duration::from_millis(50),
+        max: Duration::from_millis(200),
+    };
+    let started = std::time::Instant::now();
+    let (_server, rx) = start_with(addr, Duration::from_secs(5), 0, Some(auto), |_, _| {});
+    for _ in 0..3 {
+        assert_eq!(next(&rx), Seen::Error("refused".into()));
+        assert_eq!(next(&rx), Seen::Close);
+    }
+    // Waits of 50 + 100 ms at least came between the three attempts.
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "{:?}",
+        started.elapsed()
+    );
+    let listener = TcpListener::bind(addr).expect("the port is free again");
+    let mut connected = false;
+    while !connected {
+        match next(&rx) {
+            Seen::Connect => connected = true,
+            Seen::Error(_) | Seen::Close => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // The peer goes away (a reset, if our line was unread): it comes back by itself.
+    let (peer, _) = listener.accept().unwrap();
+    drop(peer);
+    let mut seen = next(&rx);
+    if let Seen::Error(e) = &seen {
+        assert!(e.contains("reset"), "{e}");
+        seen = next(&rx);
+    }
+    assert_eq!(seen, Seen::Close);
+    let (peer, _) = listener.accept().unwrap();
+    assert_eq!(next(&rx), Seen::Connect);
+    // Closed by its owner: it stays closed.
+    (&peer).write_all(b"close yourself\n").unwrap();
+    assert_eq!(next(&rx), Seen::Message("close yourself".into()));
+    // A graceful close: our side flushes and shuts down its write side; the peer reads
+    // to the end and closes too.
+    peer.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut rest = Vec::new();
+    (&peer).read_to_end(&mut rest).unwrap();
+    assert_eq!(rest, b"after connect\n");
+    drop(peer);
+    assert_eq!(next(&rx), Seen::Close);
+    listener.set_nonblocking(true).unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(listener.accept().is_err(), "reconnected after close()");
+    assert!(rx.try_recv().is_err());
 }

@@ -107,7 +107,7 @@ impl<T> Reactor<T> {
         let Some(conn) = self.conns.get_mut(key) else {
             return Connecting::No;
         };
-        if !conn.connecting {
+        if !conn.connecting || conn.phase == super::conn::Phase::Dead {
             return Connecting::No;
         }
         let failure = match conn.socket.take_error() {
@@ -130,10 +130,53 @@ impl<T> Reactor<T> {
         // since the registration still has WRITABLE from the connect.
         conn.writable = true;
         let (id, worker) = (conn.id, conn.worker);
+        let meta = &mut self.workers[worker];
+        if let Some((min, _)) = meta.reconnect {
+            meta.backoff = min;
+        }
         self.deferred.push_back(Deferred::Connect(id, worker));
         self.update_interest(key);
         self.arm_deadline(key);
         Connecting::Established
+    }
+
+    /// An outbound connection is gone: with automatic reconnect (and unless its owner
+    /// closed it, or the reactor stops), schedules the next attempt after the worker's
+    /// backoff, which doubles up to its maximum.
+    pub(crate) fn schedule_reconnect(&mut self, id: ConnId) {
+        let Some(conn) = self.conn(id) else {
+            return;
+        };
+        let (worker, addr, by_owner) = (conn.worker, conn.peer, conn.closed_by_owner);
+        let meta = &mut self.workers[worker];
+        let Some((_, max)) = meta.reconnect else {
+            return;
+        };
+        if by_owner || self.stop_requested {
+            return;
+        }
+        let wait = meta.backoff;
+        meta.backoff = (wait * 2).min(max);
+        self.timers
+            .add(self.now, wait, false, Task::Reconnect(worker, addr));
+    }
+
+    /// A reconnect is due: connect again; an attempt the OS refuses at once is retried
+    /// after the backoff too.
+    pub(crate) fn reconnect(&mut self, worker: usize, addr: SocketAddr) {
+        if self.stop_requested {
+            return;
+        }
+        if let Err(e) = self.connect(worker, addr) {
+            let meta = &mut self.workers[worker];
+            log::debug!("{}: reconnect to {addr}: {e}", meta.name);
+            let wait = meta.backoff;
+            if let Some((_, max)) = meta.reconnect {
+                meta.backoff = (wait * 2).min(max);
+            }
+            self.timers
+                .add(self.now, wait, false, Task::Reconnect(worker, addr));
+        }
     }
 
     /// The connect deadline of `id` passed: fail it if it is still connecting.

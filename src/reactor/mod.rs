@@ -68,6 +68,8 @@ pub(crate) enum Task<T> {
     ConnDeadline(ConnId),
     /// Fail an outbound connection still connecting.
     ConnectDeadline(ConnId),
+    /// Connect again for outbound worker `.0` to `.1` (automatic reconnect).
+    Reconnect(usize, SocketAddr),
 }
 
 impl<T> std::fmt::Debug for Task<T> {
@@ -78,6 +80,7 @@ impl<T> std::fmt::Debug for Task<T> {
             Self::AcceptRetry(i) => write!(f, "AcceptRetry({i})"),
             Self::ConnDeadline(id) => write!(f, "ConnDeadline({id})"),
             Self::ConnectDeadline(id) => write!(f, "ConnectDeadline({id})"),
+            Self::Reconnect(w, addr) => write!(f, "Reconnect({w}, {addr})"),
         }
     }
 }
@@ -148,6 +151,10 @@ pub(crate) struct WorkerMeta {
     pub(crate) outbound: bool,
     /// How long an outbound connect may take.
     pub(crate) connect_timeout: Duration,
+    /// Outbound: reconnect automatically, first after `.0`, doubling up to `.1`.
+    pub(crate) reconnect: Option<(Duration, Duration)>,
+    /// Outbound with `reconnect`: the wait before the next attempt.
+    pub(crate) backoff: Duration,
 }
 
 /// The reactor's state. The runtime drives it: it polls `poll`, hands readiness to the

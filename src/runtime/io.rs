@@ -71,6 +71,8 @@ impl<S: 'static> Io<S> {
             refused: 0,
             outbound: false,
             connect_timeout: worker.connect_timeout,
+            reconnect: None,
+            backoff: Duration::ZERO,
         };
         let (_, addr) = self.reactor.bind(worker.addr, meta)?;
         self.new_handlers.push(worker.handlers);
@@ -107,6 +109,8 @@ impl<S: 'static> Io<S> {
             refused: 0,
             outbound: true,
             connect_timeout: worker.connect_timeout,
+            reconnect: worker.reconnect.map(|r| (r.min, r.max.max(r.min))),
+            backoff: worker.reconnect.map_or(Duration::ZERO, |r| r.min),
         });
         self.new_handlers.push(worker.handlers);
         Ok(Upstream(index))
@@ -117,8 +121,10 @@ impl<S: 'static> Io<S> {
     /// established, then written in order. Then `on_connect`; if the peer refuses, is
     /// unreachable, or does not answer within `connect_timeout`, `on_error` with
     /// [`ConnError::Connect`](crate::ConnError) and `on_close` instead. Usable
-    /// from any callback and timer; reconnecting is the caller's choice (from `on_close`,
-    /// with a timer for backoff).
+    /// from any callback and timer. With the worker's [`Worker::reconnect`] set, a
+    /// connection that fails or closes (not by [`Io::close`] or [`Io::destroy`], nor in a
+    /// stop) is made again after a backoff, as a new connection: `on_connect` tells its id.
+    /// Without it, reconnecting is the caller's choice (from `on_close`, with a timer).
     ///
     /// # Errors
     /// What the OS refused synchronously (no route, out of descriptors); no callback
@@ -211,6 +217,9 @@ impl<S: 'static> Io<S> {
     /// Also the way to refuse a connection after its upgrade (a token found invalid in
     /// `on_message`, say): the close frame leaves after what was already sent.
     pub fn close_with(&mut self, id: ConnId, code: u16, reason: &str) {
+        if let Some(conn) = self.reactor.conn_mut(id) {
+            conn.closed_by_owner = true;
+        }
         if self.reactor.conn(id).is_some_and(|c| c.connecting) {
             // Nothing was sent yet: there is nothing to flush.
             self.reactor.kill(id.slot(), None);
@@ -221,6 +230,9 @@ impl<S: 'static> Io<S> {
 
     /// Closes at once, dropping queued output. `on_close` follows.
     pub fn destroy(&mut self, id: ConnId) {
+        if let Some(conn) = self.reactor.conn_mut(id) {
+            conn.closed_by_owner = true;
+        }
         if self.reactor.conn(id).is_some() {
             self.reactor.kill(id.slot(), None);
         }

@@ -308,6 +308,7 @@ impl<S: 'static> Runtime<S> {
                     if let Some(f) = self.handlers[w].close.as_mut() {
                         f(&mut ctx, id);
                     }
+                    self.io.reactor.schedule_reconnect(id);
                 }
                 Deferred::BufferFull(id, w) => {
                     if let Some(f) = self.handlers[w].buffer_full.as_mut() {
@@ -422,6 +423,7 @@ impl<S: 'static> Runtime<S> {
                         self.after_callback();
                     }
                 }
+                Task::Reconnect(worker, addr) => self.io.reactor.reconnect(worker, addr),
             }
         }
     }

@@ -116,7 +116,20 @@ pub struct Worker<S> {
     /// may take before it fails with [`ConnectError::TimedOut`](crate::ConnectError).
     /// Default: 5 s.
     pub connect_timeout: Duration,
+    /// Outbound workers only: connect again automatically when a connection fails or
+    /// closes (see [`Io::connect`](crate::Io::connect)). Default: off.
+    pub reconnect: Option<Reconnect>,
     pub(crate) handlers: Handlers<S>,
+}
+
+/// Automatic reconnect of an outbound worker: the first attempt after `min`, each failed
+/// one doubling the wait up to `max`; an established connection resets it to `min`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reconnect {
+    /// The first wait.
+    pub min: Duration,
+    /// The longest wait.
+    pub max: Duration,
 }
 
 /// The default [`Worker::http_error`]: the message as a `text/plain` body.
@@ -165,6 +178,7 @@ impl<S: 'static> Worker<S> {
             },
             http_error: plain_error,
             connect_timeout: Duration::from_secs(5),
+            reconnect: None,
             handlers: Handlers::default(),
         })
     }
