@@ -81,7 +81,7 @@ impl<S: 'static> Io<S> {
 
     /// Registers `worker`'s callbacks for outbound connections (Workerman's
     /// `AsyncTcpConnection`) without listening; [`Io::connect`] then opens connections that
-    /// use them. `worker.addr` is the default peer ([`Io::connect_default`]); its protocol
+    /// use them. `worker.addr` is not used (pass the peer to `connect`); its protocol
     /// (`tcp`, `text` or `frame`) frames what is sent and received, its limits apply, and
     /// `connect_timeout` bounds each connect. `on_worker_start` runs right after, as for
     /// [`Io::listen`].
@@ -131,15 +131,6 @@ impl<S: 'static> Io<S> {
     /// follows then.
     pub fn connect(&mut self, upstream: Upstream, addr: SocketAddr) -> Result<ConnId> {
         Ok(self.reactor.connect(upstream.0, addr)?)
-    }
-
-    /// [`Io::connect`] to the address of `upstream`'s worker.
-    ///
-    /// # Errors
-    /// As [`Io::connect`].
-    pub fn connect_default(&mut self, upstream: Upstream) -> Result<ConnId> {
-        let addr = self.reactor.workers[upstream.0].local_addr;
-        self.connect(upstream, addr)
     }
 
     /// Whether `id` is an outbound connection still connecting.
