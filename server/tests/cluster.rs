@@ -622,3 +622,50 @@ fn auth_and_select_come_from_the_url_and_a_wrong_password_keeps_the_link_down() 
     );
     assert!(started.elapsed() < Duration::from_secs(1));
 }
+
+#[test]
+#[ignore = "needs redis-server; .ci/run installs it (run with cargo test -- --include-ignored)"]
+fn routes_are_written_only_for_a_uids_first_and_last_tab_on_a_node() {
+    let dir = TempDir::new("cluster-redis-11");
+    let redis = Redis::start(&dir.0, 0);
+    let (a, b) = (node("a11", &redis, ""), node("b11", &redis, ""));
+    let writes = |n: &Node| n.status()["cluster"]["route_writes"].as_u64().unwrap();
+    let before = writes(&a);
+    let mut tabs: Vec<Ws> = (0..3).map(|_| a.browser("multi", &b)).collect();
+    let wait_writes = |want: u64| {
+        let deadline = Instant::now() + TIMEOUT;
+        while writes(&a) != want {
+            assert!(
+                Instant::now() < deadline,
+                "route writes {} != {want}",
+                writes(&a)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_writes(before + 1);
+    assert_eq!(
+        redis.cmd(&["SCARD", "pushman:route:multi"]).as_deref(),
+        Some(":1")
+    );
+    for mut tab in tabs.drain(1..) {
+        tab.close(None).unwrap();
+        while tab.read().is_ok() {}
+    }
+    // Two tabs gone, one left: still routed, nothing written.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(writes(&a), before + 1);
+    assert_eq!(request_line(&mut b.backend(), r#"{"uid":"multi"}"#), "ok");
+    let mut last = tabs.pop().unwrap();
+    assert_eq!(ws_read_text(&mut last), r#"{"uid":"multi"}"#);
+    last.close(None).unwrap();
+    while last.read().is_ok() {}
+    // The server's side closes once the socket does (it lingers for the peer's FIN).
+    drop(last);
+    wait_writes(before + 2);
+    assert_eq!(
+        redis.cmd(&["EXISTS", "pushman:route:multi"]).as_deref(),
+        Some(":0")
+    );
+    assert_eq!(request_line(&mut b.backend(), r#"{"uid":"multi"}"#), "fail");
+}
