@@ -311,11 +311,36 @@ fn broadcast_groups_online_list_totals_and_kick_are_cluster_wide() {
     );
 
     // kick through C closes u2's tab on B with the reason.
+    // online counts every tab, asked of the nodes holding the uid.
+    let mut tab1b = b.browser("u1", &c);
+    let r = command(&mut backend, json!({"cmd":"online","uid":"u1"}));
+    assert_eq!(
+        (r["online"].clone(), r["connections"].clone()),
+        (json!(true), json!(2)),
+        "{r}"
+    );
+    let mut nodes: Vec<String> = serde_json::from_value(r["nodes"].clone()).unwrap();
+    nodes.sort();
+    assert_eq!(nodes, ["a2", "b2"]);
+    let r = command(&mut backend, json!({"cmd":"online","uid":"nobody"}));
+    assert_eq!(
+        (r["online"].clone(), r["connections"].clone()),
+        (json!(false), json!(0)),
+        "{r}"
+    );
+    tab1b.close(None).unwrap();
+    while tab1b.read().is_ok() {}
+    drop(tab1b);
+
     let r = command(
         &mut backend,
         json!({"cmd":"kick","uid":"u2","reason":"bye"}),
     );
-    assert_eq!(r["nodes"], json!(["b2"]), "{r}");
+    assert_eq!(
+        (r["nodes"].clone(), r["closed"].clone()),
+        (json!(["b2"]), json!(1)),
+        "{r}"
+    );
     match tab2.read() {
         Ok(tungstenite::Message::Close(Some(frame))) => {
             assert_eq!(
@@ -325,6 +350,9 @@ fn broadcast_groups_online_list_totals_and_kick_are_cluster_wide() {
         }
         other => panic!("expected a close frame, got {other:?}"),
     }
+    // Our close reply goes out with the flush; then the socket closes.
+    let _ = tab2.flush();
+    drop(tab2);
     let deadline = Instant::now() + TIMEOUT;
     while online(&c, "u2") > 0 {
         assert!(Instant::now() < deadline, "u2 stayed online after the kick");

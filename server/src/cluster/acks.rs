@@ -21,10 +21,22 @@ use std::{
 /// also bounds the memory of waiting pushes (their rate times this).
 pub(crate) const ACK_WAIT: Duration = Duration::from_millis(500);
 
+/// What the counts are of, and so how the reply reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A push: a receipt (`sent` = connections that took it).
+    Push,
+    /// A kick: `closed` = connections closed.
+    Kick,
+    /// `online` for this uid: `connections` = its connections everywhere.
+    Online(String),
+}
+
 /// One push waiting for counts.
 #[derive(Debug)]
 struct Wait {
     ticket: Ticket,
+    kind: Kind,
     /// This node's counts, then the answered nodes' added in.
     receipt: Receipt,
     /// The nodes it was published to: unknown until the script's reply.
@@ -44,6 +56,16 @@ pub(crate) struct Acks {
 /// Registers a push answered through `ticket` with this node's `receipt`; returns its
 /// request id.
 pub(crate) fn expect(ctx: &mut Ctx<'_, Daemon>, ticket: Ticket, receipt: Receipt) -> u64 {
+    expect_kind(ctx, ticket, receipt, Kind::Push)
+}
+
+/// As [`expect`], for counts of another `kind`.
+pub(crate) fn expect_kind(
+    ctx: &mut Ctx<'_, Daemon>,
+    ticket: Ticket,
+    receipt: Receipt,
+    kind: Kind,
+) -> u64 {
     let deadline = ctx.io.now() + ACK_WAIT;
     let Some(cluster) = ctx.state.cluster.as_mut() else {
         return 0;
@@ -53,6 +75,7 @@ pub(crate) fn expect(ctx: &mut Ctx<'_, Daemon>, ticket: Ticket, receipt: Receipt
     let req = acks.next;
     let wait = Wait {
         ticket,
+        kind,
         receipt,
         expected: None,
         answered: Vec::new(),
@@ -174,9 +197,18 @@ fn answer(ctx: &mut Ctx<'_, Daemon>, req: u64) {
         .filter(|n| !wait.answered.contains(n))
         .cloned()
         .collect();
-    let receipt = receipt_json(&wait.receipt, &wait.answered, &unanswered);
-    wait.ticket
-        .answer(ctx, Reply::Json(json!({ "ok": true, "receipt": receipt })));
+    let r = &wait.receipt;
+    let reply = match wait.kind {
+        Kind::Push => {
+            json!({ "ok": true, "receipt": receipt_json(r, &wait.answered, &unanswered) })
+        }
+        Kind::Kick => json!({ "ok": true, "closed": r.sent, "nodes": wait.answered,
+                              "unanswered": unanswered }),
+        Kind::Online(uid) => json!({ "ok": true, "uid": uid, "online": r.sent > 0,
+                                     "connections": r.sent, "nodes": wait.answered,
+                                     "unanswered": unanswered }),
+    };
+    wait.ticket.answer(ctx, Reply::Json(reply));
 }
 
 /// A receipt: `sent`, `dropped`, `closing` summed over this node and the nodes that

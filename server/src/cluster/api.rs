@@ -75,15 +75,21 @@ pub(crate) fn execute(ctx: &mut Ctx<'_, Daemon>, line: &[u8], ticket: Ticket) ->
         }
         Command::Online { uid } => {
             let local = ctx.state.registry.conn_count(&uid);
-            let uid = uid.to_string();
-            ask(ctx, Script::Online, &[&uid.clone()], ticket, move |v| {
-                let nodes = v.as_int().unwrap_or(0).max(0) as usize;
-                // Other nodes count one connection each (a lower bound): their tabs are
-                // not written to Redis one by one.
-                let remote = nodes.saturating_sub(usize::from(local > 0));
-                json!({ "ok": true, "uid": uid, "online": local + remote > 0,
-                        "connections": local + remote, "nodes": nodes.max(usize::from(local > 0)) })
-            })
+            let counted = Receipt {
+                sent: local,
+                ..Receipt::default()
+            };
+            let kind = acks::Kind::Online(uid.to_string());
+            routed(
+                ctx,
+                "count",
+                "",
+                &uid,
+                ticket,
+                counted,
+                kind,
+                Reply::error(Unavailable),
+            )
         }
         Command::OnlineList { offset, limit } => ask(
             ctx,
@@ -105,22 +111,23 @@ pub(crate) fn execute(ctx: &mut Ctx<'_, Daemon>, line: &[u8], ticket: Ticket) ->
         Command::Kick { uid, reason } => {
             let reason = reason.as_deref().unwrap_or("kicked").to_string();
             let closed = engine::kick_local(ctx, &uid, &reason);
-            let node = node(ctx);
-            let then = answer_with(ticket, move |v| {
-                let nodes = array(&v).get(2).map(strings).unwrap_or_default();
-                json!({ "ok": true, "closed": closed, "nodes": nodes })
-            });
-            match eval(
+            let counted = Receipt {
+                sent: closed,
+                ..Receipt::default()
+            };
+            let down = Reply::Json(
+                json!({ "ok": false, "error": Unavailable.to_string(), "closed": closed }),
+            );
+            routed(
                 ctx,
-                Script::Push,
-                &[&node, "kick", &reason, "", &uid],
-                Some(then),
-            ) {
-                Ok(()) => None,
-                Err(Unavailable) => Some(Reply::Json(
-                    json!({ "ok": false, "error": Unavailable.to_string(), "closed": closed }),
-                )),
-            }
+                "kick",
+                &reason,
+                &uid,
+                ticket,
+                counted,
+                acks::Kind::Kick,
+                down,
+            )
         }
         Command::Auth { .. } => Some(Reply::Json(json!({ "ok": true }))),
     }
@@ -132,6 +139,43 @@ fn node(ctx: &Ctx<'_, Daemon>) -> String {
         .as_ref()
         .map(|c| c.node.clone())
         .unwrap_or_default()
+}
+
+/// Publishes `kind` with `data` to the other live nodes holding `uid`, which answer with
+/// their counts (closed tabs, tabs); `ticket` gets the sum with this node's `counted` as
+/// `kind` formats it, or `down` when Redis cannot be asked.
+#[allow(clippy::too_many_arguments)]
+fn routed(
+    ctx: &mut Ctx<'_, Daemon>,
+    kind: &str,
+    data: &str,
+    uid: &str,
+    ticket: Ticket,
+    counted: Receipt,
+    what: acks::Kind,
+    down: Reply,
+) -> Option<Reply> {
+    let node = node(ctx);
+    let req = acks::expect_kind(ctx, ticket, counted, what);
+    let req_arg = req.to_string();
+    let unavailable = down.clone();
+    let then: Then = Box::new(move |ctx, reply| match reply {
+        Ok(Value::Error(e)) => acks::fail(ctx, req, Reply::error(format!("redis: {e}"))),
+        Ok(v) => acks::routed(ctx, req, None, &array(&v)),
+        Err(_) => acks::fail(ctx, req, unavailable),
+    });
+    match eval(
+        ctx,
+        Script::Push,
+        &[&node, kind, data, &req_arg, uid],
+        Some(then),
+    ) {
+        Ok(()) => None,
+        Err(_) => {
+            acks::forget(ctx, req);
+            Some(down)
+        }
+    }
 }
 
 /// push.php's line: the whole line to every tab of `uid` on every node; `ok` iff a

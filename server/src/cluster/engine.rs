@@ -163,36 +163,60 @@ pub(crate) fn on_inbox(ctx: &mut Ctx<'_, Daemon>, payload: &[u8]) {
         "uids" => {
             let receipt = crate::api::push_to_uids(ctx, uids, text("d").as_bytes());
             crate::api::count(ctx, &receipt);
-            if let Some(req) = envelope["r"].as_str() {
-                let ack = json!({ "k": "ack", "r": req, "o": me, "s": receipt.sent,
-                                  "dr": receipt.dropped, "c": receipt.closing });
-                let channel = ctx
-                    .state
-                    .cluster
-                    .as_ref()
-                    .map(|c| c.key(&format!("inbox:{}", text("o"))));
-                let cmd = CommandBuf::new("PUBLISH")
-                    .arg(channel.unwrap_or_default())
-                    .arg(ack.to_string());
-                let _ = call(ctx, &cmd, None);
-            }
+            acknowledge(ctx, &envelope, &me, &receipt);
+        }
+        "kick" => {
+            let closed = uids.iter().map(|uid| kick_local(ctx, uid, text("d"))).sum();
+            let counted = crate::api::Receipt {
+                sent: closed,
+                ..Default::default()
+            };
+            acknowledge(ctx, &envelope, &me, &counted);
+        }
+        "count" => {
+            let tabs = uids
+                .iter()
+                .map(|uid| ctx.state.registry.conn_count(uid))
+                .sum();
+            let counted = crate::api::Receipt {
+                sent: tabs,
+                ..Default::default()
+            };
+            acknowledge(ctx, &envelope, &me, &counted);
         }
         "all" if text("o") != me => {
             let receipt = crate::api::push_to_all(ctx, text("d").as_bytes());
             crate::api::count(ctx, &receipt);
         }
         "all" => {}
-        "kick" => {
-            for uid in uids {
-                kick_local(ctx, uid, text("d"));
-            }
-        }
         "ack" => {
             let req = text("r").parse::<u64>().unwrap_or(0);
             super::acks::on_ack(ctx, req, text("o"), &super::acks::counts(&envelope));
         }
         other => log::warn!("cluster: inbox message of unknown kind {other:?}; dropped"),
     }
+}
+
+/// Sends this node's `counts` back to the origin of `envelope`, if it asked (`r`).
+fn acknowledge(ctx: &mut Ctx<'_, Daemon>, envelope: &Json, me: &str, counts: &crate::api::Receipt) {
+    let (Some(req), Some(origin)) = (envelope["r"].as_str(), envelope["o"].as_str()) else {
+        return;
+    };
+    let ack = json!({ "k": "ack", "r": req, "o": me, "s": counts.sent,
+                      "dr": counts.dropped, "c": counts.closing });
+    let Some(channel) = ctx
+        .state
+        .cluster
+        .as_ref()
+        .map(|c| c.key(&format!("inbox:{origin}")))
+    else {
+        return;
+    };
+    let _ = call(
+        ctx,
+        &CommandBuf::new("PUBLISH").arg(channel).arg(ack.to_string()),
+        None,
+    );
 }
 
 /// Closes this node's connections of `uid`; returns how many.

@@ -53,7 +53,7 @@ local function publish(per, order, kind, data, origin, req)
 end
 "#;
 
-/// `ARGV`: prefix, self, kind (`uids`, `group`, `kick`), data, request id (empty: no
+/// `ARGV`: prefix, self, kind (`uids`, `group`, `kick`, `count`), data, request id (empty: no
 /// acknowledgement wanted), then the uids (or the group). Publishes to every other live
 /// node holding a target uid. Returns `{online, offline uids, nodes published to, uids
 /// targeted}`.
@@ -152,15 +152,6 @@ redis.call('SREM', P .. 'route:' .. ARGV[3], ARGV[2])
 return redis.call('SREM', P .. 'uids:' .. ARGV[2], ARGV[3])
 "#;
 
-/// `ARGV`: prefix, uid. Returns how many live nodes hold it.
-const ONLINE: &str = r#"
-local n = 0
-for _, node in ipairs(redis.call('SMEMBERS', P .. 'route:' .. ARGV[2])) do
-  if live(node) then n = n + 1 end
-end
-return n
-"#;
-
 /// `ARGV`: prefix, offset, limit. Returns `{total, page}` of the uids online on live nodes,
 /// sorted (bytewise, as the embedded registry sorts).
 const ONLINE_LIST: &str = r#"
@@ -255,7 +246,6 @@ pub(crate) enum Script {
     ListScheduled,
     RouteAdd,
     RouteDel,
-    Online,
     OnlineList,
     Totals,
     Join,
@@ -265,7 +255,7 @@ pub(crate) enum Script {
 }
 
 impl Script {
-    pub(crate) const ALL: [Script; 14] = [
+    pub(crate) const ALL: [Script; 13] = [
         Self::Push,
         Self::Schedule,
         Self::Claim,
@@ -273,7 +263,6 @@ impl Script {
         Self::ListScheduled,
         Self::RouteAdd,
         Self::RouteDel,
-        Self::Online,
         Self::OnlineList,
         Self::Totals,
         Self::Join,
@@ -291,7 +280,6 @@ impl Script {
             Self::ListScheduled => LIST_SCHEDULED,
             Self::RouteAdd => ROUTE_ADD,
             Self::RouteDel => ROUTE_DEL,
-            Self::Online => ONLINE,
             Self::OnlineList => ONLINE_LIST,
             Self::Totals => TOTALS,
             Self::Join => JOIN,
