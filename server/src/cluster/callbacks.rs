@@ -211,7 +211,9 @@ pub(super) fn on_close(ctx: &mut Ctx<'_, Daemon>, conn: ConnId) {
         cluster.claiming = false;
     }
     let lost = cluster.link(which).lost(now);
-    if was_up {
+    if was_up && ctx.io.stopping() {
+        log::info!("redis {}: link closed (stopping)", cluster.url.addr);
+    } else if was_up {
         log::warn!(
             "redis {}: {} link lost; {} commands unanswered; reconnecting",
             cluster.url.addr,
