@@ -697,3 +697,34 @@ fn routes_are_written_only_for_a_uids_first_and_last_tab_on_a_node() {
     );
     assert_eq!(request_line(&mut b.backend(), r#"{"uid":"multi"}"#), "fail");
 }
+
+#[test]
+#[ignore = "needs redis-server and php (php-cli); .ci/run installs them (cargo test -- --include-ignored)"]
+fn the_seeds_php_snippet_on_node_c_reaches_tabs_on_a_and_b_byte_exact() {
+    let dir = TempDir::new("cluster-redis-12");
+    let redis = Redis::start(&dir.0, 0);
+    let (a, b, c) = (
+        node("a12", &redis, ""),
+        node("b12", &redis, ""),
+        node("c12", &redis, ""),
+    );
+    let mut tab_a = a.browser("uid1", &c);
+    let mut tab_b = b.browser("uid1", &c);
+    // The PHP snippet of the original push.php article, pointed at node C.
+    let script = format!(
+        "<?php\n$client = stream_socket_client('tcp://{}', $errno, $errmsg, 1);\n\
+         fwrite($client, json_encode(array('uid'=>'uid1','percent'=>'88%')).\"\\n\");\n\
+         echo fread($client, 8192);\n",
+        c.p.text
+    );
+    let path = dir.path("push.php");
+    std::fs::write(&path, script).unwrap();
+    let out = Command::new("php")
+        .arg(&path)
+        .output()
+        .expect("php is needed for this test (apt-get install php-cli)");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+    let frame = r#"{"uid":"uid1","percent":"88%"}"#;
+    assert_eq!(ws_read_text(&mut tab_a), frame);
+    assert_eq!(ws_read_text(&mut tab_b), frame);
+}
