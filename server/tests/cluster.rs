@@ -728,3 +728,72 @@ fn the_seeds_php_snippet_on_node_c_reaches_tabs_on_a_and_b_byte_exact() {
     assert_eq!(ws_read_text(&mut tab_a), frame);
     assert_eq!(ws_read_text(&mut tab_b), frame);
 }
+
+/// A fake Redis on a free port: accepts connections, counts them, and answers every read
+/// with `reply` (or nothing, if empty). Stops with the test process.
+fn fake_redis(reply: &'static [u8]) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::{io::Read, sync::atomic::Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            count.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 || (!reply.is_empty() && stream.write_all(reply).is_err()) {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, accepted)
+}
+
+#[test]
+#[ignore = "needs redis-server; .ci/run installs it (run with cargo test -- --include-ignored)"]
+fn a_silent_or_garbled_redis_never_blocks_the_node_and_is_retried() {
+    use std::sync::atomic::Ordering;
+    for (name, reply) in [("silent", &b""[..]), ("garbled", &b"?not resp\r\n"[..])] {
+        let (port, accepted) = fake_redis(reply);
+        let url = format!("redis://127.0.0.1:{port}/0");
+        let n = node_at(&format!("{name}13"), &url, "", "down");
+        // Bound once the node says so (presence cannot be asked of the cluster here).
+        let mut tab = ws_connect(n.p.ws, "/?pushman=1");
+        tab.send(tungstenite::Message::text("here")).unwrap();
+        tab.flush().unwrap();
+        assert!(ws_read_text(&mut tab).contains("bound"));
+        let mut backend = n.backend();
+        let started = Instant::now();
+        assert_eq!(
+            request_line(&mut backend, r#"{"uid":"here"}"#),
+            "ok",
+            "{name}"
+        );
+        assert_eq!(ws_read_text(&mut tab), r#"{"uid":"here"}"#);
+        assert_eq!(
+            request_line(&mut backend, r#"{"uid":"elsewhere"}"#),
+            "fail",
+            "{name}"
+        );
+        let r = command(&mut backend, json!({"cmd":"online_list"}));
+        assert_eq!(r["error"], "cluster unavailable", "{name}: {r}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{name}: answers waited"
+        );
+        // Both links dropped (the 2 s reply timeout covers the subscription link's
+        // SUBSCRIBE too, or a protocol error) and made again, never up.
+        let deadline = started + Duration::from_millis(3500);
+        while accepted.load(Ordering::SeqCst) < 4 {
+            assert!(Instant::now() < deadline, "{name}: no reconnects");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let status = n.status();
+        assert_ne!(status["cluster"]["link"], "up", "{name}: {status}");
+    }
+}

@@ -15,7 +15,12 @@ use pushman::{
 };
 
 /// Writes a setup command (login, scripts, subscribe) on a link that is not `Up` yet.
-fn send_raw(ctx: &mut Ctx<'_, Daemon>, which: Which, args: &[&[u8]], then: Option<Then>) {
+pub(super) fn send_raw(
+    ctx: &mut Ctx<'_, Daemon>,
+    which: Which,
+    args: &[&[u8]],
+    then: Option<Then>,
+) {
     let Some(cluster) = ctx.state.cluster.as_mut() else {
         return;
     };
@@ -24,9 +29,10 @@ fn send_raw(ctx: &mut Ctx<'_, Daemon>, which: Which, args: &[&[u8]], then: Optio
     let now = ctx.io.now();
     let link = cluster.link(which);
     if let Some(conn) = link.conn {
-        // `SUBSCRIBE` is answered by confirmations, not a reply: nothing waits for it.
-        let tracked = args.first() != Some(&&b"SUBSCRIBE"[..]);
-        if ctx.io.send(conn, &bytes).is_ok() && tracked {
+        // Tracked like any command, so an unanswered one (a silent Redis, a dead socket)
+        // drops the link after the reply timeout. `SUBSCRIBE` counts as answered once
+        // both confirmations came; a `PING` on the subscription link by its `pong`.
+        if ctx.io.send(conn, &bytes).is_ok() {
             link.waiting.push_back(Waiting { sent: now, then });
         }
     }
@@ -177,6 +183,7 @@ fn on_subscription(ctx: &mut Ctx<'_, Daemon>, value: Value) {
             Some(b"subscribe") => {
                 cluster.subscribed += 1;
                 if cluster.subscribed == 2 {
+                    cluster.sub.waiting.pop_front();
                     cluster.sub.state = State::Up;
                     cluster.sub.established();
                     // A fresh lease right away: this node receives again.
@@ -185,6 +192,8 @@ fn on_subscription(ctx: &mut Ctx<'_, Daemon>, value: Value) {
                 }
                 return;
             }
+            // The answer to a keep-alive `PING` in subscribed mode: `["pong", ""]`.
+            Some(b"pong") => {}
             _ => {}
         }
     }

@@ -117,6 +117,9 @@ pub(crate) fn tick(ctx: &mut Ctx<'_, Daemon>, now: Instant) {
             }
         });
         let _ = eval(ctx, Script::Lease, &[&node, &value, &ms], Some(then));
+        // The subscription link carries no replies otherwise: a ping shows it is alive
+        // (unanswered, it is dropped after the reply timeout and made again).
+        super::callbacks::send_raw(ctx, super::Which::Sub, &[b"PING"], None);
         if janitor {
             let _ = eval(ctx, Script::Janitor, &[&node], None);
         }
