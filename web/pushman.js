@@ -6,7 +6,12 @@
  *   p.connect();
  *   p.close();                                                       // clean close, no reconnect
  *
- * Status: connecting | open | closed | reconnecting | stopped. `open` comes once the server has
+ * No push lost to a reconnect: against a pushman with `[inbox] enabled = true` the client
+ * asks to resume (?resume=1, then ?since=EPOCH:O:A) and gets exactly the pushes it missed, in
+ * order, before live ones; when they are no longer kept it reports `gap` (reload your state).
+ *
+ * Status: connecting | open | closed | reconnecting | stopped; onstatus also hears `gap`
+ * (an event: the connection stays open). `open` comes once the server has
  * bound the uid or token (pushman confirms it when the URL asks with ?pushman=1, which this
  * client adds). Kicks (4000) and refusals (1008) stop it; other closes reconnect with jittered
  * exponential backoff that resets once a connection has stayed up `stableAfter` ms.
@@ -28,6 +33,8 @@
     this.getToken = options.getToken || null;
     this.tokenRetries = options.tokenRetries === undefined ? 3 : options.tokenRetries;
     this.confirm = options.confirm !== false;
+    this.resume = this.confirm && options.resume !== false;
+    this.position = null;      // {key, e, o, a}: the last push seen of each stream (resume)
     this.minDelay = options.minDelay || 500;
     this.maxDelay = options.maxDelay || 30000;
     this.stableAfter = options.stableAfter === undefined ? 10000 : options.stableAfter;
@@ -47,6 +54,10 @@
 
   Pushman.prototype._setStatus = function (status, detail) {
     this.status = status;
+    this._report(status, detail);
+  };
+
+  Pushman.prototype._report = function (status, detail) {
     try { this.onstatus(status, detail); } catch (e) { if (root.console) root.console.error(e); }
   };
 
@@ -82,6 +93,11 @@
     var url = this.url;
     var add = function (param) { url += (url.indexOf('?') < 0 ? '?' : '&') + param; };
     if (this.confirm) add('pushman=1');
+    if (this.resume) {
+      var pos = this.position;
+      if (pos && pos.key === this._positionKey()) add('since=' + pos.e + ':' + pos.o + ':' + pos.a);
+      else add('resume=1');
+    }
     if (this.token && this.tokenInUrl) add('token=' + encodeURIComponent(this.token));
     return url;
   };
@@ -108,13 +124,33 @@
     };
     ws.onmessage = function (event) {
       if (self.ws !== ws) return;
+      var data = event.data;
       if (!bound) {
-        var uid = boundFrame(event.data);
-        if (uid !== null) { markBound(uid, true); return; }
+        var frame = controlFrame(data, 'bound');
+        if (frame && typeof frame.uid === 'string') {
+          self._track(frame);
+          markBound(frame.uid, true);
+          return;
+        }
         // A server that does not confirm (push.php): its first frame is already a push.
         markBound(plainUid, false);
       }
-      try { self.onmessage(event.data, event); } catch (e) { if (root.console) root.console.error(e); }
+      if (self.position) {
+        var control = controlFrame(data, 'msg') || controlFrame(data, 'gap');
+        if (control && control.pushman === 'gap') {
+          // An event, not a state: the connection stays open and live pushes follow.
+          self._report('gap', { stream: control.s, reason: control.reason });
+          return;
+        }
+        if (control) {
+          // A stream's offsets only grow: anything at or below the position was seen.
+          var stream = control.o !== undefined ? 'o' : 'a';
+          if (typeof control[stream] !== 'number' || control[stream] <= self.position[stream]) return;
+          self.position[stream] = control[stream];
+          data = control.d;
+        }
+      }
+      try { self.onmessage(data, event); } catch (e) { if (root.console) root.console.error(e); }
     };
     ws.onclose = function (event) {
       if (self.ws !== ws) return;
@@ -124,14 +160,24 @@
     ws.onerror = function () { /* onclose follows and decides */ };
   };
 
-  /** `{"pushman":"bound","uid":UID}` → UID; anything else → null. */
-  function boundFrame(data) {
-    if (typeof data !== 'string' || data.indexOf('{"pushman":"bound"') !== 0) return null;
-    try {
-      var frame = JSON.parse(data);
-      return typeof frame.uid === 'string' ? frame.uid : null;
-    } catch (e) { return null; }
+  /** `{"pushman":KIND,...}` parsed, for the server's own frames (bound, msg, gap); else null. */
+  function controlFrame(data, kind) {
+    if (typeof data !== 'string' || data.indexOf('{"pushman":"' + kind + '"') !== 0) return null;
+    try { return JSON.parse(data); } catch (e) { return null; }
   }
+
+  /** Whose position it is: the uid it will bind as. With tokens (refreshed by `getToken`)
+   *  that is the uid the server confirmed last: a tab that logs in as another user makes a
+   *  new Pushman. */
+  Pushman.prototype._positionKey = function () {
+    return this.token || this.uid === null ? this.boundUid : String(this.uid);
+  };
+
+  /** The bound frame of a server with an inbox carries the position; keep following it. */
+  Pushman.prototype._track = function (frame) {
+    if (!this.resume || typeof frame.e !== 'string') { this.position = null; return; }
+    this.position = { key: frame.uid, e: frame.e, o: frame.o, a: frame.a };
+  };
 
   Pushman.prototype._bound = function (uid, confirmed) {
     var self = this;

@@ -2,6 +2,7 @@
 //! presence, kick, with a receipt in every push reply.
 
 use super::{
+    inbox::{Live, OfflineReply},
     state::{unix_ms, Daemon},
     store::schedule::{ScheduleError, ScheduledPush},
 };
@@ -78,6 +79,8 @@ pub(crate) struct Receipt {
     pub(crate) dropped: usize,
     /// Connections skipped because they were closing (kicked, timed out, going away).
     pub(crate) closing: usize,
+    /// Offline uids whose push the inbox keeps for their next connection.
+    pub(crate) queued: Vec<String>,
 }
 
 impl Receipt {
@@ -87,6 +90,7 @@ impl Receipt {
             "offline": self.offline,
             "dropped": self.dropped,
             "closing": self.closing,
+            "queued": self.queued,
         })
     }
 }
@@ -97,11 +101,14 @@ pub(crate) fn execute(ctx: &mut Ctx<'_, Daemon>, line: &[u8]) -> Reply {
         Ok(Command::CompatPush { uid }) => {
             let receipt = push_to_uids(ctx, [uid.as_ref()], line);
             count(ctx, &receipt);
-            Reply::Compat(if receipt.sent > 0 {
-                Compat::Delivered
-            } else {
-                Compat::Offline
-            })
+            let queued_is_ok = ctx.state.config.inbox.offline_reply == OfflineReply::Ok;
+            Reply::Compat(
+                if receipt.sent > 0 || (queued_is_ok && !receipt.queued.is_empty()) {
+                    Compat::Delivered
+                } else {
+                    Compat::Offline
+                },
+            )
         }
         Ok(Command::CompatBroadcast) => {
             let receipt = push_to_all(ctx, line);
@@ -233,14 +240,19 @@ pub(crate) fn push_to_uids<'u>(
 ) -> Receipt {
     let mut receipt = Receipt::default();
     for uid in uids {
-        let mut open = false;
+        let mut live = Live::to_uid(ctx.state, uid, data);
+        let (mut open, mut taken) = (false, false);
         for conn in ctx.state.registry.conns(uid) {
-            let result = ctx.io.send(conn, data);
+            let result = ctx.io.send(conn, live.frame(ctx.state, conn));
             open |= !matches!(result, Err(SendError::Closing | SendError::NotFound));
+            taken |= result.is_ok();
             tally(&mut receipt, result);
         }
+        if live.settle(ctx.state, uid, taken) {
+            receipt.queued.push(uid.to_string());
+        }
         if !open {
-            // No connection, or only closing ones: nobody will read it.
+            // No connection, or only closing ones: nobody will read it now.
             receipt.offline.push(uid.to_string());
         }
     }
@@ -249,8 +261,9 @@ pub(crate) fn push_to_uids<'u>(
 
 pub(crate) fn push_to_all(ctx: &mut Ctx<'_, Daemon>, data: &[u8]) -> Receipt {
     let mut receipt = Receipt::default();
+    let mut live = Live::to_all(ctx.state, data);
     for conn in ctx.state.registry.all_conns() {
-        tally(&mut receipt, ctx.io.send(conn, data));
+        tally(&mut receipt, ctx.io.send(conn, live.frame(ctx.state, conn)));
     }
     receipt
 }

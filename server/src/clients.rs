@@ -7,10 +7,11 @@
 
 use super::{
     config::{AuthMode, Config, SlowConsumer},
+    inbox::{self, Greeting},
     state::Daemon,
 };
 use pushman::{codec::http::Request, push::token, ConnId, Ctx, Limits, Message, Refusal, Worker};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The WebSocket worker's name, in status output.
 pub(crate) const NAME: &str = "websocket";
@@ -22,8 +23,32 @@ pub(super) const POLICY: u16 = 1008;
 /// Marks a connection refused by a connection limit, so `on_close` does not uncount it.
 struct Refused;
 
-/// Marks a connection that asked (`?pushman=1`) for the bound frame; taken when it is sent.
-struct ConfirmBind;
+/// Lets one "refusing connection" line through per interval, so a flood of refused
+/// connections cannot flood the log; each line says how many it stands for.
+#[derive(Debug, Default)]
+pub(crate) struct RefusalLog {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RefusalLog {
+    /// At most one line per this interval.
+    const EVERY: Duration = Duration::from_secs(10);
+
+    /// `Some(refusals not logged since the last line)` when a line may be written now.
+    fn admit(&mut self, now: Instant) -> Option<u64> {
+        match self.last {
+            Some(last) if now.duration_since(last) < Self::EVERY => {
+                self.suppressed += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.suppressed))
+            }
+        }
+    }
+}
 
 /// The worker for `config.listen.ws`.
 ///
@@ -65,7 +90,13 @@ fn on_connect(ctx: &mut Ctx<'_, Daemon>, conn: ConnId) {
         None
     };
     if let Some(reason) = reason {
-        log::warn!("refusing connection from {ip}: {reason} reached");
+        let now = ctx.io.now();
+        if let Some(suppressed) = ctx.state.refusal_log.admit(now) {
+            log::warn!(
+                "refusing connection {conn} from {ip}: {reason} reached \
+                 ({suppressed} more refused since the last such line)"
+            );
+        }
         ctx.state.stats.connections_refused += 1;
         ctx.io.set_data(conn, Refused);
         ctx.io.destroy(conn);
@@ -92,12 +123,13 @@ fn on_handshake(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, req: &Request) -> Resul
             });
         }
     }
-    if req.query_param("pushman").as_deref() == Some("1") {
-        ctx.io.set_data(conn, ConfirmBind);
+    let greeting = Greeting::from_request(req);
+    if !greeting.is_plain() {
+        ctx.io.set_data(conn, greeting);
     }
     if ctx.state.config.auth.mode == AuthMode::Token {
         if let Some(token) = req.query_param("token") {
-            match verify(ctx, &token) {
+            match verify(ctx, conn, &token) {
                 Ok(uid) => bind(ctx, conn, &uid),
                 // The upgrade completes, so the browser sees why in the close frame.
                 Err(reason) => ctx.io.close_with(conn, POLICY, reason),
@@ -125,7 +157,7 @@ fn on_message(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, msg: Message<'_>) {
                 .close_with(conn, POLICY, "uid must be 1 to 256 bytes");
         }
         AuthMode::None => bind(ctx, conn, first),
-        AuthMode::Token => match verify(ctx, first) {
+        AuthMode::Token => match verify(ctx, conn, first) {
             Ok(uid) => bind(ctx, conn, &uid),
             Err(reason) => ctx.io.close_with(conn, POLICY, reason),
         },
@@ -147,23 +179,23 @@ fn bind(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, uid: &str) {
             crate::cluster::engine::on_first_tab(ctx, uid);
         }
     }
-    if ctx.io.take_data::<ConfirmBind>(conn).is_some() {
-        let frame = serde_json::json!({ "pushman": "bound", "uid": uid }).to_string();
-        if let Err(e) = ctx.io.send(conn, frame) {
-            log::debug!("connection {conn}: bound frame not sent: {e}");
-        }
-    }
+    let greeting = ctx.io.take_data::<Greeting>(conn).unwrap_or_default();
+    inbox::on_bind(ctx, conn, uid, greeting);
 }
 
 /// Checks a client token; counts and logs failures.
-fn verify(ctx: &mut Ctx<'_, Daemon>, token: &str) -> Result<String, &'static str> {
+fn verify(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, token: &str) -> Result<String, &'static str> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
+    let peer = ctx.io.peer_addr(conn);
     token::verify(ctx.state.config.auth.secret.as_bytes(), token, now).map_err(|e| {
         ctx.state.stats.auth_failures += 1;
-        log::info!("client token refused: {e}");
+        match peer {
+            Some(peer) => log::info!("connection {conn} from {peer}: client token refused: {e}"),
+            None => log::info!("connection {conn}: client token refused: {e}"),
+        }
         match e {
             token::TokenError::Expired => "token expired",
             _ => "invalid token",
@@ -173,6 +205,7 @@ fn verify(ctx: &mut Ctx<'_, Daemon>, token: &str) -> Result<String, &'static str
 
 fn on_close(ctx: &mut Ctx<'_, Daemon>, conn: ConnId) {
     let uid = ctx.state.registry.unbind(conn);
+    inbox::forget(ctx.state, conn);
     if let Some(uid) =
         uid.filter(|u| ctx.state.cluster.is_some() && !ctx.state.registry.is_online(u))
     {
@@ -205,5 +238,24 @@ fn on_buffer_full(ctx: &mut Ctx<'_, Daemon>, conn: ConnId) {
                 "connection {conn} (uid {uid}): send buffer full, dropping pushes until it drains"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RefusalLog;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn refusal_log_lets_one_line_through_per_interval_and_counts_the_rest() {
+        let mut log = RefusalLog::default();
+        let t0 = Instant::now();
+        assert_eq!(log.admit(t0), Some(0));
+        for ms in [1, 500, 9_999] {
+            assert_eq!(log.admit(t0 + Duration::from_millis(ms)), None);
+        }
+        assert_eq!(log.admit(t0 + Duration::from_secs(10)), Some(3));
+        assert_eq!(log.admit(t0 + Duration::from_secs(11)), None);
+        assert_eq!(log.admit(t0 + Duration::from_secs(21)), Some(1));
     }
 }

@@ -17,6 +17,8 @@ pub(crate) struct Config {
     pub(crate) heartbeat: Heartbeat,
     /// Files: pid, log, store.
     pub(crate) files: Files,
+    /// Pushes kept for reconnecting and offline clients.
+    pub(crate) inbox: crate::inbox::Settings,
     /// `error`, `warn`, `info`, `debug` or `trace`.
     pub(crate) log_level: String,
     /// Serve the demo page and `pushman.js` on the WebSocket port for plain `GET`s.
@@ -189,6 +191,7 @@ impl Default for Config {
             limits: Limits::default(),
             heartbeat: Heartbeat::default(),
             files: Files::default(),
+            inbox: Default::default(),
             log_level: "info".into(),
             demo_page: true,
             cluster: Cluster::default(),
@@ -370,7 +373,15 @@ impl Config {
             if !(lease.is_finite() && (1.0..=3600.0).contains(&lease)) {
                 return invalid("cluster.lease is seconds, from 1 to 3600");
             }
+            if self.inbox.enabled {
+                // Each node's inbox would only know its own pushes, and queue for a uid
+                // connected elsewhere: the inbox has to live in Redis first.
+                return invalid(
+                    "inbox.enabled is not available with [cluster] redis yet (docs/CLUSTER.md)",
+                );
+            }
         }
+        self.inbox.validate().map_err(ConfigError::Invalid)?;
         if self.limits.max_client_message < 16
             || self.limits.max_api_line < 16
             || self.limits.send_buffer < 1024
@@ -426,6 +437,22 @@ mod tests {
         let parsed: Config = toml::from_str(DEFAULT_TOML).unwrap();
         assert_eq!(parsed, Config::default());
         parsed.validate().unwrap();
+    }
+
+    #[test]
+    fn cluster_settings_are_checked() {
+        let with = |toml: &str| {
+            let config: Config = toml::from_str(toml).unwrap();
+            config.validate().map_err(|e| e.to_string())
+        };
+        assert!(with("[cluster]\nredis = \"redis://127.0.0.1:6379/0\"\n").is_ok());
+        let bad_url = with("[cluster]\nredis = \"http://127.0.0.1\"\n").unwrap_err();
+        assert!(bad_url.contains("cluster.redis"), "{bad_url}");
+        let lease = with("[cluster]\nredis = \"redis://127.0.0.1\"\nlease = 0.1\n").unwrap_err();
+        assert!(lease.contains("cluster.lease"), "{lease}");
+        let inbox = with("[inbox]\nenabled = true\n[cluster]\nredis = \"redis://127.0.0.1\"\n")
+            .unwrap_err();
+        assert!(inbox.contains("inbox.enabled"), "{inbox}");
     }
 
     #[test]

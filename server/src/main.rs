@@ -17,6 +17,8 @@ mod fd_limit;
 mod heartbeat;
 mod http_api;
 mod http_guard;
+mod inbox;
+mod logfile;
 mod pidfile;
 mod process;
 mod replies;
@@ -27,6 +29,7 @@ mod state;
 mod status;
 mod store;
 mod supervisor;
+mod systemd;
 mod table;
 mod text_api;
 

@@ -5,10 +5,10 @@
 use crate::{
     api, clients, cluster,
     config::{AuthMode, Config},
-    fd_limit, heartbeat, http_api,
+    fd_limit, heartbeat, http_api, inbox, logfile,
     source::Source,
     state::Daemon,
-    store, text_api,
+    store, systemd, text_api,
 };
 use pushman::Runtime;
 use std::{net::SocketAddr, time::Duration};
@@ -64,10 +64,9 @@ pub(crate) fn serve(
         log::warn!("auth.mode = \"none\": a browser's first message is its uid, unverified (push.php behaviour); set auth.mode = \"token\" in production");
     }
     let mut runtime = Runtime::new(Daemon::new(config.clone(), source, schedule))?;
-    let mut bound = vec![(
-        clients::NAME.to_string(),
-        runtime.listen(clients::worker(&config)?)?,
-    )];
+    let mut browsers = clients::worker(&config)?;
+    browsers.on_worker_stop(|_| systemd::notify(systemd::STOPPING));
+    let mut bound = vec![(clients::NAME.to_string(), runtime.listen(browsers)?)];
     if !config.listen.text.is_empty() {
         bound.push((
             text_api::NAME.to_string(),
@@ -99,6 +98,7 @@ fn install_timers(runtime: &mut Runtime<Daemon>) {
     } else {
         runtime.add_timer(SCHEDULE_TICK, true, api::deliver_due);
     }
+    runtime.add_timer(inbox::EXPIRE_EVERY, true, inbox::expire);
 }
 
 /// Cluster mode: the node id, the Redis links' worker; the first connect is made by the
@@ -122,10 +122,23 @@ fn start_cluster(runtime: &mut Runtime<Daemon>, config: &Config) -> Result<(), D
     Ok(())
 }
 
-/// SIGHUP/SIGUSR1: re-reads the config file. Secrets, limits (for new connections), the
-/// slow-consumer policy, origins, timeouts and the log level change; listeners and the
-/// store do not (they need a restart, and a warning says so).
+/// SIGHUP/SIGUSR1: reopens the log file of `start -d` (for logrotate) and re-reads the
+/// config file, telling systemd it is reloading meanwhile.
 fn reload(ctx: &mut pushman::Ctx<'_, Daemon>) {
+    systemd::notify(&systemd::reloading());
+    match logfile::reopen() {
+        Ok(Some(path)) => log::info!("reopened log file {}", path.display()),
+        Ok(None) => {}
+        Err(e) => log::error!("cannot reopen the log file, still writing to the old one: {e}"),
+    }
+    reload_config(ctx);
+    systemd::notify(systemd::READY);
+}
+
+/// Re-reads the config file. Secrets, limits (for new connections), the slow-consumer
+/// policy, origins, timeouts and the log level change; listeners and the store do not
+/// (they need a restart, and a warning says so).
+fn reload_config(ctx: &mut pushman::Ctx<'_, Daemon>) {
     let Some(path) = ctx.state.source.path.clone() else {
         log::info!("reload: no config file; nothing to re-read");
         return;
@@ -141,7 +154,7 @@ fn reload(ctx: &mut pushman::Ctx<'_, Daemon>) {
     let changed = old.restart_only_changes(&new);
     if !changed.is_empty() {
         log::warn!(
-            "reload: {} changed; [listen] and [files] changes take effect at restart",
+            "reload: {} changed; [listen], [files] and inbox.enabled changes take effect at restart",
             changed.join(", ")
         );
     }
@@ -149,6 +162,9 @@ fn reload(ctx: &mut pushman::Ctx<'_, Daemon>) {
         fd_limit::warn_if_short(&new, fd_limit::current());
     }
     log::set_max_level(new.log_filter());
+    if let Some(inbox) = ctx.state.inbox.as_mut() {
+        inbox.set_config(new.inbox.limits());
+    }
     ctx.io.set_limits(clients::NAME, clients::limits(&new));
     ctx.io.set_limits(text_api::NAME, text_api::limits(&new));
     ctx.io.set_limits(http_api::NAME, http_api::limits(&new));
@@ -156,6 +172,8 @@ fn reload(ctx: &mut pushman::Ctx<'_, Daemon>) {
     if new.cluster != old.cluster {
         log::warn!("reload: [cluster] changes take effect at restart");
     }
+    let mut new = new;
+    new.inbox.enabled = old.inbox.enabled;
     ctx.state.config = Config {
         listen: old.listen.clone(),
         files: old.files.clone(),

@@ -97,6 +97,10 @@ impl Config {
                 changed.push(format!("{key} ({} → {})", old.display(), new.display()));
             }
         }
+        if self.inbox.enabled != new.inbox.enabled {
+            let (old, new) = (self.inbox.enabled, new.inbox.enabled);
+            changed.push(format!("inbox.enabled ({old} → {new})"));
+        }
         changed
     }
 }

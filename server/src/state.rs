@@ -55,6 +55,13 @@ pub(crate) struct Daemon {
     pub(crate) ws_connections: usize,
     /// Text-API connections that presented the API secret.
     pub(crate) api_authorized: HashSet<ConnId>,
+    /// Pushes kept per uid for reconnecting and offline clients (`[inbox]`); `None` when
+    /// off.
+    pub(crate) inbox: Option<pushman::push::inbox::Inbox>,
+    /// Connections that read `msg` frames with offsets (`resume=1`).
+    pub(crate) resumers: HashSet<ConnId>,
+    /// Throttles the "refusing connection" log line.
+    pub(crate) refusal_log: super::clients::RefusalLog,
     /// Wrong API secrets per peer address.
     pub(crate) api_throttle: super::api_auth::Throttle,
     /// When each connection is next pinged; where the timeout checks stand.
@@ -73,6 +80,7 @@ pub(crate) struct Daemon {
 impl Daemon {
     /// A daemon with nobody online.
     pub(crate) fn new(config: Config, source: Source, schedule: Store) -> Self {
+        let inbox = config.inbox.open();
         Self {
             config,
             source,
@@ -82,6 +90,9 @@ impl Daemon {
             per_ip: HashMap::new(),
             ws_connections: 0,
             api_authorized: HashSet::new(),
+            refusal_log: Default::default(),
+            inbox,
+            resumers: HashSet::new(),
             api_throttle: Default::default(),
             heartbeat: Default::default(),
             cluster: None,

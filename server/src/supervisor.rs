@@ -5,10 +5,10 @@ use crate::{
     cli::{load, Opts},
     clients,
     config::Config,
-    fd_limit,
+    fd_limit, logfile,
     pidfile::{self, PidFile, PidState},
     process::{self, Signal},
-    serve, Outcome,
+    serve, systemd, Outcome,
 };
 use std::{path::Path, time::Duration};
 
@@ -25,6 +25,9 @@ pub(crate) fn start(opts: &Opts, detached: bool) -> Outcome {
         .format_target(false)
         .init();
     log::set_max_level(config.log_filter());
+    if detached {
+        logfile::adopt(config.files.log.clone());
+    }
     if let Some(old) = pid_file.replaced() {
         log::info!(
             "replaced stale pid file {} (pid {old} did not hold its lock)",
@@ -45,6 +48,7 @@ pub(crate) fn start(opts: &Opts, detached: bool) -> Outcome {
         for (name, addr) in bound.iter().filter(|_| announce) {
             println!("pushman: {name} on {addr}");
         }
+        systemd::notify(systemd::READY);
     });
     drop(pid_file);
     result.map_err(|e| e.to_string())

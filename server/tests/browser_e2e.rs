@@ -400,3 +400,108 @@ fn backoff_keeps_growing_while_connections_close_before_they_are_bound() {
     }
     drop(p);
 }
+
+/// Pushes `{"uid":UID,"n":N}` for N in `range` over the text port, one every `every`;
+/// returns the replies.
+fn push_series(
+    text: SocketAddr,
+    uid: &str,
+    range: std::ops::RangeInclusive<u32>,
+    every: Duration,
+) -> Vec<String> {
+    let mut api = tcp_connect(text);
+    range
+        .map(|n| {
+            let reply = request_line(&mut api, &format!(r#"{{"uid":"{uid}","n":{n}}}"#));
+            std::thread::sleep(every);
+            reply
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "needs chromium, php, curl, node and npm ci --prefix server/tests/e2e; .ci/run runs it"]
+fn pushman_js_resumes_after_socket_drops_with_every_push_once_and_in_order() {
+    let dir = TempDir::new("browser-resume");
+    let p = Pushman::start(&dir.config("[inbox]\nenabled = true\n"));
+    let mut browser = Browser::start();
+    browser.run(&format!("open http://{}/", p.ws));
+    browser.run(
+        "eval window.got = [], window.r = new Pushman('ws://' + location.host + '/', \
+         { uid: 'res', minDelay: 400, maxDelay: 800, \
+           onmessage: function (d) { window.got.push(d); } }), window.r.connect(), 1",
+    );
+    browser.run("until window.r.status === 'open'");
+    let text = p.text;
+    let pusher =
+        std::thread::spawn(move || push_series(text, "res", 1..=40, Duration::from_millis(100)));
+    // Drop the tab's socket twice while pushes keep coming; it reconnects after 200-800 ms.
+    for _ in 0..2 {
+        std::thread::sleep(Duration::from_millis(1200));
+        browser.run("eval window.r.ws.close(3000, 'test drops the socket'), 1");
+    }
+    let replies = pusher.join().unwrap();
+    assert!(
+        replies.iter().any(|r| r == "fail"),
+        "some pushes must have found the tab away: {replies:?}"
+    );
+    browser.run("until window.got.length >= 40");
+    std::thread::sleep(Duration::from_millis(300));
+    let got = browser.json("eval window.got");
+    let want: Vec<String> = (1..=40)
+        .map(|n| format!(r#"{{"uid":"res","n":{n}}}"#))
+        .collect();
+    assert_eq!(got, json!(want), "every push exactly once, in order");
+    let position = browser.json("eval window.r.position");
+    assert_eq!(position["key"], "res");
+    assert!(position["o"].as_u64().unwrap() >= 40, "{position}");
+}
+
+#[test]
+#[ignore = "needs chromium, php, curl, node and npm ci --prefix server/tests/e2e; .ci/run runs it"]
+fn pushman_js_reports_a_gap_when_what_it_missed_is_no_longer_kept() {
+    let dir = TempDir::new("browser-gap");
+    let p = Pushman::start(&dir.config("[inbox]\nenabled = true\nmax_per_uid = 2\n"));
+    let mut browser = Browser::start();
+    browser.run(&format!("open http://{}/", p.ws));
+    browser.run(
+        "eval window.got = [], window.seen = [], window.g = new Pushman('ws://' + location.host + '/', \
+         { uid: 'gap', minDelay: 1500, maxDelay: 1500, \
+           onmessage: function (d) { window.got.push(d); }, \
+           onstatus: function (s, d) { window.seen.push([s, d && d.reason || null]); } }), \
+         window.g.connect(), 1",
+    );
+    browser.run("until window.g.status === 'open'");
+    browser.run("eval window.g.ws.close(3000, 'away'), 1");
+    browser.run("until window.g.status === 'reconnecting'");
+    // Five pushes while it is away (its reconnect waits 750-1500 ms); two are kept.
+    let replies = push_series(p.text, "gap", 1..=5, Duration::ZERO);
+    assert_eq!(replies, vec!["fail"; 5]);
+    browser.run("until window.seen.some(function (s) { return s[0] === 'gap'; })");
+    let seen = browser.json("eval window.seen");
+    assert!(
+        seen.as_array()
+            .unwrap()
+            .contains(&json!(["gap", "evicted"])),
+        "{seen}"
+    );
+    assert_eq!(
+        browser.json("eval window.got"),
+        json!([]),
+        "nothing replayed after a gap"
+    );
+    assert_eq!(
+        browser.json("eval window.g.status"),
+        json!("open"),
+        "a gap is an event"
+    );
+    assert_eq!(
+        push_series(p.text, "gap", 6..=6, Duration::ZERO),
+        vec!["ok"]
+    );
+    browser.run("until window.got.length === 1");
+    assert_eq!(
+        browser.json("eval window.got"),
+        json!([r#"{"uid":"gap","n":6}"#])
+    );
+}

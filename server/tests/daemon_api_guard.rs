@@ -270,7 +270,7 @@ fn a_too_deep_extended_command_gets_a_json_error_and_a_closing_tab_is_reported()
     let pushed: Value = serde_json::from_str(&read_line(&mut reader)).unwrap();
     assert_eq!(
         pushed["receipt"],
-        json!({"sent": 0, "offline": ["k"], "dropped": 0, "closing": 1}),
+        json!({"sent": 0, "offline": ["k"], "dropped": 0, "closing": 1, "queued": []}),
         "{pushed}"
     );
     let (_, _, body) = http(p.http, "GET", "/status", &[], "");

@@ -148,7 +148,7 @@ fn groups_lists_broadcast_and_receipts() {
     );
     assert_eq!(
         r["receipt"],
-        json!({"sent": 2, "offline": ["ghost"], "dropped": 0, "closing": 0}),
+        json!({"sent": 2, "offline": ["ghost"], "dropped": 0, "closing": 0, "queued": []}),
         "{r}"
     );
     assert_eq!(ws_read_text(&mut a), "to room");
@@ -160,7 +160,7 @@ fn groups_lists_broadcast_and_receipts() {
     );
     assert_eq!(
         r["receipt"],
-        json!({"sent": 1, "offline": ["zed"], "dropped": 0, "closing": 0}),
+        json!({"sent": 1, "offline": ["zed"], "dropped": 0, "closing": 0, "queued": []}),
         "{r}"
     );
     assert_eq!(ws_read_text(&mut c), r#"{"k":1}"#);

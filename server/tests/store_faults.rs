@@ -288,7 +288,7 @@ fn issue_9_delay_and_at_are_bounded_and_a_past_at_is_an_immediate_push() {
         let r = command(&mut api, cmd);
         assert_eq!(
             r,
-            json!({"ok": true, "receipt": {"sent": 1, "offline": [], "dropped": 0, "closing": 0}})
+            json!({"ok": true, "receipt": {"sent": 1, "offline": [], "dropped": 0, "closing": 0, "queued": []}})
         );
         assert_eq!(ws_read_text(&mut tab), "now");
     }

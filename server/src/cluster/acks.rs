@@ -223,8 +223,8 @@ pub(crate) fn counts(v: &Json) -> Receipt {
     let n = |k: &str| v[k].as_u64().unwrap_or(0) as usize;
     Receipt {
         sent: n("s"),
-        offline: Vec::new(),
         dropped: n("dr"),
         closing: n("c"),
+        ..Receipt::default()
     }
 }

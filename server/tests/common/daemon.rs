@@ -61,6 +61,13 @@ impl Pushman {
         Self::spawn(Command::new(BIN), config)
     }
 
+    /// As [`Pushman::start`], with `key=value` added to its environment.
+    pub fn start_env(config: &Path, key: &str, value: &std::ffi::OsStr) -> Self {
+        let mut command = Command::new(BIN);
+        command.env(key, value);
+        Self::spawn(command, config)
+    }
+
     /// As [`Pushman::start`], under `prlimit --nofile=NOFILE` (soft and hard limit), so the
     /// pid is the server's own.
     pub fn start_nofile(config: &Path, nofile: u32) -> Self {
@@ -120,8 +127,13 @@ impl Pushman {
     }
 
     /// SIGTERM and wait for a clean exit.
-    pub fn stop(mut self) {
+    pub fn stop(self) {
         signal(self.child.id(), "TERM");
+        self.stop_after_signal();
+    }
+
+    /// Waits for the clean exit a stop signal already sent asks for.
+    pub fn stop_after_signal(mut self) {
         let status = wait(&mut self.child, Duration::from_secs(15)).expect("pushman did not stop");
         assert!(status.success(), "pushman exited with {status}");
     }
