@@ -11,6 +11,7 @@
 
 use pushman::codec::frame::{self, FrameCodec};
 use pushman::codec::http::{HttpCodec, Request};
+use pushman::codec::resp::{self, RespDecoder, RespLimits, Value};
 use pushman::codec::text::{self, TextCodec};
 use pushman::codec::ws::{handshake, Event, State, WsSession};
 use pushman::codec::Decode;
@@ -201,4 +202,49 @@ pub fn ws_frames(data: &[u8]) {
         whole_vs_chunked(data, || (WsSession::new(1 << 20), Vec::new()), step);
     assert_eq!(whole.1, chunked.1, "bytes written back");
     assert_eq!(whole.0.state(), chunked.0.state());
+}
+
+/// RESP replies with small limits: nesting and sizes within them, and every decoded
+/// array of bulk strings re-encodes as a command that decodes back to itself.
+pub fn resp(data: &[u8]) {
+    let limits = RespLimits {
+        max_bulk: 64,
+        max_elements: 16,
+        max_depth: 4,
+        max_line: 32,
+    };
+    let step = |d: &mut RespDecoder, buf: &mut [u8]| own(d.decode(buf), |v| v);
+    let ((values, _), ..) = whole_vs_chunked(data, || RespDecoder::new(limits), step);
+    for value in values {
+        assert!(depth(&value) <= limits.max_depth + 1);
+        let Value::Array(items) = &value else {
+            continue;
+        };
+        let args: Option<Vec<&[u8]>> = items
+            .iter()
+            .map(|v| match v {
+                Value::Bulk(b) => Some(&b[..]),
+                _ => None,
+            })
+            .collect();
+        if let Some(args) = args {
+            let mut out = Vec::new();
+            resp::encode_command(&args, &mut out);
+            let again = RespDecoder::new(limits).decode(&out);
+            assert_eq!(
+                again,
+                Ok(Decode::Done {
+                    item: value.clone(),
+                    consumed: out.len()
+                })
+            );
+        }
+    }
+}
+
+fn depth(v: &Value) -> usize {
+    match v {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
 }

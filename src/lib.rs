@@ -51,10 +51,10 @@ pub use codec::{Limits, Protocol, WhenFull};
 pub use error::{Error, Result};
 pub use reactor::timer::TimerId;
 pub use runtime::{
-    connection::{ConnError, ConnId, ConnInfo, Message, SendError},
+    connection::{ConnError, ConnId, ConnInfo, ConnectError, Message, SendError},
     ctx::Ctx,
-    io::{Cursor, Io},
-    worker::{Refusal, Worker},
+    io::{Cursor, Io, Upstream},
+    worker::{Reconnect, Refusal, Worker},
     Runtime, StopHandle,
 };
 

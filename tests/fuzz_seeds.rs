@@ -54,6 +54,11 @@ fn frame_seeds() {
 }
 
 #[test]
+fn resp_seeds() {
+    replay("resp", drivers::resp);
+}
+
+#[test]
 fn http_seeds() {
     replay("http", drivers::http);
 }

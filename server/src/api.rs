@@ -23,6 +23,9 @@ pub(crate) enum Reply {
     Compat(Compat),
     /// An extended command's success: a JSON object with `"ok": true`.
     Done(Value),
+    /// An extended command's failure that reports what was done all the same, e.g.
+    /// `{"ok":false,"error":"cluster unavailable","receipt":{..}}` (HTTP 400).
+    Failed(Value),
     /// An extended command's failure, `{"ok":false,"error":message}`, and its HTTP status.
     Error {
         /// The HTTP status (400 unless the refusal has a more precise one).
@@ -44,6 +47,16 @@ pub(crate) enum Compat {
 }
 
 impl Reply {
+    /// A JSON object built elsewhere (cluster answers): `Done` when its `ok` is `true`,
+    /// else `Failed`.
+    pub(crate) fn from_json(value: Value) -> Self {
+        if value.get("ok") == Some(&Value::Bool(true)) {
+            Self::Done(value)
+        } else {
+            Self::Failed(value)
+        }
+    }
+
     /// `{"ok":false,"error":message}`, HTTP 400.
     pub(crate) fn error(message: impl std::fmt::Display) -> Self {
         Self::error_status(400, message)
@@ -71,7 +84,7 @@ impl Reply {
         match self {
             Self::Compat(Compat::Delivered) => command::COMPAT_OK.to_owned(),
             Self::Compat(_) => command::COMPAT_FAIL.to_owned(),
-            Self::Done(value) => value.to_string(),
+            Self::Done(value) | Self::Failed(value) => value.to_string(),
             Self::Error { message, .. } => command::error_reply(message),
         }
     }
@@ -85,6 +98,7 @@ impl Reply {
             Self::Compat(Compat::Offline) => (404, TEXT),
             Self::Compat(Compat::Refused) => (400, TEXT),
             Self::Done(_) => (200, JSON),
+            Self::Failed(_) => (400, JSON),
             Self::Error { status, .. } => (*status, JSON),
         };
         Response::new(status)
@@ -275,7 +289,7 @@ pub(crate) fn deliver(ctx: &mut Ctx<'_, Daemon>, target: &StoredTarget, data: &[
     }
 }
 
-fn push_to_uids<'u>(
+pub(crate) fn push_to_uids<'u>(
     ctx: &mut Ctx<'_, Daemon>,
     uids: impl IntoIterator<Item = &'u str>,
     data: &[u8],
@@ -301,7 +315,7 @@ fn push_to_uids<'u>(
     receipt
 }
 
-fn push_to_all(ctx: &mut Ctx<'_, Daemon>, data: &[u8]) -> Receipt {
+pub(crate) fn push_to_all(ctx: &mut Ctx<'_, Daemon>, data: &[u8]) -> Receipt {
     let mut receipt = Receipt::default();
     let mut live = Live::to_all(ctx.state, data);
     for conn in ctx.state.registry.all_conns() {
@@ -319,7 +333,7 @@ fn tally(receipt: &mut Receipt, result: Result<(), SendError>) {
     }
 }
 
-fn count(ctx: &mut Ctx<'_, Daemon>, receipt: &Receipt) {
+pub(crate) fn count(ctx: &mut Ctx<'_, Daemon>, receipt: &Receipt) {
     let stats = &mut ctx.state.stats;
     if receipt.sent > 0 {
         stats.pushes_ok += 1;

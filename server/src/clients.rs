@@ -167,7 +167,17 @@ fn on_message(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, msg: Message<'_>) {
 /// (during the handshake it is queued behind the 101 response).
 fn bind(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, uid: &str) {
     log::debug!("connection {conn} is uid {uid:?}");
+    let first = !ctx.state.registry.is_online(uid);
+    let old = ctx.state.registry.uid_of(conn).map(str::to_owned);
     ctx.state.registry.bind(uid, conn);
+    if ctx.state.cluster.is_some() {
+        if let Some(old) = old.filter(|old| !ctx.state.registry.is_online(old)) {
+            crate::cluster::engine::on_last_tab(ctx, &old);
+        }
+        if first {
+            crate::cluster::engine::on_first_tab(ctx, uid);
+        }
+    }
     let greeting = ctx.io.take_data::<Greeting>(conn).unwrap_or_default();
     inbox::on_bind(ctx, conn, uid, greeting);
 }
@@ -193,8 +203,13 @@ fn verify(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, token: &str) -> Result<String
 }
 
 fn on_close(ctx: &mut Ctx<'_, Daemon>, conn: ConnId) {
-    ctx.state.registry.unbind(conn);
+    let uid = ctx.state.registry.unbind(conn);
     inbox::forget(ctx.state, conn);
+    if let Some(uid) =
+        uid.filter(|u| ctx.state.cluster.is_some() && !ctx.state.registry.is_online(u))
+    {
+        crate::cluster::engine::on_last_tab(ctx, &uid);
+    }
     ctx.state.ws_connections = ctx.state.ws_connections.saturating_sub(1);
     if let Some(ip) = ctx.io.peer_addr(conn).map(|a| a.ip()) {
         if let Some(n) = ctx.state.per_ip.get_mut(&ip) {

@@ -6,6 +6,7 @@ use super::{
     api_auth,
     config::Config,
     http_guard,
+    replies::Ticket,
     state::Daemon,
     status::{Connections, StatusReport},
 };
@@ -53,8 +54,9 @@ pub(crate) fn worker(config: &Config, addr: SocketAddr) -> pushman::Result<Worke
     worker.http_error = |status, message| Reply::error_status(status, message).to_http();
     worker.on_message(|ctx, conn, msg| {
         if let Message::Request(req) = msg {
-            let response = handle(ctx, conn, req);
-            let _ = ctx.io.respond(conn, &response);
+            if let Some(response) = handle(ctx, conn, req) {
+                let _ = ctx.io.respond(conn, &response);
+            }
         }
     });
     Ok(worker)
@@ -66,7 +68,10 @@ pub(crate) fn limits(config: &Config) -> Limits {
     config.limits.api(config.limits.http_idle_timeout)
 }
 
-fn handle(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, req: &Request) -> Response {
+/// The response to `req`, or `None` when it waits for Redis (cluster mode; the connection
+/// is paused until [`Ticket::answer`] responds).
+fn handle(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, req: &Request) -> Option<Response> {
+    let head = req.method == "HEAD";
     if let Err(refusal) = http_guard::check(req, &ctx.state.config.auth) {
         log::info!(
             "HTTP API connection {conn}: {} {} refused: {}",
@@ -75,11 +80,12 @@ fn handle(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, req: &Request) -> Response {
             refusal.message
         );
         ctx.state.stats.lines_refused += 1;
-        return Reply::error_status(refusal.status, &refusal.message).to_http();
+        return Some(Reply::error_status(refusal.status, &refusal.message).to_http());
     }
     if let Err(response) = authorize(ctx, conn, req) {
-        return response;
+        return Some(response);
     }
+    let ticket = Ticket::Http { conn, head };
     // HEAD is GET without the body (RFC 9110 §9.3.2).
     let method = match req.method.as_str() {
         "HEAD" => "GET",
@@ -92,14 +98,23 @@ fn handle(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, req: &Request) -> Response {
         ("GET", "metrics") => Response::new(200)
             .header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
             .body(StatusReport::now(ctx).prometheus()),
-        ("POST", "" | "api") => api::execute(ctx, &req.body).to_http(),
+        ("POST", "" | "api") => {
+            let parsed = command::parse_request(&req.body);
+            run(
+                ctx,
+                parsed.map_err(|r| (r.mode, r.error)),
+                &req.body,
+                ticket,
+            )?
+        }
         ("POST", cmd) if COMMANDS.contains(&cmd) => {
             let parsed = command::parse_body(cmd, &req.body);
-            run_extended(ctx, parsed, &req.body).to_http()
+            let parsed = parsed.map_err(|e| (Mode::Extended, e));
+            run(ctx, parsed, &req.body, ticket)?
         }
         ("GET", cmd) if QUERIES.contains(&cmd) => {
             let parsed = command::parse_query(cmd, query_pairs(req));
-            run_extended(ctx, parsed, b"").to_http()
+            run(ctx, parsed.map_err(|e| (Mode::Extended, e)), b"", ticket)?
         }
         (_, "status" | "connections" | "metrics") => Reply::error_status(405, "use GET")
             .to_http()
@@ -116,11 +131,11 @@ fn handle(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, req: &Request) -> Response {
         }
         _ => Reply::error_status(404, "no such endpoint").to_http(),
     };
-    if req.method == "HEAD" {
+    Some(if head {
         response.without_body()
     } else {
         response
-    }
+    })
 }
 
 /// With `api_secret` set: `Authorization: Bearer <api_secret>` (scheme case-insensitive,
@@ -176,14 +191,27 @@ fn bearer_token(value: &[u8]) -> Option<&[u8]> {
 }
 
 /// Runs a command the path named (`POST /cmd`, `GET /cmd?..`): always an extended one.
-fn run_extended(
+/// Runs a parsed request: at once in embedded mode; in cluster mode `None` while it waits
+/// for Redis (the ticket answers later).
+fn run(
     ctx: &mut Ctx<'_, Daemon>,
-    parsed: Result<Command<'_>, CommandError>,
+    parsed: Result<Command<'_>, (Mode, CommandError)>,
     line: &[u8],
-) -> Reply {
-    match parsed {
-        Ok(command) => api::run_parsed(ctx, command, line),
-        Err(e) => api::refuse(ctx, Mode::Extended, &e),
+    ticket: Ticket,
+) -> Option<Response> {
+    let command = match parsed {
+        Ok(command) => command,
+        Err((mode, e)) => return Some(api::refuse(ctx, mode, &e).to_http()),
+    };
+    if ctx.state.cluster.is_none() {
+        return Some(api::run_parsed(ctx, command, line).to_http());
+    }
+    match crate::cluster::api::run_parsed(ctx, command, line, ticket) {
+        Some(reply) => Some(reply.to_http()),
+        None => {
+            ticket.defer(ctx);
+            None
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! `pushman status` and `pushman connections`: the running daemon's HTTP API, printed as
 //! tables.
 
-use crate::status::{Connections, StatusReport, StoreStatus};
+use crate::status::{ClusterStatus, Connections, StatusReport, StoreStatus};
 use crate::{
     config::Config,
     http_api, pidfile, process,
@@ -50,6 +50,9 @@ pub(crate) fn status(config: &Config) -> Outcome {
         s.connections, s.uids_online, s.groups, s.scheduled_pending
     );
     println!("{}", store_line(&s.store));
+    if let Some(c) = &s.cluster {
+        println!("{}", cluster_line(c));
+    }
     if let Some(inbox) = &s.inbox {
         let e = &inbox.evicted;
         println!(
@@ -87,6 +90,16 @@ pub(crate) fn status(config: &Config) -> Outcome {
 /// A figure, or `null` where the daemon could not tell (as the JSON says it).
 fn or_null(value: Option<impl ToString>) -> String {
     value.map_or_else(|| "null".to_string(), |v| v.to_string())
+}
+
+/// The status table's cluster line (cluster mode only): node, Redis, link, round trip,
+/// commands waiting for replies.
+pub(crate) fn cluster_line(c: &ClusterStatus) -> String {
+    let rtt = c.rtt_ms.map_or("-".to_string(), |ms| format!("{ms:.2} ms"));
+    format!(
+        "cluster node {}   redis {} {}   rtt {rtt}   queued {}   reconnects {}",
+        c.node, c.redis, c.link, c.queued_commands, c.reconnects,
+    )
 }
 
 /// The status table's store line: `ok`, or how long it has been down and why.
@@ -134,4 +147,33 @@ pub(crate) fn connections(config: &Config) -> Outcome {
     ];
     print!("{}", table::render(&headers, &rows));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cluster_line_names_node_redis_link_and_figures() {
+        let c = ClusterStatus {
+            command_link: "down".into(),
+            commands: 0,
+            commands_refused: 0,
+            inbox_messages: 0,
+            lease_age_s: None,
+            link: "down".into(),
+            node: "a".into(),
+            queued_commands: 0,
+            reconnects: 3,
+            redis: "127.0.0.1:6379".into(),
+            route_writes: 0,
+            rtt_ms: None,
+            scheduled_claimed: 0,
+            subscription_link: "down".into(),
+        };
+        assert_eq!(
+            cluster_line(&c),
+            "cluster node a   redis 127.0.0.1:6379 down   rtt -   queued 0   reconnects 3"
+        );
+    }
 }

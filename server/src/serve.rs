@@ -3,7 +3,7 @@
 //! heartbeats, scheduled delivery and reload.
 
 use crate::{
-    api, clients,
+    api, clients, cluster,
     config::{AuthMode, Config},
     fd_limit, heartbeat, http_api, inbox, logfile,
     source::Source,
@@ -24,6 +24,8 @@ pub(crate) enum DaemonError {
     Store(String),
     /// Binding or running failed.
     Runtime(pushman::Error),
+    /// `[cluster]` cannot be used: a bad `redis` URL, or no node id.
+    Cluster(String),
 }
 
 impl std::fmt::Display for DaemonError {
@@ -31,6 +33,7 @@ impl std::fmt::Display for DaemonError {
         match self {
             Self::Store(e) => write!(f, "cannot open the schedule store: {e}"),
             Self::Runtime(e) => e.fmt(f),
+            Self::Cluster(e) => e.fmt(f),
         }
     }
 }
@@ -76,6 +79,9 @@ pub(crate) fn serve(
             runtime.listen(http_api::worker(&config, addr)?)?,
         ));
     }
+    if !config.cluster.redis.is_empty() {
+        start_cluster(&mut runtime, &config)?;
+    }
     install_timers(&mut runtime);
     runtime.on_reload(reload);
     ready(&bound);
@@ -87,8 +93,34 @@ pub(crate) fn serve(
 fn install_timers(runtime: &mut Runtime<Daemon>) {
     let mut heartbeat = heartbeat::Heartbeat::default();
     runtime.add_timer(heartbeat::TICK, true, move |ctx| heartbeat.tick(ctx));
-    runtime.add_timer(SCHEDULE_TICK, true, api::deliver_due);
+    if runtime.state().cluster.is_some() {
+        // Scheduled pushes live in Redis: claimed by `cluster::tick`.
+        runtime.add_timer(cluster::TICK, true, cluster::tick);
+    } else {
+        runtime.add_timer(SCHEDULE_TICK, true, api::deliver_due);
+    }
     runtime.add_timer(inbox::EXPIRE_EVERY, true, inbox::expire);
+}
+
+/// Cluster mode: the node id, the Redis links' worker; the first connect is made by the
+/// first tick.
+fn start_cluster(runtime: &mut Runtime<Daemon>, config: &Config) -> Result<(), DaemonError> {
+    let url = cluster::url::parse(&config.cluster.redis).map_err(DaemonError::Cluster)?;
+    let node = cluster::node_id(&config.cluster.node_id, &config.files.pid)
+        .map_err(DaemonError::Cluster)?;
+    let upstream = runtime.upstream(cluster::worker(&url))?;
+    log::info!(
+        "cluster mode: node {node}, redis {}, key prefix {:?}",
+        url.addr,
+        config.cluster.key_prefix
+    );
+    runtime.state().cluster = Some(Box::new(cluster::Cluster::new(
+        &config.cluster,
+        url,
+        node,
+        upstream,
+    )));
+    Ok(())
 }
 
 /// SIGHUP/SIGUSR1: reopens the log file of `start -d` (for logrotate) and re-reads the
@@ -138,11 +170,15 @@ fn reload_config(ctx: &mut pushman::Ctx<'_, Daemon>) {
     ctx.io.set_limits(text_api::NAME, text_api::limits(&new));
     ctx.io.set_limits(http_api::NAME, http_api::limits(&new));
     log::info!("reloaded {}", path.display());
+    if new.cluster != old.cluster {
+        log::warn!("reload: [cluster] changes take effect at restart");
+    }
     let mut new = new;
     new.inbox.enabled = old.inbox.enabled;
     ctx.state.config = Config {
         listen: old.listen.clone(),
         files: old.files.clone(),
+        cluster: old.cluster.clone(),
         ..new
     };
 }

@@ -67,6 +67,10 @@ pub(crate) struct Daemon {
     /// WebSocket connections accepted since the heartbeat's last tick, and when: it takes
     /// them from here into its own schedule (which the heartbeat's timer owns).
     pub(crate) unwatched: Vec<(ConnId, Instant)>,
+    /// Cluster mode (`[cluster] redis`): the Redis links and this node's id.
+    pub(crate) cluster: Option<Box<super::cluster::Cluster>>,
+    /// Text-API replies waiting for Redis, per connection (cluster mode).
+    pub(crate) text_pending: HashMap<ConnId, super::replies::Pending>,
     /// When the daemon started.
     pub(crate) started: Instant,
     /// The same, in Unix milliseconds: scheduled pushes that fell due before it wait for
@@ -92,6 +96,8 @@ impl Daemon {
             resumers: HashSet::new(),
             api_throttle: Default::default(),
             unwatched: Vec::new(),
+            cluster: None,
+            text_pending: HashMap::new(),
             started: Instant::now(),
             started_ms: unix_ms(),
         }

@@ -5,6 +5,7 @@ use super::{
     api::{self, Compat, Reply},
     api_auth,
     config::Config,
+    replies::Ticket,
     state::Daemon,
 };
 use pushman::{push::command, ConnId, Ctx, Limits, Message, Worker};
@@ -26,6 +27,7 @@ pub(crate) fn worker(config: &Config, addr: SocketAddr) -> pushman::Result<Worke
     worker.on_message(on_line);
     worker.on_close(|ctx, conn| {
         ctx.state.api_authorized.remove(&conn);
+        ctx.state.text_pending.remove(&conn);
     });
     worker.on_error(|ctx, conn, err| {
         log::info!("text API connection {conn}: {err}; answering fail and closing");
@@ -51,8 +53,16 @@ fn on_line(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, msg: Message<'_>) {
         authenticate(ctx, conn, line);
         return;
     }
-    let reply = api::execute(ctx, line);
-    let _ = ctx.io.send(conn, reply.to_line());
+    if ctx.state.cluster.is_none() {
+        let reply = api::execute(ctx, line);
+        let _ = ctx.io.send(conn, reply.to_line());
+        return;
+    }
+    let ticket = Ticket::next_text(ctx, conn);
+    match crate::cluster::api::execute(ctx, line, ticket) {
+        Some(reply) => ticket.answer(ctx, reply),
+        None => ticket.defer(ctx),
+    }
 }
 
 /// The first line of a connection when `api_secret` is set: `{"cmd":"auth","secret":..}`.

@@ -15,6 +15,7 @@
 pub mod frame;
 pub mod http;
 mod protocol;
+pub mod resp;
 pub mod text;
 pub mod ws;
 

@@ -185,6 +185,11 @@ pub(crate) struct Conn {
     /// when the read batch ends (or at [`CORK_LIMIT`]), not one write per message.
     pub(crate) corked: bool,
     pub(crate) recv_paused: bool,
+    /// An outbound connection whose connect has not completed yet (see `connect.rs`).
+    pub(crate) connecting: bool,
+    /// Closed by its owner (`close`, `destroy`): an outbound worker's automatic reconnect
+    /// does not bring it back.
+    pub(crate) closed_by_owner: bool,
     /// `on_buffer_full` fired; `on_buffer_drain` is owed once the output empties.
     pub(crate) buffer_full: bool,
     /// The peer closed its write side; no lingering needed after our flush.
@@ -232,6 +237,8 @@ impl Conn {
             hold_output: protocol == Protocol::WebSocket,
             corked: false,
             recv_paused: false,
+            connecting: false,
+            closed_by_owner: false,
             buffer_full: false,
             peer_eof: false,
             close_after_response: false,

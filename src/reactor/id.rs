@@ -68,6 +68,8 @@ pub enum ConnError {
     Handshake(ws::handshake::HandshakeError),
     /// A violation of RFC 6455.
     WebSocket(ws::ProtocolError),
+    /// An outbound connection could not be established.
+    Connect(super::ConnectError),
 }
 
 impl fmt::Display for ConnError {
@@ -80,6 +82,7 @@ impl fmt::Display for ConnError {
             Self::Http(e) => e.fmt(f),
             Self::Handshake(e) => write!(f, "WebSocket handshake refused: {e}"),
             Self::WebSocket(e) => write!(f, "WebSocket protocol error: {e}"),
+            Self::Connect(e) => write!(f, "cannot connect: {e}"),
         }
     }
 }

@@ -27,6 +27,7 @@
 mod accept;
 mod close;
 pub(crate) mod conn;
+pub(crate) mod connect;
 mod id;
 pub(crate) mod limits;
 pub(crate) mod read;
@@ -35,6 +36,7 @@ mod signal;
 pub(crate) mod timer;
 pub(crate) mod token;
 
+pub use connect::ConnectError;
 pub use id::{ConnError, ConnId, SendError};
 pub(crate) use signal::{Request as SignalRequest, Signals};
 
@@ -64,6 +66,10 @@ pub(crate) enum Task<T> {
     AcceptRetry(usize),
     /// Check a connection's request and idle timeouts.
     ConnDeadline(ConnId),
+    /// Fail an outbound connection still connecting.
+    ConnectDeadline(ConnId),
+    /// Connect again for outbound worker `.0` to `.1` (automatic reconnect).
+    Reconnect(usize, SocketAddr),
 }
 
 impl<T> std::fmt::Debug for Task<T> {
@@ -73,6 +79,8 @@ impl<T> std::fmt::Debug for Task<T> {
             Self::CloseDeadline(id) => write!(f, "CloseDeadline({id})"),
             Self::AcceptRetry(i) => write!(f, "AcceptRetry({i})"),
             Self::ConnDeadline(id) => write!(f, "ConnDeadline({id})"),
+            Self::ConnectDeadline(id) => write!(f, "ConnectDeadline({id})"),
+            Self::Reconnect(w, addr) => write!(f, "Reconnect({w}, {addr})"),
         }
     }
 }
@@ -84,6 +92,8 @@ pub(crate) enum Deferred {
     Close(ConnId, usize),
     BufferFull(ConnId, usize),
     BufferDrain(ConnId, usize),
+    /// An outbound connection was established.
+    Connect(ConnId, usize),
 }
 
 /// A worker's listening side.
@@ -137,6 +147,14 @@ pub(crate) struct WorkerMeta {
     pub(crate) open: usize,
     /// Connections refused by `max_connections` or `fd_reserve`.
     pub(crate) refused: u64,
+    /// An outbound worker (no listener; its connections are made by `connect`).
+    pub(crate) outbound: bool,
+    /// How long an outbound connect may take.
+    pub(crate) connect_timeout: Duration,
+    /// Outbound: reconnect automatically, first after `.0`, doubling up to `.1`.
+    pub(crate) reconnect: Option<(Duration, Duration)>,
+    /// Outbound with `reconnect`: the wait before the next attempt.
+    pub(crate) backoff: Duration,
 }
 
 /// The reactor's state. The runtime drives it: it polls `poll`, hands readiness to the

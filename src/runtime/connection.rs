@@ -1,7 +1,7 @@
 //! What callbacks see of a connection: its id, its messages, its errors and a snapshot of
 //! its counters.
 
-pub use crate::reactor::{ConnError, ConnId, SendError};
+pub use crate::reactor::{ConnError, ConnId, ConnectError, SendError};
 
 use crate::codec::http::Request;
 use std::{net::SocketAddr, time::Duration};

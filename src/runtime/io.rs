@@ -34,6 +34,11 @@ impl<S> std::fmt::Debug for Io<S> {
     }
 }
 
+/// An outbound worker's callbacks, registered by [`Io::upstream`]; pass it to
+/// [`Io::connect`] to open connections that use them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Upstream(usize);
+
 /// Where [`Io::connections_page`] goes on from: opaque, so callers cannot depend on how
 /// the reactor stores connections. Start with `Cursor::default()`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -64,10 +69,73 @@ impl<S: 'static> Io<S> {
             http_error: worker.http_error,
             open: 0,
             refused: 0,
+            outbound: false,
+            connect_timeout: worker.connect_timeout,
+            reconnect: None,
+            backoff: Duration::ZERO,
         };
         let (_, addr) = self.reactor.bind(worker.addr, meta)?;
         self.new_handlers.push(worker.handlers);
         Ok(addr)
+    }
+
+    /// Registers `worker`'s callbacks for outbound connections (Workerman's
+    /// `AsyncTcpConnection`) without listening; [`Io::connect`] then opens connections that
+    /// use them. `worker.addr` is not used (pass the peer to `connect`); its protocol
+    /// (`tcp`, `text` or `frame`) frames what is sent and received, its limits apply, and
+    /// `connect_timeout` bounds each connect. `on_worker_start` runs right after, as for
+    /// [`Io::listen`].
+    ///
+    /// # Errors
+    /// [`Error::Address`](crate::Error::Address) for `websocket` and `http`: this end
+    /// speaks only the server side of those.
+    pub fn upstream(&mut self, worker: Worker<S>) -> Result<Upstream> {
+        use crate::codec::Protocol;
+        if matches!(worker.protocol, Protocol::WebSocket | Protocol::Http) {
+            return Err(crate::Error::Address {
+                given: worker.name,
+                reason: "outbound connections speak tcp, text or frame",
+            });
+        }
+        let index = self.reactor.workers.len();
+        self.reactor.workers.push(WorkerMeta {
+            name: worker.name,
+            protocol: worker.protocol,
+            limits: worker.limits,
+            local_addr: worker.addr,
+            refusal: Vec::new(),
+            http_error: worker.http_error,
+            open: 0,
+            refused: 0,
+            outbound: true,
+            connect_timeout: worker.connect_timeout,
+            reconnect: worker.reconnect.map(|r| (r.min, r.max.max(r.min))),
+            backoff: worker.reconnect.map_or(Duration::ZERO, |r| r.min),
+        });
+        self.new_handlers.push(worker.handlers);
+        Ok(Upstream(index))
+    }
+
+    /// Opens an outbound connection to `addr` with `upstream`'s protocol and callbacks,
+    /// without blocking. The id is valid at once: sends are queued until the connection is
+    /// established, then written in order. Then `on_connect`; if the peer refuses, is
+    /// unreachable, or does not answer within `connect_timeout`, `on_error` with
+    /// [`ConnError::Connect`](crate::ConnError) and `on_close` instead. Usable
+    /// from any callback and timer. With the worker's [`Worker::reconnect`] set, a
+    /// connection that fails or closes (not by [`Io::close`] or [`Io::destroy`], nor in a
+    /// stop) is made again after a backoff, as a new connection: `on_connect` tells its id.
+    /// Without it, reconnecting is the caller's choice (from `on_close`, with a timer).
+    ///
+    /// # Errors
+    /// What the OS refused synchronously (no route, out of descriptors); no callback
+    /// follows then.
+    pub fn connect(&mut self, upstream: Upstream, addr: SocketAddr) -> Result<ConnId> {
+        Ok(self.reactor.connect(upstream.0, addr)?)
+    }
+
+    /// Whether `id` is an outbound connection still connecting.
+    pub fn is_connecting(&self, id: ConnId) -> bool {
+        self.reactor.conn(id).is_some_and(|c| c.connecting)
     }
 
     /// Sends `data` as one message in the connection's protocol: a WebSocket text frame, a
@@ -140,11 +208,22 @@ impl<S: 'static> Io<S> {
     /// Also the way to refuse a connection after its upgrade (a token found invalid in
     /// `on_message`, say): the close frame leaves after what was already sent.
     pub fn close_with(&mut self, id: ConnId, code: u16, reason: &str) {
+        if let Some(conn) = self.reactor.conn_mut(id) {
+            conn.closed_by_owner = true;
+        }
+        if self.reactor.conn(id).is_some_and(|c| c.connecting) {
+            // Nothing was sent yet: there is nothing to flush.
+            self.reactor.kill(id.slot(), None);
+            return;
+        }
         self.reactor.close(id, code, reason);
     }
 
     /// Closes at once, dropping queued output. `on_close` follows.
     pub fn destroy(&mut self, id: ConnId) {
+        if let Some(conn) = self.reactor.conn_mut(id) {
+            conn.closed_by_owner = true;
+        }
         if self.reactor.conn(id).is_some() {
             self.reactor.kill(id.slot(), None);
         }
@@ -330,6 +409,7 @@ impl<S: 'static> Io<S> {
         self.reactor
             .workers
             .iter()
+            .filter(|w| !w.outbound)
             .map(|w| (w.name.as_str(), w.local_addr))
     }
 
@@ -357,6 +437,11 @@ impl<S: 'static> Io<S> {
 
     /// The addresses the listeners are bound to, in the order they were listened.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.reactor.workers.iter().map(|w| w.local_addr).collect()
+        self.reactor
+            .workers
+            .iter()
+            .filter(|w| !w.outbound)
+            .map(|w| w.local_addr)
+            .collect()
     }
 }

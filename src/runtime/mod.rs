@@ -11,6 +11,7 @@ use crate::{
     error::Result,
     reactor::{
         conn::{Phase, Progress},
+        connect::Connecting,
         limits::FdBudget,
         read::Read,
         timer::TimerId,
@@ -116,6 +117,16 @@ impl<S: 'static> Runtime<S> {
         Ok(addr)
     }
 
+    /// Registers an outbound worker before the loop starts (see [`Io::upstream`]).
+    ///
+    /// # Errors
+    /// As [`Io::upstream`].
+    pub fn upstream(&mut self, worker: Worker<S>) -> Result<io::Upstream> {
+        let upstream = self.io.upstream(worker)?;
+        self.handlers.append(&mut self.io.new_handlers);
+        Ok(upstream)
+    }
+
     /// A handle that stops the runtime from another thread.
     pub fn stop_handle(&self) -> StopHandle {
         StopHandle {
@@ -209,6 +220,19 @@ impl<S: 'static> Runtime<S> {
                         if self.io.reactor.listeners[index].paused.is_some() => {}
                     Target::Listener(index) => self.accept(index),
                     Target::Conn(key) => {
+                        match self.io.reactor.connect_ready(key) {
+                            Connecting::No => {}
+                            Connecting::Pending => continue,
+                            Connecting::Failed => {
+                                self.after_callback();
+                                continue;
+                            }
+                            Connecting::Established => {
+                                self.after_callback();
+                                // Sends queued while connecting leave now.
+                                self.writable(key);
+                            }
+                        }
                         if event.is_writable() {
                             self.writable(key);
                         }
@@ -298,6 +322,7 @@ impl<S: 'static> Runtime<S> {
                     if let Some(f) = self.handlers[w].close.as_mut() {
                         f(&mut ctx, id);
                     }
+                    self.io.reactor.schedule_reconnect(id);
                 }
                 Deferred::BufferFull(id, w) => {
                     if let Some(f) = self.handlers[w].buffer_full.as_mut() {
@@ -306,6 +331,11 @@ impl<S: 'static> Runtime<S> {
                 }
                 Deferred::BufferDrain(id, w) => {
                     if let Some(f) = self.handlers[w].buffer_drain.as_mut() {
+                        f(&mut ctx, id);
+                    }
+                }
+                Deferred::Connect(id, w) => {
+                    if let Some(f) = self.handlers[w].connect.as_mut() {
                         f(&mut ctx, id);
                     }
                 }
@@ -402,6 +432,12 @@ impl<S: 'static> Runtime<S> {
                         self.after_callback();
                     }
                 }
+                Task::ConnectDeadline(conn) => {
+                    if self.io.reactor.connect_deadline(conn) {
+                        self.after_callback();
+                    }
+                }
+                Task::Reconnect(worker, addr) => self.io.reactor.reconnect(worker, addr),
             }
         }
     }

@@ -9,6 +9,15 @@
 //! `on_buffer_drain`, `on_error`) are delivered after the running callback returns, never
 //! re-entrantly. For one connection the order is: `on_connect`, then (WebSocket) the
 //! handshake hook, then `on_message`s, then `on_close` exactly once.
+//!
+//! # Outbound connections
+//!
+//! A worker registered with [`Io::upstream`](crate::Io::upstream) listens nowhere: its
+//! callbacks serve the connections [`Io::connect`](crate::Io::connect) opens (Workerman's
+//! `AsyncTcpConnection`). Such a connection exists from the call on (sends queue until it
+//! is established); then comes `on_connect`, `on_message`s and `on_close`; or, when the
+//! connect fails or times out, `on_error` with
+//! [`ConnError::Connect`] and `on_close`, never `on_connect`.
 
 use super::{
     connection::{ConnError, ConnId, Message},
@@ -21,7 +30,7 @@ use crate::{
     },
     error::{Error, Result},
 };
-use std::{fmt, net::SocketAddr, net::ToSocketAddrs};
+use std::{fmt, net::SocketAddr, net::ToSocketAddrs, time::Duration};
 
 /// A refused WebSocket upgrade: the HTTP status and a one-line reason for the body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +112,24 @@ pub struct Worker<S> {
     /// status and message. Default: [`plain_error`], a `text/plain` body; an API that
     /// answers JSON everywhere sets its own.
     pub http_error: fn(status: u16, message: &str) -> Response,
+    /// Outbound workers only ([`Io::upstream`](crate::Io::upstream)): how long a connect
+    /// may take before it fails with [`ConnectError::TimedOut`](crate::ConnectError).
+    /// Default: 5 s.
+    pub connect_timeout: Duration,
+    /// Outbound workers only: connect again automatically when a connection fails or
+    /// closes (see [`Io::connect`](crate::Io::connect)). Default: off.
+    pub reconnect: Option<Reconnect>,
     pub(crate) handlers: Handlers<S>,
+}
+
+/// Automatic reconnect of an outbound worker: the first attempt after `min`, each failed
+/// one doubling the wait up to `max`; an established connection resets it to `min`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reconnect {
+    /// The first wait.
+    pub min: Duration,
+    /// The longest wait.
+    pub max: Duration,
 }
 
 /// The default [`Worker::http_error`]: the message as a `text/plain` body.
@@ -151,6 +177,8 @@ impl<S: 'static> Worker<S> {
                 Vec::new()
             },
             http_error: plain_error,
+            connect_timeout: Duration::from_secs(5),
+            reconnect: None,
             handlers: Handlers::default(),
         })
     }
@@ -180,7 +208,9 @@ impl<S: 'static> Worker<S> {
         self.handlers.worker_stop = Some(Box::new(f));
     }
 
-    /// Called when a TCP connection is accepted (before any WebSocket handshake).
+    /// Called when a TCP connection is accepted (before any WebSocket handshake), or, for an
+    /// outbound worker, when a connection made by [`Io::connect`](crate::Io::connect) is
+    /// established.
     pub fn on_connect(&mut self, f: impl FnMut(&mut Ctx<'_, S>, ConnId) + 'static) {
         self.handlers.connect = Some(Box::new(f));
     }

@@ -31,6 +31,33 @@ pub(crate) struct Config {
     pub(crate) log_level: log::LevelFilter,
     /// Serve the demo page and `pushman.js` on the WebSocket port for plain `GET`s.
     pub(crate) demo_page: bool,
+    /// Several nodes as one push server, on Redis (off unless `redis` is set).
+    pub(crate) cluster: Cluster,
+}
+
+/// `[cluster]`: see docs/CLUSTER.md.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct Cluster {
+    /// `redis://[user:password@]host:port[/db]`; empty: embedded single-process mode.
+    pub(crate) redis: String,
+    /// This node's id; empty: a random id made once and kept in `<pid file>.node`.
+    pub(crate) node_id: String,
+    /// Prefix of every Redis key and channel.
+    pub(crate) key_prefix: String,
+    /// Seconds a node's routes keep counting after its last lease refresh.
+    pub(crate) lease: f64,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Self {
+            redis: String::new(),
+            node_id: String::new(),
+            key_prefix: "pushman:".into(),
+            lease: 10.0,
+        }
+    }
 }
 
 /// Listening addresses; an empty string in the file turns an API listener off (`None`).
@@ -183,6 +210,7 @@ impl Default for Config {
             inbox: Default::default(),
             log_level: log::LevelFilter::Info,
             demo_page: true,
+            cluster: Cluster::default(),
         }
     }
 }
@@ -307,6 +335,20 @@ impl Config {
         }
         if self.limits.max_api_connections == 0 {
             return invalid("limits.max_api_connections must be at least 1");
+        }
+        if !self.cluster.redis.is_empty() {
+            crate::cluster::url::parse(&self.cluster.redis).map_err(ConfigError::Invalid)?;
+            let lease = self.cluster.lease;
+            if !(lease.is_finite() && (1.0..=3600.0).contains(&lease)) {
+                return invalid("cluster.lease is seconds, from 1 to 3600");
+            }
+            if self.inbox.enabled {
+                // Each node's inbox would only know its own pushes, and queue for a uid
+                // connected elsewhere: the inbox has to live in Redis first.
+                return invalid(
+                    "inbox.enabled is not available with [cluster] redis yet (docs/CLUSTER.md)",
+                );
+            }
         }
         self.inbox.validate().map_err(ConfigError::Invalid)?;
         if self.limits.max_client_message < 16

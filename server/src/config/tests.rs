@@ -141,3 +141,19 @@ fn inconsistent_values_are_named_after_the_overrides() {
     assert_eq!(config.listen.text, None);
     assert_eq!(config.listen.http, Some("[::1]:80".parse().unwrap()));
 }
+
+#[test]
+fn cluster_settings_are_checked() {
+    let with = |toml: &str| {
+        let config: Config = toml::from_str(toml).unwrap();
+        config.validate().map_err(|e| e.to_string())
+    };
+    assert!(with("[cluster]\nredis = \"redis://127.0.0.1:6379/0\"\n").is_ok());
+    let bad_url = with("[cluster]\nredis = \"http://127.0.0.1\"\n").unwrap_err();
+    assert!(bad_url.contains("cluster.redis"), "{bad_url}");
+    let lease = with("[cluster]\nredis = \"redis://127.0.0.1\"\nlease = 0.1\n").unwrap_err();
+    assert!(lease.contains("cluster.lease"), "{lease}");
+    let inbox =
+        with("[inbox]\nenabled = true\n[cluster]\nredis = \"redis://127.0.0.1\"\n").unwrap_err();
+    assert!(inbox.contains("inbox.enabled"), "{inbox}");
+}

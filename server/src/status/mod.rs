@@ -21,6 +21,9 @@ pub(crate) struct StatusReport {
     pub(crate) auth_failures: u64,
     /// Connections bound to a uid.
     pub(crate) bound_connections: usize,
+    /// Cluster mode's Redis links and counters; `null` in embedded mode.
+    #[serde(default)]
+    pub(crate) cluster: Option<ClusterStatus>,
     /// Open WebSocket connections.
     pub(crate) connections: usize,
     /// WebSocket connections refused by limits.
@@ -63,6 +66,39 @@ pub(crate) struct StatusReport {
     /// pushman's version.
     #[serde(default)]
     pub(crate) version: String,
+}
+
+/// This node in cluster mode (docs/CLUSTER.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ClusterStatus {
+    /// The command link: `up`, `connecting` or `down`.
+    pub(crate) command_link: String,
+    /// Redis commands sent.
+    pub(crate) commands: u64,
+    /// Commands not sent because Redis was unavailable.
+    pub(crate) commands_refused: u64,
+    /// Messages received from other nodes.
+    pub(crate) inbox_messages: u64,
+    /// Seconds since the lease was last renewed.
+    pub(crate) lease_age_s: Option<f64>,
+    /// Both links: `up`, `connecting` or `down`.
+    pub(crate) link: String,
+    /// This node's id.
+    pub(crate) node: String,
+    /// Commands sent and not yet answered.
+    pub(crate) queued_commands: usize,
+    /// Reconnects of either link.
+    pub(crate) reconnects: u64,
+    /// Redis's address.
+    pub(crate) redis: String,
+    /// Route writes (a uid's first or last tab on this node).
+    pub(crate) route_writes: u64,
+    /// Round trip of the last command, ms.
+    pub(crate) rtt_ms: Option<f64>,
+    /// Scheduled pushes this node claimed.
+    pub(crate) scheduled_claimed: u64,
+    /// The subscription link: `up`, `connecting` or `down`.
+    pub(crate) subscription_link: String,
 }
 
 /// The inbox's figures: gauges now, counters since start (docs/PROTOCOL.md §7).
@@ -198,6 +234,7 @@ impl StatusReport {
                 + ctx.io.refused_connections(http_api::NAME),
             auth: format!("{:?}", state.config.auth.mode).to_lowercase(),
             auth_failures: s.auth_failures,
+            cluster: state.cluster.as_ref().map(|c| c.status(Instant::now())),
             bound_connections: state.registry.conn_total(),
             connections: state.ws_connections,
             connections_refused: s.connections_refused,

@@ -1,6 +1,6 @@
 //! `GET /metrics`: a [`StatusReport`] as Prometheus text exposition (format 0.0.4).
 
-use super::{InboxStatus, StatusReport};
+use super::{ClusterStatus, InboxStatus, StatusReport};
 use std::fmt::{Display, Write};
 
 impl StatusReport {
@@ -118,6 +118,9 @@ impl StatusReport {
         );
         let _ = writeln!(out, "pushman_pushes_total{{result=\"ok\"}} {}", p.ok);
         let _ = writeln!(out, "pushman_pushes_total{{result=\"fail\"}} {}", p.fail);
+        if let Some(c) = &self.cluster {
+            c.prometheus(&mut out);
+        }
         if let Some(inbox) = &self.inbox {
             inbox.prometheus(&mut out);
         }
@@ -196,5 +199,54 @@ impl InboxStatus {
                 "pushman_inbox_evicted_total{{reason=\"{reason}\"}} {n}"
             );
         }
+    }
+}
+
+impl ClusterStatus {
+    /// The `pushman_cluster_*` metrics.
+    fn prometheus(&self, out: &mut String) {
+        let mut metric = |name: &str, kind: &str, help: &str, value: &dyn Display| {
+            let _ = writeln!(
+                out,
+                "# HELP pushman_cluster_{name} {help}\n# TYPE pushman_cluster_{name} {kind}\npushman_cluster_{name} {value}"
+            );
+        };
+        let (gauge, counter) = ("gauge", "counter");
+        metric(
+            "link_up",
+            gauge,
+            "1 while both Redis links (commands, subscriptions) are up.",
+            &u8::from(self.link == "up"),
+        );
+        metric(
+            "rtt_seconds",
+            gauge,
+            "Round trip of the last Redis command.",
+            &(self.rtt_ms.unwrap_or(0.0) / 1000.0),
+        );
+        metric(
+            "queued_commands",
+            gauge,
+            "Redis commands sent and not yet answered.",
+            &self.queued_commands,
+        );
+        metric(
+            "commands_total",
+            counter,
+            "Redis commands sent.",
+            &self.commands,
+        );
+        metric(
+            "commands_refused_total",
+            counter,
+            "Commands not sent because Redis was unavailable.",
+            &self.commands_refused,
+        );
+        metric(
+            "inbox_messages_total",
+            counter,
+            "Messages received from other nodes.",
+            &self.inbox_messages,
+        );
     }
 }
