@@ -174,6 +174,9 @@ impl<S: 'static> Runtime<S> {
                     return Ok(());
                 }
             }
+            // Nothing may wait in the write batch while the loop sleeps (a graceful stop's
+            // close frames were queued just now).
+            self.flush_batch();
             let timeout = self.poll_timeout();
             if let Err(e) = self.io.reactor.poll.poll(&mut events, timeout) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
@@ -211,6 +214,7 @@ impl<S: 'static> Runtime<S> {
                 self.readable(key, false);
             }
             self.run_timers();
+            self.flush_batch();
             self.io.reactor.free_dead();
         }
     }
@@ -299,6 +303,15 @@ impl<S: 'static> Runtime<S> {
         }
     }
 
+    /// Writes what the turn gathered for each connection (one `writev` each), and what the
+    /// callbacks this causes (`on_close` of a connection whose write failed) send in turn.
+    fn flush_batch(&mut self) {
+        while !self.io.reactor.batch.is_empty() {
+            self.io.reactor.flush_batch();
+            self.after_callback();
+        }
+    }
+
     fn writable(&mut self, key: usize) {
         if self.io.reactor.flush_output(key) {
             self.after_callback();
@@ -325,7 +338,6 @@ impl<S: 'static> Runtime<S> {
             Phase::Open | Phase::Closing => {}
         }
         let mut buf = reactor.take_input(key);
-        reactor.conns[key].corked = true;
         // Input left pending by a pause comes first.
         self.process_input(key, &mut buf);
         // What ended the batch; still `Moved` if the budget ran out with data waiting.
