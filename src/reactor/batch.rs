@@ -19,10 +19,12 @@ use super::{
 use std::io::{self, IoSlice, Write};
 
 /// Past this many gathered bytes the batch is flushed before more is added.
-pub(crate) const BATCH_LIMIT: usize = 1 << 20;
+pub(crate) const BATCH_LIMIT: usize = 4 << 20;
 /// A message at least this large is written directly (after the connection's chain), not
 /// copied into the batch.
 const BIG_MESSAGE: usize = 16 << 10;
+/// Memory kept between turns after a burst (see `Batch::clear`).
+const KEEP: usize = 256 << 10;
 /// Messages handed to one `writev` (Linux allows 1,024).
 const MAX_IOV: usize = 64;
 /// End of a chain.
@@ -64,6 +66,17 @@ impl Batch {
     /// Whether any connection has output waiting in the batch.
     pub(crate) fn is_empty(&self) -> bool {
         self.dirty.is_empty()
+    }
+
+    /// Forgets every message, keeping the memory for the next turn; once bursts are over (a
+    /// small flush), the memory a large one needed is returned.
+    fn clear(&mut self) {
+        if self.bytes.len() < KEEP && self.bytes.capacity() > 4 * KEEP {
+            *self = Self::default();
+        }
+        self.bytes.clear();
+        self.msgs.clear();
+        self.dirty.clear();
     }
 
     /// Appends one message (the concatenation of `parts`) to slot `key`'s `chain`.
@@ -224,7 +237,6 @@ impl<T> Reactor<T> {
         debug_assert!(self.batch.dirty.is_empty());
         dirty.clear();
         self.batch.dirty = dirty;
-        self.batch.bytes.clear();
-        self.batch.msgs.clear();
+        self.batch.clear();
     }
 }

@@ -36,6 +36,7 @@ mod signal;
 pub(crate) mod timer;
 pub(crate) mod token;
 
+pub(crate) use batch::BATCH_LIMIT;
 pub use id::{ConnError, ConnId, SendError};
 pub(crate) use signal::{Request as SignalRequest, Signals};
 

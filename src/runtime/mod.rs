@@ -33,6 +33,12 @@ use worker::{Handlers, Worker};
 
 /// Reads per readiness event before other connections get a turn.
 const READ_BUDGET: usize = 16;
+/// A write batch smaller than this is flushed at once: light load pays no extra poll.
+const DEFER_MIN: usize = 4 << 10;
+/// A write batch is flushed at the latest once it holds this much (see `defer_flush`)...
+const DEFER_LIMIT: usize = crate::reactor::BATCH_LIMIT;
+/// ...or once its oldest message has waited this long.
+const DEFER_MAX_AGE: Duration = Duration::from_millis(50);
 
 /// Stops a running [`Runtime`] from another thread.
 #[derive(Debug, Clone)]
@@ -68,6 +74,8 @@ pub struct Runtime<S> {
     stop_deadline: Option<Instant>,
     /// The first `on_worker_start` error; ends `run`.
     fatal: Option<crate::Error>,
+    /// Since when the write batch has been deferred (see `defer_flush`).
+    batch_since: Option<Instant>,
 }
 
 impl<S> std::fmt::Debug for Runtime<S> {
@@ -97,6 +105,7 @@ impl<S: 'static> Runtime<S> {
             reload: None,
             stop_deadline: None,
             fatal: None,
+            batch_since: None,
         })
     }
 
@@ -156,6 +165,8 @@ impl<S: 'static> Runtime<S> {
             None
         };
         let mut events = Events::with_capacity(1024);
+        // Whether the last poll returned events (see `defer_flush`).
+        let mut busy = false;
         self.io.reactor.fds = FdBudget::measure(self.io.reactor.conns.len());
         self.io.reactor.now = Instant::now();
         self.after_callback();
@@ -174,15 +185,18 @@ impl<S: 'static> Runtime<S> {
                     return Ok(());
                 }
             }
-            // Nothing may wait in the write batch while the loop sleeps (a graceful stop's
-            // close frames were queued just now).
-            self.flush_batch();
-            let timeout = self.poll_timeout();
+            let timeout = if self.defer_flush(busy) {
+                Some(Duration::ZERO)
+            } else {
+                self.flush_batch();
+                self.poll_timeout()
+            };
             if let Err(e) = self.io.reactor.poll.poll(&mut events, timeout) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     return Err(e.into());
                 }
             }
+            busy = !events.is_empty();
             self.io.reactor.now = Instant::now();
             for event in events.iter() {
                 match token::target(event.token()) {
@@ -214,9 +228,29 @@ impl<S: 'static> Runtime<S> {
                 self.readable(key, false);
             }
             self.run_timers();
-            self.flush_batch();
             self.io.reactor.free_dead();
         }
+    }
+
+    /// Whether the write batch may wait for one more turn. Only under a burst: the last
+    /// poll found work (so the next one, which then does not sleep, likely finds more input
+    /// to add), the batch holds at least [`DEFER_MIN`], less than [`DEFER_LIMIT`], for less
+    /// than [`DEFER_MAX_AGE`], and the runtime is not stopping. Frames that would be written
+    /// one by one then leave in fewer, fuller `writev`s (random uids: a 10,000-client batch
+    /// of 4 MiB carries ~7 frames per connection), which raises what a saturated loop
+    /// delivers; light load flushes every turn as before, and nothing ever waits for a sleep.
+    fn defer_flush(&mut self, busy: bool) -> bool {
+        let pending = self.io.reactor.batch.len();
+        let now = self.io.reactor.now;
+        let young = *self.batch_since.get_or_insert(now) + DEFER_MAX_AGE > now;
+        let defer = busy
+            && (DEFER_MIN..DEFER_LIMIT).contains(&pending)
+            && young
+            && self.stop_deadline.is_none();
+        if !defer {
+            self.batch_since = None;
+        }
+        defer
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
