@@ -33,7 +33,8 @@ use worker::{Handlers, Worker};
 
 /// Reads per readiness event before other connections get a turn.
 const READ_BUDGET: usize = 16;
-/// A write batch smaller than this is flushed at once: light load pays no extra poll.
+/// A write batch smaller than this, after a poll that found one event, is flushed at once:
+/// light load pays no extra poll.
 const DEFER_MIN: usize = 4 << 10;
 /// A write batch is flushed at the latest once it holds this much (see `defer_flush`)...
 const DEFER_LIMIT: usize = crate::reactor::BATCH_LIMIT;
@@ -165,8 +166,8 @@ impl<S: 'static> Runtime<S> {
             None
         };
         let mut events = Events::with_capacity(1024);
-        // Whether the last poll returned events (see `defer_flush`).
-        let mut busy = false;
+        // Events the last poll returned (see `defer_flush`).
+        let mut found = 0;
         self.io.reactor.fds = FdBudget::measure(self.io.reactor.conns.len());
         self.io.reactor.now = Instant::now();
         self.after_callback();
@@ -185,7 +186,7 @@ impl<S: 'static> Runtime<S> {
                     return Ok(());
                 }
             }
-            let timeout = if self.defer_flush(busy) {
+            let timeout = if self.defer_flush(found) {
                 Some(Duration::ZERO)
             } else {
                 self.flush_batch();
@@ -196,7 +197,7 @@ impl<S: 'static> Runtime<S> {
                     return Err(e.into());
                 }
             }
-            busy = !events.is_empty();
+            found = events.iter().count();
             self.io.reactor.now = Instant::now();
             for event in events.iter() {
                 match token::target(event.token()) {
@@ -232,21 +233,21 @@ impl<S: 'static> Runtime<S> {
         }
     }
 
-    /// Whether the write batch may wait for one more turn. Only under a burst: the last
-    /// poll found work (so the next one, which then does not sleep, likely finds more input
-    /// to add), the batch holds at least [`DEFER_MIN`], less than [`DEFER_LIMIT`], for less
-    /// than [`DEFER_MAX_AGE`], and the runtime is not stopping. Frames that would be written
-    /// one by one then leave in fewer, fuller `writev`s (random uids: a 10,000-client batch
-    /// of 4 MiB carries ~7 frames per connection), which raises what a saturated loop
-    /// delivers; light load flushes every turn as before, and nothing ever waits for a sleep.
-    fn defer_flush(&mut self, busy: bool) -> bool {
+    /// Whether the write batch may wait for one more turn: only under a burst, when the last
+    /// poll found several sources of work (or the batch is large, [`DEFER_MIN`]) so the
+    /// next poll, which then does not sleep, likely finds more input to add; while the batch
+    /// is under [`DEFER_LIMIT`] and younger than [`DEFER_MAX_AGE`]; and not while stopping.
+    /// Frames that would be written one by one then leave in fewer, fuller `writev`s
+    /// (random uids over 10,000 clients: one turn's batch rarely holds two frames for a
+    /// connection, a few turns' do), which raises what a saturated loop delivers. A lone
+    /// message (one event, a small batch) is flushed at once, and nothing waits for a sleep.
+    fn defer_flush(&mut self, found: usize) -> bool {
         let pending = self.io.reactor.batch.len();
         let now = self.io.reactor.now;
         let young = *self.batch_since.get_or_insert(now) + DEFER_MAX_AGE > now;
-        let defer = busy
-            && (DEFER_MIN..DEFER_LIMIT).contains(&pending)
-            && young
-            && self.stop_deadline.is_none();
+        let busy = found >= 2 || (found == 1 && pending >= DEFER_MIN);
+        let defer =
+            busy && pending > 0 && pending < DEFER_LIMIT && young && self.stop_deadline.is_none();
         if !defer {
             self.batch_since = None;
         }
