@@ -8,18 +8,41 @@
 # by `timeout`).
 #
 #   bench/run.sh                      # N=10000, 3 repetitions, 5 s phases
+#   bench/run.sh --sweep              # unicast only, by burst depth: ROWS, 3 reps, 3 s each
+#   bench/run.sh --sweep --quick      # the same, 1 rep of 1 s rows (about a minute)
 #   CONNS=2000 REPS=1 DURATION=2 bench/run.sh
 #   NICE=-10 bench/run.sh             # run server and generator at a higher priority
 #   SERVERS="pushman tokio-ref" bench/run.sh
+#   SERVERS="pushman pushman@/tmp/old-tree" bench/run.sh   # two builds side by side
 #
-# Env: CONNS (10000), REPS (3), DURATION (5), BACKENDS (4), OUT (/tmp/pushman-bench.<date>),
+# The sweep connects once per server and repetition, then runs one unicast phase per row of
+# ROWS ("BACKENDSxWINDOW": backends each keeping WINDOW pushes unanswered; total in flight
+# 1, 16, 128, 1,024 and 4,096 by default), each drained before the next.
+#
+# Env: CONNS (10000), REPS (3), DURATION (5; 3 with --sweep), BACKENDS (4),
+#      ROWS ("1x1,4x4,4x32,4x256,4x1024"), OUT (/tmp/pushman-bench.<date>),
 #      NICE (0), TOKIO_REF (../shared/bench/tokio-ref), PORT_BASE (23400),
 #      SERVERS ("pushman daemon tokio-ref ceiling").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+SWEEP=0
+QUICK=0
+for arg in "$@"; do
+    case $arg in
+    --sweep) SWEEP=1 ;;
+    --quick) QUICK=1 ;;
+    *) echo "usage: bench/run.sh [--sweep [--quick]]" >&2; exit 2 ;;
+    esac
+done
+if ((QUICK)); then
+    REPS=${REPS:-1}
+    DURATION=${DURATION:-1}
+fi
+ROWS=${ROWS:-1x1,4x4,4x32,4x256,4x1024}
 CONNS=${CONNS:-10000}
 REPS=${REPS:-3}
+if ((SWEEP)); then DURATION=${DURATION:-3}; fi
 DURATION=${DURATION:-5}
 BACKENDS=${BACKENDS:-4}
 NICE=${NICE:-0}
@@ -36,6 +59,15 @@ echo "building (release)..." >&2
 cargo build --release -q --example push -p pushman
 cargo build --release -q --bin pushman -p pushman-server
 cargo build --release -q -p pushman-bench
+# A server given as KIND@DIR (pushman or daemon) runs DIR's build of it, labelled
+# KIND@<basename of DIR>: e.g. SERVERS="pushman pushman@/tmp/old" compares two trees.
+for server in $SERVERS; do
+    if [[ $server == *@* ]]; then
+        dir=${server#*@}
+        (cd "$dir" && cargo build --release -q --example push -p pushman &&
+            cargo build --release -q --bin pushman -p pushman-server)
+    fi
+done
 if [[ " $SERVERS " == *" tokio-ref "* ]]; then
     (cd "$TOKIO_REF" && CARGO_TARGET_DIR=/tmp/tokio-ref cargo build --release -q)
 fi
@@ -58,10 +90,17 @@ run_one() {
         fi
         sleep 0.1
     done
-    # Generous bound: connect + 2 s drain + 3 timed phases + broadcasts.
+    # Generous bound: connect + 2 s drain + 3 timed phases + broadcasts (sweep: each row
+    # and its drain).
     local limit=$((60 + 4 * ${DURATION%.*} + 40))
+    local mode=()
+    if ((SWEEP)); then
+        local rows=${ROWS//[^,]/}
+        limit=$((60 + (${#rows} + 1) * (${DURATION%.*} + 12)))
+        mode=(--sweep "$ROWS")
+    fi
     if nice -n "$NICE" timeout "$limit" taskset -c 1 "$BENCH" --ws "$ws" --text "$text" --pid "$pid" \
-        --conns "$CONNS" --backends "$BACKENDS" --duration "$DURATION" --label "$name" \
+        --conns "$CONNS" --backends "$BACKENDS" --duration "$DURATION" --label "$name" "${mode[@]}" \
         >"$OUT/$name.$rep.txt" 2>>"$OUT/$name.bench.err"; then
         tail -n 1 "$OUT/$name.$rep.txt" >>"$OUT/results.jsonl"
         head -n -1 "$OUT/$name.$rep.txt" >&2
@@ -97,19 +136,25 @@ for rep in $(seq "$REPS"); do
         text="127.0.0.1:$((port + 2))"
         port=$((port + 2))
         echo "== rep $rep/$REPS: $server" >&2
-        case $server in
-        pushman) run_one pushman "$ws" "$text" target/release/examples/push "$ws" "$text" ;;
+        tree=.
+        label=$server
+        if [[ $server == *@* ]]; then
+            tree=${server#*@}
+            label=${server%@*}@$(basename "$tree")
+        fi
+        case ${server%@*} in
+        pushman) run_one "$label" "$ws" "$text" "$tree/target/release/examples/push" "$ws" "$text" ;;
         daemon)
             daemon_config "$ws" "$text" >"$OUT/daemon.toml"
             rm -rf "$OUT/daemon-data" "$OUT/daemon.pid"
-            run_one daemon "$ws" "$text" target/release/pushman start --config "$OUT/daemon.toml"
+            run_one "$label" "$ws" "$text" "$tree/target/release/pushman" start --config "$OUT/daemon.toml"
             ;;
         tokio-ref)
             run_one tokio-ref "$ws" "$text" /tmp/tokio-ref/release/tokio-ref \
                 --ws "$ws" --text "$text" --runtime current
             ;;
         ceiling) run_one ceiling "$ws" "$text" target/release/ceiling "$ws" "$text" ;;
-        *) echo "unknown server $server (pushman, daemon, tokio-ref, ceiling)" >&2; exit 2 ;;
+        *) echo "unknown server $server (pushman[@DIR], daemon[@DIR], tokio-ref, ceiling)" >&2; exit 2 ;;
         esac
     done
 done

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Medians per server of pushman-bench JSON lines, side by side, with ratios of each pushman
-server to tokio-ref and to the ceiling server."""
+server to tokio-ref and to the ceiling server. Lines of a sweep (`--sweep`) give one row per
+burst depth instead."""
 import json, statistics, sys
 
 rows = [  # (label, path, higher is better)
@@ -49,10 +50,54 @@ def errors(d):
             total += sum(phase.get(k, 0) for k in ("lost", "duplicated", "corrupted"))
     return total
 
+def sweep_table(runs):
+    """Delivered/s per depth and server (medians), ratios, and both CPU shares per cell."""
+    labels = list(runs)
+    refs = [r for r in ("tokio-ref", "ceiling") if r in runs]
+    ours = [l for l in labels if l not in refs]
+    cells = {}  # (label, backends, window) -> [row, ...]
+    order = []
+    for label, ds in runs.items():
+        for d in ds:
+            for row in d["sweep"]:
+                key = (row["backends"], row["window"])
+                if key not in order:
+                    order.append(key)
+                cells.setdefault((label,) + key, []).append(row)
+    def m(label, key, field):
+        vals = [r[field] for r in cells.get((label,) + key, []) if isinstance(r.get(field), (int, float))]
+        return statistics.median(vals) if vals else None
+    n = max(len(ds) for ds in runs.values())
+    short = {"tokio-ref": "tokio", "ceiling": "ceil"}
+    ratio_cols = [(l, r) for r in refs for l in ours]
+    if "pushman" in ours and "daemon" in ours:
+        ratio_cols.append(("daemon", "pushman"))
+    print(f"unicast delivered/s by burst depth, median of {n}; cells: rate (server CPU / generator CPU)")
+    head = f"{'in flight':>10} {'BxW':>7}" + "".join(f"{l:>24}" for l in labels)
+    head += "".join(f"{(short.get(l, l) + '/' + short.get(r, r)):>13}" for l, r in ratio_cols)
+    print(head)
+    for key in order:
+        line = f"{key[0] * key[1]:>10} {str(key[0]) + 'x' + str(key[1]):>7}"
+        for l in labels:
+            v, s, g = (m(l, key, f) for f in ("delivered_per_sec", "server_cpu", "gen_cpu"))
+            cell = "-" if v is None else f"{v:,.0f} ({(s or 0) * 100:.0f}/{(g or 0) * 100:.0f}%)"
+            line += f"{cell:>24}"
+        for l, r in ratio_cols:
+            a, b = m(l, key, "delivered_per_sec"), m(r, key, "delivered_per_sec")
+            line += f"{(f'{a / b:.2f}' if a is not None and b else '-'):>13}"
+        print(line)
+    for l in labels:
+        bad = sum(sum(r.get(k, 0) for k in ("lost", "duplicated", "corrupted"))
+                  for d in runs[l] for r in d["sweep"])
+        print(f"{l}: lost+duplicated+corrupted over all runs = {bad}")
+
 runs = {}
 for line in open(sys.argv[1]):
     d = derived(json.loads(line))
     runs.setdefault(d["label"], []).append(d)
+if any("sweep" in d for ds in runs.values() for d in ds):
+    sweep_table({l: [d for d in ds if "sweep" in d] for l, ds in runs.items()})
+    sys.exit(0)
 labels = list(runs)
 # Ratios against the reference (tokio-ref) and the kernel's ceiling, where they were run.
 refs = [r for r in ("tokio-ref", "ceiling") if r in runs]

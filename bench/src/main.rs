@@ -52,6 +52,11 @@ struct Args {
     /// Pushes outstanding per backend in the unicast phase.
     #[arg(long, default_value_t = 128)]
     window: usize,
+    /// Instead of the phases: connect, then one unicast run per `BACKENDSxWINDOW` row (each
+    /// `--duration` long, drained before the next), e.g. `1x1,4x4,4x32,4x256,4x1024`.
+    /// Backends beyond `--backends` are opened as needed.
+    #[arg(long, value_delimiter = ',', value_parser = parse_row)]
+    sweep: Vec<Row>,
     /// Padding characters in each pushed line.
     #[arg(long, default_value_t = 16)]
     pad: usize,
@@ -64,6 +69,26 @@ struct Args {
     /// A label copied into the JSON line (e.g. the server's name).
     #[arg(long, default_value = "")]
     label: String,
+}
+
+/// One row of a sweep: how many backends, each with how many pushes outstanding.
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    backends: usize,
+    window: usize,
+}
+
+fn parse_row(s: &str) -> Result<Row, String> {
+    let (b, w) = s
+        .split_once('x')
+        .ok_or_else(|| format!("{s}: expected BACKENDSxWINDOW, e.g. 4x256"))?;
+    let num = |v: &str| v.parse::<usize>().ok().filter(|&n| n > 0);
+    match (num(b), num(w)) {
+        (Some(backends), Some(window)) => Ok(Row { backends, window }),
+        _ => Err(format!(
+            "{s}: backends and window must be positive integers"
+        )),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -95,7 +120,12 @@ fn run(args: &Args) -> std::io::Result<()> {
         );
     }
     let mut g = gen::Gen::new(args.ws, args.conns, args.pad)?;
-    g.connect_backends(args.text, args.backends)?;
+    let backends = args
+        .sweep
+        .iter()
+        .map(|r| r.backends)
+        .fold(args.backends, usize::max);
+    g.connect_backends(args.text, backends)?;
     let wants = |p: Phase| args.phase == Phase::All || args.phase == p;
     let mut out = json!({
         "label": args.label,
@@ -105,8 +135,24 @@ fn run(args: &Args) -> std::io::Result<()> {
         "sources": args.sources.len(),
     });
     out["connect"] = phases::connect(&mut g, &args.pid, &args.sources)?;
+    if !args.sweep.is_empty() {
+        let mut rows = Vec::new();
+        for row in &args.sweep {
+            let mut v =
+                phases::unicast(&mut g, &args.pid, args.duration, row.backends, row.window)?;
+            v["backends"] = json!(row.backends);
+            v["in_flight"] = json!(row.backends * row.window);
+            rows.push(v);
+        }
+        out["sweep"] = json!(rows);
+        g.shutdown();
+        print_table(&out);
+        println!("{out}");
+        return Ok(());
+    }
     if wants(Phase::Unicast) {
-        out["unicast"] = phases::unicast(&mut g, &args.pid, args.duration, args.window)?;
+        out["unicast"] =
+            phases::unicast(&mut g, &args.pid, args.duration, args.backends, args.window)?;
     }
     if wants(Phase::Latency) {
         let runs: Vec<Value> = args
@@ -191,6 +237,21 @@ fn print_table(out: &Value) {
             pct(&l["gen_cpu"])
         );
         print_errors("  lost/dup/corrupt/fail", l);
+    }
+    for row in out
+        .get("sweep")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        println!(
+            "{:<34} {:>14} {:>12} {:>10}",
+            format!("sweep {}x{} delivered/s", row["backends"], row["window"]),
+            f(&row["delivered_per_sec"]),
+            pct(&row["server_cpu"]),
+            pct(&row["gen_cpu"])
+        );
+        print_errors("  lost/dup/corrupt/fail", row);
     }
     if let Some(b) = out.get("broadcast") {
         println!(

@@ -126,8 +126,16 @@ fn bind_check(g: &mut Gen) -> io::Result<usize> {
     Ok(todo.len())
 }
 
-/// Pipelined unicast: every backend keeps `window` pushes outstanding for `secs`.
-pub fn unicast(g: &mut Gen, pid: &str, secs: f64, window: usize) -> io::Result<Value> {
+/// Pipelined unicast: each of the first `backends` backends keeps `window` pushes
+/// outstanding for `secs`; then everything is drained.
+pub fn unicast(
+    g: &mut Gen,
+    pid: &str,
+    secs: f64,
+    backends: usize,
+    window: usize,
+) -> io::Result<Value> {
+    let backends = backends.min(g.backends.len());
     g.book.reset();
     let (ok0, fail0) = g.answers();
     let cpu = Cpu::start(pid);
@@ -139,7 +147,7 @@ pub fn unicast(g: &mut Gen, pid: &str, secs: f64, window: usize) -> io::Result<V
         let now = Instant::now();
         if now < end {
             let now_ns = g.now_ns();
-            for j in 0..g.backends.len() {
+            for j in 0..backends {
                 while g.backends[j].outstanding.len() < window {
                     g.queue_unicast(j, now_ns);
                 }

@@ -20,7 +20,7 @@ impl<T> Reactor<T> {
             let mut out = std::mem::take(&mut self.scratch);
             out.clear();
             session.close(code, &reason, &mut out);
-            let _ = conn.write_parts(&[&out]);
+            let _ = self.write_parts(key, &[&out]);
             self.scratch = out;
         }
         self.finish_close_if_flushed(key);
@@ -30,6 +30,12 @@ impl<T> Reactor<T> {
     /// (or, if the peer already closed, is done).
     pub(crate) fn finish_close_if_flushed(&mut self, key: usize) {
         let conn = &mut self.conns[key];
+        if conn.phase == Phase::Closing && conn.batched.is_some() {
+            // Its last messages are still in the write batch: write them first (this comes
+            // back here once they are out).
+            self.flush_batched(key);
+            return;
+        }
         if conn.phase != Phase::Closing || !conn.output.is_empty() {
             self.update_interest(key);
             return;
@@ -56,7 +62,13 @@ impl<T> Reactor<T> {
             return false;
         }
         let flushed = conn.flush();
-        if conn.backlogged && conn.output.len() < conn.max_send_buffer / 2 {
+        self.after_write(key, flushed)
+    }
+
+    /// Settles slot `key` after a write that made `flushed` progress: see [`Self::flush_output`].
+    pub(crate) fn after_write(&mut self, key: usize, flushed: Progress) -> bool {
+        let conn = &mut self.conns[key];
+        if conn.backlogged && conn.queued() < conn.max_send_buffer / 2 {
             // Backpressure lifts: decode what waits, then read again.
             conn.backlogged = false;
             self.ready.push(key);
@@ -75,18 +87,18 @@ impl<T> Reactor<T> {
                 true
             }
             Progress::Moved | Progress::Eof => {
-                // Output remains: WRITABLE interest (withheld while corked) carries it on.
+                // Output remains: WRITABLE interest carries it on.
                 self.update_interest(key);
                 false
             }
         }
     }
 
-    /// Ends a read batch: writes the replies it gathered in one go.
+    /// Ends a read batch: writes the replies it gathered in one go (other connections'
+    /// output waits for the end of the turn).
     pub(crate) fn uncork(&mut self, key: usize) {
-        if let Some(conn) = self.conns.get_mut(key) {
-            conn.corked = false;
-            self.flush_output(key);
+        if self.conns.contains(key) {
+            self.flush_batched(key);
         }
     }
 

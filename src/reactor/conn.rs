@@ -1,7 +1,7 @@
 //! One connection's socket, protocol state and buffers, and the only code that reads and
 //! writes sockets. `WouldBlock` never leaves this file: I/O results become [`Progress`].
 
-use super::ConnId;
+use super::{batch::Chain, ConnId};
 use crate::codec::{
     frame::FrameCodec, http::HttpCodec, text::TextCodec, ws::WsSession, Limits, Protocol, WhenFull,
 };
@@ -15,9 +15,6 @@ use std::{
 
 /// Largest request head accepted for HTTP and the WebSocket handshake.
 pub(crate) const MAX_HTTP_HEAD: usize = 16 << 10;
-/// A corked connection writes once this much output has gathered, without waiting for the
-/// end of its read batch.
-const CORK_LIMIT: usize = 64 << 10;
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,6 +169,9 @@ pub(crate) struct Conn {
     /// Unconsumed input (a partial message), empty while idle.
     pub(crate) input: InBuf,
     pub(crate) output: OutBuf,
+    /// Its messages gathered in the reactor's write batch since the last flush (only while
+    /// `output` is empty: later messages queue behind `output` instead).
+    pub(crate) batched: Option<Chain>,
     pub(crate) max_send_buffer: usize,
     /// [`WhenFull::PauseRecv`]: sends past `max_send_buffer` are taken and set `backlogged`.
     pub(crate) pause_when_full: bool,
@@ -181,9 +181,6 @@ pub(crate) struct Conn {
     pub(crate) writable: bool,
     /// WebSocket before the 101 is written: sends are queued, not written.
     pub(crate) hold_output: bool,
-    /// Its input is being processed: replies gather in `output` and go out in one write
-    /// when the read batch ends (or at [`CORK_LIMIT`]), not one write per message.
-    pub(crate) corked: bool,
     pub(crate) recv_paused: bool,
     /// An outbound connection whose connect has not completed yet (see `connect.rs`).
     pub(crate) connecting: bool,
@@ -230,12 +227,12 @@ impl Conn {
             phase: Phase::Open,
             input: InBuf::default(),
             output: OutBuf::default(),
+            batched: None,
             max_send_buffer: limits.max_send_buffer_size,
             pause_when_full: limits.when_full == WhenFull::PauseRecv,
             backlogged: false,
             writable: false,
             hold_output: protocol == Protocol::WebSocket,
-            corked: false,
             recv_paused: false,
             connecting: false,
             closed_by_owner: false,
@@ -256,6 +253,11 @@ impl Conn {
     /// Whether its input may be read and decoded now: not closed, paused or backlogged.
     pub(crate) fn may_read(&self) -> bool {
         matches!(self.phase, Phase::Open | Phase::Closing) && !self.recv_paused && !self.backlogged
+    }
+
+    /// Output not yet written: its own buffer and its messages in the write batch.
+    pub(crate) fn queued(&self) -> usize {
+        self.output.len() + self.batched.map_or(0, |c| c.bytes)
     }
 
     /// Reads once into `buf`'s free space.
@@ -290,10 +292,11 @@ impl Conn {
     }
 
     /// Sends `parts` as one message: written straight to the socket when nothing is queued
-    /// (one `writev`, no copy), the rest queued.
+    /// (one `writev`, no copy), the rest queued. For large messages; the reactor's
+    /// `write_parts` batches the others.
     pub(crate) fn write_parts(&mut self, parts: &[&[u8]]) -> Progress {
         let mut written = 0;
-        if self.output.is_empty() && !self.hold_output && !self.corked {
+        if self.output.is_empty() && !self.hold_output {
             let slices: [IoSlice<'_>; 3] =
                 std::array::from_fn(|i| IoSlice::new(parts.get(i).copied().unwrap_or(&[])));
             loop {
@@ -315,11 +318,6 @@ impl Conn {
             }
             self.output.extend(&part[skip..]);
             skip = 0;
-        }
-        if self.corked && !self.hold_output && self.output.len() >= CORK_LIMIT {
-            if let Progress::Error(e) = self.flush() {
-                return Progress::Error(e);
-            }
         }
         Progress::Moved
     }

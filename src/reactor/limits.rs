@@ -141,7 +141,7 @@ impl<T> Reactor<T> {
         };
         let slow = expired(meta.limits.request_timeout, conn.partial_since);
         let idle = expired(meta.limits.idle_timeout, Some(conn.last_active))
-            && conn.output.is_empty()
+            && conn.queued() == 0
             && conn.input.pending() == 0;
         if !slow && !idle {
             self.arm_deadline(key);
@@ -163,7 +163,7 @@ impl<T> Reactor<T> {
             (meta.http_error)(408, "request not complete in time")
                 .header("Connection", "close")
                 .encode(&mut out);
-            let _ = conn.write_parts(&[&out]);
+            let _ = self.write_parts(key, &[&out]);
             self.scratch = out;
         }
         self.close(id, CloseCode::NORMAL.0, "");

@@ -25,6 +25,7 @@
 //! an `accept` in the same batch never reuses it. Users see [`ConnId`], never the slot.
 
 mod accept;
+mod batch;
 mod close;
 pub(crate) mod conn;
 pub(crate) mod connect;
@@ -36,6 +37,7 @@ mod signal;
 pub(crate) mod timer;
 pub(crate) mod token;
 
+pub(crate) use batch::BATCH_LIMIT;
 pub use connect::ConnectError;
 pub use id::{ConnError, ConnId, SendError};
 pub(crate) use signal::{Request as SignalRequest, Signals};
@@ -180,6 +182,9 @@ pub(crate) struct Reactor<T> {
     pub(crate) scratch: Vec<u8>,
     /// Shared by all connections: only a partial message stays with its connection.
     pub(crate) read_buf: conn::InBuf,
+    /// Output gathered during the turn, written per connection in one `writev` when the
+    /// runtime flushes it.
+    pub(crate) batch: batch::Batch,
     /// The open-files limit and the descriptors not used by connections (`fd_reserve`).
     pub(crate) fds: limits::FdBudget,
 }
@@ -211,6 +216,7 @@ impl<T> Reactor<T> {
             stop_requested: false,
             scratch: Vec::new(),
             read_buf: conn::InBuf::default(),
+            batch: batch::Batch::default(),
             fds: limits::FdBudget::default(),
         })
     }
@@ -269,7 +275,7 @@ impl<T> Reactor<T> {
             Phase::Closing | Phase::Linger => return Err(SendError::Closing),
             Phase::Dead => return Err(SendError::NotFound),
         }
-        if conn.output.len() >= conn.max_send_buffer && !conn.pause_when_full {
+        if conn.queued() >= conn.max_send_buffer && !conn.pause_when_full {
             return Err(SendError::BufferFull);
         }
         Ok(conn)
@@ -281,17 +287,19 @@ impl<T> Reactor<T> {
         key: usize,
         parts: &[&[u8]],
     ) -> std::result::Result<(), SendError> {
-        let conn = &mut self.conns[key];
-        if let Progress::Error(e) = conn.write_parts(parts) {
+        if let Progress::Error(e) = self.write_parts(key, parts) {
             self.kill(key, Some(ConnError::Io(e)));
             return Err(SendError::Closing);
         }
         let conn = &mut self.conns[key];
-        if conn.pause_when_full && conn.output.len() >= conn.max_send_buffer {
+        if conn.phase == Phase::Dead {
+            return Err(SendError::Closing);
+        }
+        let queued = conn.queued();
+        if conn.pause_when_full && queued >= conn.max_send_buffer {
             conn.backlogged = true;
         }
-        if !conn.output.is_empty() && !conn.buffer_full && conn.output.len() >= conn.max_send_buffer
-        {
+        if queued > 0 && !conn.buffer_full && queued >= conn.max_send_buffer {
             conn.buffer_full = true;
             self.deferred
                 .push_back(Deferred::BufferFull(conn.id, conn.worker));
@@ -300,10 +308,11 @@ impl<T> Reactor<T> {
         Ok(())
     }
 
-    /// Registers WRITABLE interest exactly while output is queued.
+    /// Registers WRITABLE interest exactly while output waits for the socket (not while it
+    /// waits in the write batch, which the runtime flushes within the turn).
     pub(crate) fn update_interest(&mut self, key: usize) {
         let conn = &mut self.conns[key];
-        let want = !conn.output.is_empty() && !conn.hold_output && !conn.corked;
+        let want = !conn.output.is_empty() && !conn.hold_output;
         if want == conn.writable || conn.phase == Phase::Dead {
             return;
         }

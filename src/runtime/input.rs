@@ -169,7 +169,7 @@ impl<S: 'static> Runtime<S> {
         if !out.is_empty() {
             let conn = &mut self.io.reactor.conns[key];
             if matches!(conn.phase, Phase::Open | Phase::Closing) {
-                let _ = conn.write_parts(&[&out]);
+                let _ = self.io.reactor.write_parts(key, &[&out]);
                 self.io.reactor.update_interest(key);
             }
         }
@@ -274,7 +274,7 @@ impl<S: 'static> Runtime<S> {
             .filter(|c| matches!(c.phase, Phase::Open | Phase::Closing))
         {
             conn.hold_output = false;
-            let _ = conn.write_parts(&[&out]);
+            let _ = self.io.reactor.write_parts(key, &[&out]);
             self.io.reactor.update_interest(key);
         }
         self.io.reactor.scratch = out;

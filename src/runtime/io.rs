@@ -262,7 +262,7 @@ impl<S: 'static> Io<S> {
             protocol: conn.protocol.scheme(),
             bytes_in: conn.bytes_in,
             bytes_out: conn.bytes_out,
-            send_buffered: conn.output.len(),
+            send_buffered: conn.queued(),
             age: now.saturating_duration_since(conn.since),
             idle: now.saturating_duration_since(conn.last_active),
         })

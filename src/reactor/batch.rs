@@ -1,0 +1,242 @@
+//! Write coalescing: output produced during one turn of the loop leaves in one `writev` per
+//! connection, after the turn's input has been processed.
+//!
+//! A message for a connection with nothing queued is copied into one buffer shared by all
+//! connections (no allocation per message once it has grown) and linked into that
+//! connection's chain. A flush walks each chain in the order its messages were sent and
+//! hands them to the socket in one `writev` (at most [`MAX_IOV`] at a time); whatever the
+//! socket does not take moves to the connection's own output buffer and WRITABLE interest
+//! carries it on. No `epoll_ctl` happens unless a socket is full.
+//!
+//! When flushes happen is the runtime's choice (`runtime::Runtime::run`): a connection's
+//! own replies at the end of its read batch, everything else at the end of the turn. The
+//! shared buffer is bounded: past [`BATCH_LIMIT`] bytes everything is flushed at once.
+
+use super::{
+    conn::{Conn, OutBuf, Phase, Progress},
+    Reactor,
+};
+use std::io::{self, IoSlice, Write};
+
+/// Past this many gathered bytes the batch is flushed before more is added.
+pub(crate) const BATCH_LIMIT: usize = 4 << 20;
+/// A message at least this large is written directly (after the connection's chain), not
+/// copied into the batch.
+const BIG_MESSAGE: usize = 16 << 10;
+/// Memory kept between turns after a burst (see `Batch::clear`).
+const KEEP: usize = 256 << 10;
+/// Messages handed to one `writev` (Linux allows 1,024).
+const MAX_IOV: usize = 64;
+/// End of a chain.
+const NIL: u32 = u32::MAX;
+
+/// One message in the shared buffer: `bytes[start..end]`, then `next` of the same connection.
+#[derive(Debug, Clone, Copy)]
+struct Msg {
+    start: u32,
+    end: u32,
+    next: u32,
+}
+
+/// A connection's messages in the batch, oldest first.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Chain {
+    head: u32,
+    tail: u32,
+    /// Bytes in the chain, counted against the connection's send buffer limit.
+    pub(crate) bytes: usize,
+}
+
+/// Output gathered during a turn, for every connection.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    bytes: Vec<u8>,
+    msgs: Vec<Msg>,
+    /// Slots with a chain, in the order of their first message (a slot whose chain was
+    /// flushed early may appear again; a stale entry has no chain and is skipped).
+    dirty: Vec<usize>,
+}
+
+impl Batch {
+    /// Bytes gathered since the last full flush.
+    pub(crate) fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether any connection has output waiting in the batch.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.dirty.is_empty()
+    }
+
+    /// Forgets every message, keeping the memory for the next turn; once bursts are over (a
+    /// small flush), the memory a large one needed is returned.
+    fn clear(&mut self) {
+        if self.bytes.len() < KEEP && self.bytes.capacity() > 4 * KEEP {
+            *self = Self::default();
+        }
+        self.bytes.clear();
+        self.msgs.clear();
+        self.dirty.clear();
+    }
+
+    /// Appends one message (the concatenation of `parts`) to slot `key`'s `chain`.
+    fn push(&mut self, key: usize, chain: &mut Option<Chain>, parts: &[&[u8]]) {
+        let start = self.bytes.len();
+        for part in parts {
+            self.bytes.extend_from_slice(part);
+        }
+        let end = self.bytes.len();
+        let index = self.msgs.len() as u32;
+        self.msgs.push(Msg {
+            start: start as u32,
+            end: end as u32,
+            next: NIL,
+        });
+        match chain {
+            Some(c) => {
+                self.msgs[c.tail as usize].next = index;
+                c.tail = index;
+                c.bytes += end - start;
+            }
+            None => {
+                *chain = Some(Chain {
+                    head: index,
+                    tail: index,
+                    bytes: end - start,
+                });
+                self.dirty.push(key);
+            }
+        }
+    }
+
+    /// Writes `chain` to `socket` in as few `writev`s as the socket allows; what it does not
+    /// take is appended to `rest`. `Drained` if everything went out, `Moved` if some waits.
+    fn write(
+        &self,
+        chain: Chain,
+        socket: &mut impl Write,
+        rest: &mut OutBuf,
+        bytes_out: &mut u64,
+    ) -> Progress {
+        let mut next = chain.head;
+        while next != NIL {
+            let mut slices = [IoSlice::new(&[]); MAX_IOV];
+            let (mut n, mut total, first) = (0, 0, next);
+            while next != NIL && n < MAX_IOV {
+                let msg = self.msgs[next as usize];
+                slices[n] = IoSlice::new(&self.bytes[msg.start as usize..msg.end as usize]);
+                total += slices[n].len();
+                n += 1;
+                next = msg.next;
+            }
+            let written = loop {
+                match socket.write_vectored(&slices[..n]) {
+                    Ok(w) => break w,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break 0,
+                    Err(e) => return Progress::Error(e),
+                }
+            };
+            *bytes_out += written as u64;
+            if written < total {
+                self.keep_rest(first, written, rest);
+                return Progress::Moved;
+            }
+        }
+        Progress::Drained
+    }
+
+    /// Appends the chain from message `first` on, less its first `skip` bytes, to `rest`.
+    fn keep_rest(&self, first: u32, mut skip: usize, rest: &mut OutBuf) {
+        let mut next = first;
+        while next != NIL {
+            let msg = self.msgs[next as usize];
+            let bytes = &self.bytes[msg.start as usize..msg.end as usize];
+            if skip >= bytes.len() {
+                skip -= bytes.len();
+            } else {
+                rest.extend(&bytes[skip..]);
+                skip = 0;
+            }
+            next = msg.next;
+        }
+    }
+}
+
+impl<T> Reactor<T> {
+    /// Sends `parts` as one message on slot `key`: behind what it has queued, into the
+    /// batch if its buffer is empty (a large message straight to the socket instead, after
+    /// the batch's messages for it). The caller updates interest and checks limits.
+    pub(crate) fn write_parts(&mut self, key: usize, parts: &[&[u8]]) -> Progress {
+        let conn = &mut self.conns[key];
+        if !conn.output.is_empty() || conn.hold_output {
+            for part in parts {
+                conn.output.extend(part);
+            }
+            return Progress::Moved;
+        }
+        if parts.iter().map(|p| p.len()).sum::<usize>() >= BIG_MESSAGE {
+            if conn.batched.is_some() {
+                self.flush_batched(key);
+            }
+            return match self.conns.get_mut(key) {
+                Some(conn) if conn.phase != Phase::Dead => conn.write_parts(parts),
+                _ => Progress::Moved,
+            };
+        }
+        if self.batch.len() >= BATCH_LIMIT {
+            self.flush_batch();
+            if let Some(conn) = self.conns.get_mut(key).filter(|c| !c.output.is_empty()) {
+                for part in parts {
+                    conn.output.extend(part);
+                }
+                return Progress::Moved;
+            }
+        }
+        let conn = &mut self.conns[key];
+        self.batch.push(key, &mut conn.batched, parts);
+        Progress::Moved
+    }
+
+    /// Writes slot `key`'s chain now, then settles the connection as [`Self::flush_output`]
+    /// does. Returns whether its output is now empty.
+    pub(crate) fn flush_batched(&mut self, key: usize) -> bool {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return false;
+        };
+        let Some(chain) = conn.batched.take() else {
+            return conn.output.is_empty();
+        };
+        if conn.hold_output {
+            // Not reached (a held connection queues in its own buffer); keep the order anyway.
+            self.batch.keep_rest(chain.head, 0, &mut conn.output);
+            return false;
+        }
+        if !matches!(conn.phase, Phase::Open | Phase::Closing) {
+            // Dead or lingering: nothing more may be written.
+            return false;
+        }
+        let Conn {
+            socket,
+            output,
+            bytes_out,
+            ..
+        } = conn;
+        let progress = self.batch.write(chain, socket, output, bytes_out);
+        self.after_write(key, progress)
+    }
+
+    /// Writes every chain in the batch (in the order connections first got output), then
+    /// empties it.
+    pub(crate) fn flush_batch(&mut self) {
+        // Flushing adds no messages (it runs no callbacks), so the batch is empty after.
+        let mut dirty = std::mem::take(&mut self.batch.dirty);
+        for &key in &dirty {
+            self.flush_batched(key);
+        }
+        debug_assert!(self.batch.dirty.is_empty());
+        dirty.clear();
+        self.batch.dirty = dirty;
+        self.batch.clear();
+    }
+}
