@@ -142,14 +142,6 @@ pub(crate) fn run_parsed(
     }
 }
 
-fn node(ctx: &Ctx<'_, Daemon>) -> String {
-    ctx.state
-        .cluster
-        .as_ref()
-        .map(|c| c.node.clone())
-        .unwrap_or_default()
-}
-
 /// Publishes `kind` with `data` to the other live nodes holding `uid`, which answer with
 /// their counts (closed tabs, tabs); `ticket` gets the sum with this node's `counted` as
 /// `kind` formats it, or `down` when Redis cannot be asked.
@@ -164,7 +156,7 @@ fn routed(
     what: acks::Kind,
     down: Reply,
 ) -> Option<Reply> {
-    let node = node(ctx);
+    let node = engine::node(ctx);
     let req = acks::expect_kind(ctx, ticket, counted, what);
     let req_arg = req.to_string();
     let unavailable = down.clone();
@@ -192,7 +184,7 @@ fn routed(
 fn compat_push(ctx: &mut Ctx<'_, Daemon>, uid: &str, line: &[u8], ticket: Ticket) -> Option<Reply> {
     let receipt = api::push_to_uids(ctx, [uid], line);
     api::count(ctx, &receipt);
-    let node = node(ctx);
+    let node = engine::node(ctx);
     let data = String::from_utf8_lossy(line).into_owned();
     let here = receipt.sent > 0;
     let then: Option<Then> = (!here).then(|| {
@@ -223,7 +215,7 @@ fn compat_push(ctx: &mut Ctx<'_, Daemon>, uid: &str, line: &[u8], ticket: Ticket
 fn broadcast(ctx: &mut Ctx<'_, Daemon>, data: &[u8]) -> (Receipt, bool) {
     let receipt = api::push_to_all(ctx, data);
     api::count(ctx, &receipt);
-    let node = node(ctx);
+    let node = engine::node(ctx);
     let channel = ctx
         .state
         .cluster
@@ -271,7 +263,7 @@ fn push(
             move |v| json!({ "ok": true, "id": v.as_int().unwrap_or(0), "at_ms": at }),
         );
     }
-    let node = node(ctx);
+    let node = engine::node(ctx);
     match target {
         StoredTarget::All => {
             let (receipt, published) = broadcast(ctx, data.as_bytes());

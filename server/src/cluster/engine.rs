@@ -42,7 +42,8 @@ pub(crate) fn on_link_up(ctx: &mut Ctx<'_, Daemon>) {
     }
 }
 
-fn node(ctx: &Ctx<'_, Daemon>) -> String {
+/// This node's id (empty outside cluster mode).
+pub(super) fn node(ctx: &Ctx<'_, Daemon>) -> String {
     ctx.state
         .cluster
         .as_ref()
