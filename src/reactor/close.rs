@@ -66,7 +66,16 @@ impl<T> Reactor<T> {
         let Some(conn) = self.conns.get_mut(key) else {
             return false;
         };
-        if matches!(conn.phase, Phase::Dead | Phase::Linger) || conn.hold_output {
+        if matches!(conn.phase, Phase::Dead | Phase::Linger) {
+            return false;
+        }
+        if conn.hold_output {
+            // Plaintext waits for the WebSocket 101; TLS handshake output does not.
+            if let Err(e) = conn.wire().send_held() {
+                self.kill(key, Some(ConnError::Io(e)));
+            } else {
+                self.update_interest(key);
+            }
             return false;
         }
         let flushed = conn.flush();

@@ -316,7 +316,8 @@ impl<T> Reactor<T> {
     /// waits in the write batch, which the runtime flushes within the turn).
     pub(crate) fn update_interest(&mut self, key: usize) {
         let conn = &mut self.conns[key];
-        let want = (!conn.output.is_empty() || conn.tls_pending()) && !conn.hold_output;
+        // TLS ciphertext (the TLS handshake's, say) leaves even while plaintext is held.
+        let want = (!conn.output.is_empty() && !conn.hold_output) || conn.tls_pending();
         if want == conn.writable || conn.phase == Phase::Dead {
             return;
         }

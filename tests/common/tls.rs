@@ -3,7 +3,7 @@
 //! library's tests and the server's (by path).
 #![allow(dead_code, unreachable_pub)]
 
-use super::clients::{Ws, TIMEOUT};
+use super::{Ws, TIMEOUT};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
     PublicKeyData,

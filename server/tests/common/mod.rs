@@ -5,5 +5,7 @@
 #[path = "../../../tests/common/clients.rs"]
 mod clients;
 pub use clients::*;
+#[path = "../../../tests/common/tls.rs"]
+pub mod tls;
 
 pub mod daemon;
