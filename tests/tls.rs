@@ -198,6 +198,65 @@ fn garbage_instead_of_a_client_hello_is_closed_and_others_are_unaffected() {
 }
 
 #[test]
+fn mutated_client_hellos_never_take_the_server_down() {
+    let ca = TestCa::new();
+    let cert = ca.server_cert("mutations");
+    let server = serve({
+        let tls = tls_config(&cert);
+        move || ((), vec![echo(tls, None)])
+    });
+    let mut good = wss_connect(server.addr(), "/", &ca);
+    let hello = {
+        let mut tls = tls_stream(server.addr(), &ca);
+        let mut out = Vec::new();
+        tls.conn.write_tls(&mut out).unwrap();
+        out
+    };
+    // xorshift64*: a fixed seed, so a failure replays.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    };
+    // Answers seen: none, an alert, a ServerHello (the mutation left a valid hello).
+    let mut seen = [0usize; 3];
+    for round in 0..300 {
+        let mut bytes = hello.clone();
+        // 0 to 3 bytes replaced (a replaced byte inside a random or key field leaves a
+        // valid hello), and one hello in four cut short.
+        for _ in 0..next() % 4 {
+            let at = (next() % bytes.len() as u64) as usize;
+            bytes[at] = next() as u8;
+        }
+        if next() % 4 == 0 {
+            bytes.truncate(1 + (next() % bytes.len() as u64) as usize);
+        }
+        let mut bad = tcp_connect(server.addr());
+        bad.write_all(&bytes).unwrap();
+        // The FIN: the server must not wait for more.
+        bad.shutdown(std::net::Shutdown::Write).unwrap();
+        let (answer, took) = until_closed(&mut bad);
+        assert!(
+            answer.is_empty() || answer[0] == 21 || answer[0] == 22,
+            "round {round}: {answer:?}"
+        );
+        assert!(took < Duration::from_secs(2), "round {round}: {took:?}");
+        seen[match answer.first() {
+            None => 0,
+            Some(21) => 1,
+            _ => 2,
+        }] += 1;
+    }
+    // The rounds reached every outcome: the parser was exercised, not just the FIN.
+    assert!(seen.iter().all(|&n| n > 0), "{seen:?}");
+    eprintln!("mutated ClientHellos: none/alert/ServerHello = {seen:?}");
+    good.send(WsMessage::text("survived")).unwrap();
+    assert_eq!(ws_read_text(&mut good), "survived tls=true");
+}
+
+#[test]
 fn a_stalled_handshake_is_cut_at_the_request_timeout() {
     let ca = TestCa::new();
     let cert = ca.server_cert("stall");
