@@ -198,6 +198,43 @@ fn garbage_instead_of_a_client_hello_is_closed_and_others_are_unaffected() {
 }
 
 #[test]
+fn a_bad_record_after_the_handshake_with_output_pending_closes_only_that_client() {
+    let ca = TestCa::new();
+    let cert = ca.server_cert("bad-record");
+    let server = serve({
+        let tls = tls_config(&cert);
+        move || ((), vec![echo(tls, None)])
+    });
+    let mut good = wss_connect(server.addr(), "/", &ca);
+    for garbage in [&[0x17u8, 0x03, 0x03, 0x00, 0x20][..], &[0xff; 64]] {
+        let mut bad = wss_connect(server.addr(), "/", &ca);
+        // A request whose answers are queued in the same turn, then bytes that are not a
+        // record of this session, in one segment.
+        let tungstenite::stream::MaybeTlsStream::Rustls(tls) = bad.get_mut() else {
+            panic!("not TLS");
+        };
+        let (payload, mask) = (b"burst 1000", [1u8, 2, 3, 4]);
+        let mut frame = vec![0x81, 0x80 | payload.len() as u8];
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        tls.conn.writer().write_all(&frame).unwrap();
+        let mut segment = Vec::new();
+        tls.conn.write_tls(&mut segment).unwrap();
+        segment.extend_from_slice(garbage);
+        segment.extend_from_slice(&[0x17, 0x03, 0x03, 0x00, 0x20]);
+        segment.extend_from_slice(&[0xab; 32]);
+        tls.sock.write_all(&segment).unwrap();
+        let started = Instant::now();
+        // Whatever arrives before the close (some answers, maybe), then an error.
+        while bad.read().is_ok() {
+            assert!(started.elapsed() < TIMEOUT, "never closed");
+        }
+        good.send(WsMessage::text("unaffected")).unwrap();
+        assert_eq!(ws_read_text(&mut good), "unaffected tls=true");
+    }
+}
+
+#[test]
 fn mutated_client_hellos_never_take_the_server_down() {
     let ca = TestCa::new();
     let cert = ca.server_cert("mutations");

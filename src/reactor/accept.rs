@@ -3,7 +3,6 @@
 
 use super::{conn::Conn, tls::Tls, token, AcceptPause, ConnId, Reactor, Task};
 use mio::Interest;
-use rustls::ServerConnection;
 use std::io;
 
 impl<T> Reactor<T> {
@@ -43,10 +42,10 @@ impl<T> Reactor<T> {
             let tls = match self.workers[worker]
                 .tls
                 .as_ref()
-                .map(|c| ServerConnection::new(c.clone()))
+                .map(|c| Tls::new(c.clone()))
             {
                 None => None,
-                Some(Ok(session)) => Some(Tls::new(session)),
+                Some(Ok(tls)) => Some(tls),
                 Some(Err(e)) => {
                     log::warn!("cannot start TLS for {peer}: {e}");
                     continue;

@@ -47,7 +47,7 @@ impl<T> Reactor<T> {
         if let Some(tls) = conn.tls.as_mut().filter(|t| !t.close_sent) {
             // TLS ends with our `close_notify` (RFC 8446 §6.1) before the FIN.
             tls.close_sent = true;
-            tls.session.send_close_notify();
+            tls.queue_close_notify();
             let flushed = conn.flush();
             self.after_write(key, flushed);
             return;

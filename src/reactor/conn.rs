@@ -283,9 +283,7 @@ impl Conn {
 
     /// Whether the TLS handshake is still under way (it counts as an incomplete request).
     pub(crate) fn tls_handshaking(&self) -> bool {
-        self.tls
-            .as_ref()
-            .is_some_and(|t| t.session.is_handshaking())
+        self.tls.as_ref().is_some_and(|t| t.handshaking())
     }
 
     /// Reads once into `buf`'s free space (plaintext, with TLS).

@@ -2,10 +2,11 @@
 //! from PEM into a [`TlsConfig`], which a [`Worker`](crate::Worker) carries in its `tls`
 //! field.
 //!
-//! The reactor drives one `rustls::ServerConnection` per connection without threads or
-//! blocking: ciphertext read from the socket is fed to it, the plaintext it yields goes to
-//! the worker's codec, and what the codec and callbacks send is sealed and leaves in the
-//! same batched `writev` as plain output. A TLS handshake that stalls counts as an
+//! The reactor drives one rustls `UnbufferedServerConnection` per connection without
+//! threads or blocking: ciphertext read from the socket (into a buffer all connections
+//! share) is fed to it, the plaintext it yields goes to the worker's codec, and what the
+//! codec and callbacks send is sealed and leaves in the same batched `writev` as plain
+//! output. An idle TLS connection keeps no buffer. A TLS handshake that stalls counts as an
 //! incomplete request, so `limits.request_timeout` bounds it. ALPN offers `http/1.1`.
 //!
 //! The crypto backend is *ring*: it builds with nothing but a C compiler (aws-lc-rs wants
