@@ -21,6 +21,7 @@ mod inbox;
 mod logfile;
 mod pidfile;
 mod process;
+mod proxy;
 mod replies;
 mod report;
 mod serve;

@@ -125,7 +125,10 @@ pub(crate) fn connections(config: &Config) -> Outcome {
         .map(|c| {
             vec![
                 c.id.to_string(),
-                c.peer,
+                match c.forwarded_for {
+                    Some(client) => format!("{client} via {}", c.peer),
+                    None => c.peer,
+                },
                 c.uid.unwrap_or_else(|| "-".to_string()),
                 c.protocol,
                 c.bytes_in.to_string(),

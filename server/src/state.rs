@@ -53,6 +53,9 @@ pub(crate) struct Daemon {
     pub(crate) per_ip: HashMap<IpAddr, usize>,
     /// WebSocket connections open.
     pub(crate) ws_connections: usize,
+    /// WebSocket connections from a trusted proxy: the client's IP once the handshake named
+    /// it (then it is what `per_ip` counts), `None` before.
+    pub(crate) proxied: HashMap<ConnId, Option<IpAddr>>,
     /// Text-API connections that presented the API secret.
     pub(crate) api_authorized: HashSet<ConnId>,
     /// Pushes kept per uid for reconnecting and offline clients (`[inbox]`); `None` when
@@ -90,6 +93,7 @@ impl Daemon {
             stats: Stats::default(),
             per_ip: HashMap::new(),
             ws_connections: 0,
+            proxied: HashMap::new(),
             api_authorized: HashSet::new(),
             refusal_log: Default::default(),
             inbox,

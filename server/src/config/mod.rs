@@ -94,6 +94,10 @@ pub(crate) struct Auth {
     /// DNS names the HTTP API answers to besides IP addresses and `localhost` (a name
     /// not listed is refused: DNS rebinding).
     pub(crate) api_hosts: Vec<String>,
+    /// Reverse proxies (CIDRs or addresses) whose `X-Forwarded-For` / `X-Real-IP` name the
+    /// client; from anyone else those headers are ignored.
+    #[serde(deserialize_with = "de::networks")]
+    pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Client authentication modes.
@@ -234,6 +238,7 @@ impl Default for Auth {
             origins: Vec::new(),
             api_origins: Vec::new(),
             api_hosts: Vec::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

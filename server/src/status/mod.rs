@@ -308,6 +308,10 @@ pub(crate) struct Connection {
     pub(crate) idle_s: f64,
     /// The peer's address.
     pub(crate) peer: String,
+    /// The client's address as a trusted proxy named it (`auth.trusted_proxies`); absent
+    /// for direct connections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) forwarded_for: Option<String>,
     /// `websocket`, `text` or `http`.
     pub(crate) protocol: String,
     /// Bytes waiting in its send buffer.
@@ -333,6 +337,13 @@ impl Connections {
                     id: id.seq(),
                     idle_s: info.idle.as_secs_f64(),
                     peer: info.peer.to_string(),
+                    forwarded_for: ctx
+                        .state
+                        .proxied
+                        .get(&id)
+                        .copied()
+                        .flatten()
+                        .map(|ip| ip.to_string()),
                     protocol: info.protocol.to_string(),
                     send_buffered: info.send_buffered,
                     uid: ctx.state.registry.uid_of(id).map(str::to_string),
