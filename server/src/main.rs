@@ -19,6 +19,7 @@ mod http_api;
 mod http_guard;
 mod inbox;
 mod logfile;
+mod logging;
 mod pidfile;
 mod process;
 mod proxy;

@@ -163,6 +163,7 @@ fn reload_config(ctx: &mut pushman::Ctx<'_, Daemon>) {
         fd_limit::warn_if_short(&new, fd_limit::current());
     }
     log::set_max_level(new.log_level);
+    crate::logging::set_format(new.log_format);
     if let Some(inbox) = ctx.state.inbox.as_mut() {
         inbox.set_config(new.inbox.limits());
     }

@@ -29,10 +29,23 @@ pub(crate) struct Config {
     /// `error`, `warn`, `info`, `debug` or `trace` (or `off`).
     #[serde(deserialize_with = "de::log_level")]
     pub(crate) log_level: log::LevelFilter,
+    /// `text` (one readable line per event) or `json` (one JSON object per line).
+    pub(crate) log_format: LogFormat,
     /// Serve the demo page and `pushman.js` on the WebSocket port for plain `GET`s.
     pub(crate) demo_page: bool,
     /// Several nodes as one push server, on Redis (off unless `redis` is set).
     pub(crate) cluster: Cluster,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LogFormat {
+    /// `[2026-12-05T12:00:00Z INFO ] message`: for people.
+    #[default]
+    Text,
+    /// `{"ts":..,"level":..,"target":..,"msg":..}`: for log collectors.
+    Json,
 }
 
 /// `[cluster]`: see docs/CLUSTER.md.
@@ -213,6 +226,7 @@ impl Default for Config {
             files: Files::default(),
             inbox: Default::default(),
             log_level: log::LevelFilter::Info,
+            log_format: LogFormat::Text,
             demo_page: true,
             cluster: Cluster::default(),
         }
