@@ -61,6 +61,10 @@ impl<T> Reactor<T> {
         if matches!(conn.phase, Phase::Dead | Phase::Linger) || conn.hold_output {
             return false;
         }
+        if self.sealed {
+            self.held.push(key);
+            return false;
+        }
         let flushed = conn.flush();
         self.after_write(key, flushed)
     }
@@ -91,6 +95,15 @@ impl<T> Reactor<T> {
                 self.update_interest(key);
                 false
             }
+        }
+    }
+
+    /// Ends a held turn (see `sealed`): writes what waited in connections' own buffers;
+    /// the batch is the runtime's to flush, as after any turn.
+    pub(crate) fn unseal(&mut self) {
+        self.sealed = false;
+        for key in std::mem::take(&mut self.held) {
+            self.flush_output(key);
         }
     }
 
