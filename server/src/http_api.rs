@@ -9,6 +9,7 @@ use super::{
     replies::Ticket,
     state::Daemon,
     status::{Connections, StatusReport},
+    store::journal,
 };
 use pushman::{
     codec::http::{Request, Response},
@@ -208,7 +209,8 @@ fn run(
         Err((mode, e)) => return Some(api::refuse(ctx, mode, &e).to_http()),
     };
     if ctx.state.cluster.is_none() {
-        return Some(api::run_parsed(ctx, command, line).to_http());
+        let reply = journal::after_commit(ctx, ticket, |ctx| api::run_parsed(ctx, command, line));
+        return reply.map(|r| r.to_http());
     }
     match crate::cluster::api::run_parsed(ctx, command, line, ticket) {
         Some(reply) => Some(reply.to_http()),

@@ -67,6 +67,19 @@ pub(crate) fn status(config: &Config) -> Outcome {
             inbox.gaps
         );
     }
+    if let Some(j) = &s.inbox_journal {
+        println!(
+            "inbox journal {:.1} MiB   commits {}   records {}   snapshots {}   failures {}{}",
+            j.bytes as f64 / 1048576.0,
+            j.commits,
+            j.records,
+            j.snapshots,
+            j.failures,
+            j.last_error
+                .as_deref()
+                .map_or(String::new(), |e| format!(" (last: {e})"))
+        );
+    }
     let p = &s.pushes;
     println!(
         "pushes ok {}   fail {}   dropped {}   auth failures {}   timeouts {}   refused {}",

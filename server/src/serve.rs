@@ -64,6 +64,9 @@ pub(crate) fn serve(
         log::warn!("auth.mode = \"none\": a browser's first message is its uid, unverified (push.php behaviour); set auth.mode = \"token\" in production");
     }
     let mut runtime = Runtime::new(Daemon::new(config.clone(), source, schedule))?;
+    if config.inbox.durable {
+        store::journal::install(&mut runtime);
+    }
     let mut browsers = clients::worker(&config)?;
     browsers.on_worker_stop(|_| systemd::notify(systemd::STOPPING));
     let mut bound = vec![(clients::NAME.to_string(), runtime.listen(browsers)?)];
@@ -176,6 +179,7 @@ fn reload_config(ctx: &mut pushman::Ctx<'_, Daemon>) {
     }
     let mut new = new;
     new.inbox.enabled = old.inbox.enabled;
+    new.inbox.durable = old.inbox.durable;
     ctx.state.config = Config {
         listen: old.listen.clone(),
         files: old.files.clone(),

@@ -61,6 +61,8 @@ pub(crate) struct Daemon {
     /// Pushes kept per uid for reconnecting and offline clients (`[inbox]`); `None` when
     /// off.
     pub(crate) inbox: Option<pushman::push::inbox::Inbox>,
+    /// The inbox's durable log (`inbox.durable`); `None` when off.
+    pub(crate) journal: Option<super::store::journal::Journal>,
     /// Connections that read `msg` frames with offsets (`resume=1`).
     pub(crate) resumers: HashSet<ConnId>,
     /// Throttles the "refusing connection" log line.
@@ -97,6 +99,7 @@ impl Daemon {
             api_authorized: HashSet::new(),
             refusal_log: Default::default(),
             inbox,
+            journal: None,
             resumers: HashSet::new(),
             api_throttle: Default::default(),
             unwatched: Vec::new(),

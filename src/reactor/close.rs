@@ -61,6 +61,10 @@ impl<T> Reactor<T> {
         if matches!(conn.phase, Phase::Dead | Phase::Linger) || conn.hold_output {
             return false;
         }
+        if self.sealed {
+            self.held.push(key);
+            return false;
+        }
         let flushed = conn.flush();
         self.after_write(key, flushed)
     }
@@ -94,10 +98,26 @@ impl<T> Reactor<T> {
         }
     }
 
+    /// Ends a held turn (see `sealed`): what would have been written during it is written
+    /// now, in the same shape: the read batches' replies (their chains) and what waited in
+    /// connections' own buffers. The rest of the batch is the runtime's to flush or defer,
+    /// as after any turn.
+    pub(crate) fn unseal(&mut self) {
+        self.sealed = false;
+        for key in std::mem::take(&mut self.held) {
+            if self.conns.contains(key) {
+                self.flush_batched(key);
+                self.flush_output(key);
+            }
+        }
+    }
+
     /// Ends a read batch: writes the replies it gathered in one go (other connections'
     /// output waits for the end of the turn).
     pub(crate) fn uncork(&mut self, key: usize) {
-        if self.conns.contains(key) {
+        if self.sealed {
+            self.held.push(key);
+        } else if self.conns.contains(key) {
             self.flush_batched(key);
         }
     }

@@ -4,7 +4,12 @@
 
 mod prometheus;
 
-use super::{fd_limit, http_api, state::Daemon, store::Store, text_api};
+use super::{
+    fd_limit, http_api,
+    state::Daemon,
+    store::{journal::JournalStatus, Store},
+    text_api,
+};
 use pushman::Ctx;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -33,6 +38,9 @@ pub(crate) struct StatusReport {
     /// The inbox (`[inbox] enabled`), `null` when off.
     #[serde(default)]
     pub(crate) inbox: Option<InboxStatus>,
+    /// The durable inbox's log (`inbox.durable`), `null` when off.
+    #[serde(default)]
+    pub(crate) inbox_journal: Option<JournalStatus>,
     /// Backend lines and requests refused as malformed, unknown or unauthorized.
     pub(crate) lines_refused: u64,
     /// Every listener, with its open connections.
@@ -240,6 +248,7 @@ impl StatusReport {
             connections_refused: s.connections_refused,
             groups: state.registry.groups_total(),
             inbox: state.inbox.as_ref().map(InboxStatus::of),
+            inbox_journal: state.journal.as_ref().map(|j| j.stats.clone()),
             lines_refused: s.lines_refused,
             listeners,
             memory_rss_bytes: rss_bytes(),

@@ -1,6 +1,6 @@
 //! `GET /metrics`: a [`StatusReport`] as Prometheus text exposition (format 0.0.4).
 
-use super::{ClusterStatus, InboxStatus, StatusReport};
+use super::{ClusterStatus, InboxStatus, JournalStatus, StatusReport};
 use std::fmt::{Display, Write};
 
 impl StatusReport {
@@ -123,6 +123,9 @@ impl StatusReport {
         }
         if let Some(inbox) = &self.inbox {
             inbox.prometheus(&mut out);
+        }
+        if let Some(journal) = &self.inbox_journal {
+            journal_metrics(journal, &mut out);
         }
         let _ = writeln!(
             out,
@@ -247,6 +250,53 @@ impl ClusterStatus {
             counter,
             "Messages received from other nodes.",
             &self.inbox_messages,
+        );
+    }
+}
+
+/// The `pushman_inbox_journal_*` metrics (durable inbox).
+fn journal_metrics(j: &JournalStatus, out: &mut String) {
+    for (name, kind, help, value) in [
+        (
+            "bytes",
+            "gauge",
+            "Bytes in the inbox's log in files.store.",
+            j.bytes,
+        ),
+        (
+            "commits_total",
+            "counter",
+            "Commits (one sync each) of a turn's inbox records.",
+            j.commits,
+        ),
+        (
+            "failures_total",
+            "counter",
+            "Inbox commits that failed (their pushes were not acknowledged).",
+            j.failures,
+        ),
+        (
+            "pushes_not_acked_total",
+            "counter",
+            "Pushes answered with a failure because their commit failed.",
+            j.pushes_not_acked,
+        ),
+        (
+            "records_total",
+            "counter",
+            "Inbox records committed.",
+            j.records,
+        ),
+        (
+            "snapshots_total",
+            "counter",
+            "Snapshots that replaced the inbox's log.",
+            j.snapshots,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP pushman_inbox_journal_{name} {help}\n# TYPE pushman_inbox_journal_{name} {kind}\npushman_inbox_journal_{name} {value}"
         );
     }
 }

@@ -2,6 +2,7 @@
 //! opened, and `pushman store check`.
 
 pub(crate) mod health;
+pub(crate) mod journal;
 pub(crate) mod schedule;
 
 pub(crate) use health::Store;
