@@ -170,6 +170,7 @@ mod tests {
             rtt_ms: None,
             scheduled_claimed: 0,
             subscription_link: "down".into(),
+            inbox: None,
         };
         assert_eq!(
             cluster_line(&c),

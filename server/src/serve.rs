@@ -114,12 +114,13 @@ fn start_cluster(runtime: &mut Runtime<Daemon>, config: &Config) -> Result<(), D
         url.addr,
         config.cluster.key_prefix
     );
-    runtime.state().cluster = Some(Box::new(cluster::Cluster::new(
-        &config.cluster,
-        url,
-        node,
-        upstream,
-    )));
+    let mut cluster = cluster::Cluster::new(&config.cluster, url, node, upstream);
+    if config.inbox.enabled {
+        // The inbox lives in Redis (cluster::inbox), not in this process.
+        runtime.state().inbox = None;
+        cluster.inbox = Some(cluster::inbox::RedisInbox::new(&config.inbox));
+    }
+    runtime.state().cluster = Some(Box::new(cluster));
     Ok(())
 }
 
