@@ -167,6 +167,9 @@ fn reload_config(ctx: &mut pushman::Ctx<'_, Daemon>) {
     if let Some(inbox) = ctx.state.inbox.as_mut() {
         inbox.set_config(new.inbox.limits());
     }
+    if let Some(inbox) = ctx.state.cluster.as_mut().and_then(|c| c.inbox.as_mut()) {
+        inbox.set_limits(&new.inbox);
+    }
     ctx.io.set_limits(clients::NAME, clients::limits(&new));
     ctx.io.set_limits(text_api::NAME, text_api::limits(&new));
     ctx.io.set_limits(http_api::NAME, http_api::limits(&new));

@@ -120,6 +120,24 @@ fn a_tab_that_comes_back_on_another_node_gets_exactly_what_it_missed_then_live()
     assert_eq!(inbox["replayed"], 4, "{status}");
     assert_eq!(inbox["max_per_uid"], 100, "{status}");
     assert!(a.status()["cluster"]["inbox"]["appended"].as_u64() >= Some(1));
+    b.wait_for(
+        |s| s["cluster"]["inbox"]["redis_used_memory"].as_u64() > Some(0),
+        "Redis's memory sampled",
+    );
+    let metrics = ureq::get(&format!("http://{}/metrics", b.p.http))
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    for figure in [
+        "pushman_cluster_inbox_replayed_total 4",
+        "pushman_cluster_inbox_max_per_uid 100",
+        "pushman_cluster_inbox_redis_used_memory_bytes ",
+        "pushman_cluster_inbox_redis_keys ",
+    ] {
+        assert!(metrics.contains(figure), "{figure} not in {metrics}");
+    }
 }
 
 #[test]

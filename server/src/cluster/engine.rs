@@ -127,6 +127,7 @@ pub(crate) fn tick(ctx: &mut Ctx<'_, Daemon>, now: Instant) {
         if janitor {
             let _ = eval(ctx, Script::Janitor, &[&node], None);
         }
+        super::inbox::sample_redis(ctx);
     }
     super::acks::tick(ctx, now);
     let Some(cluster) = ctx.state.cluster.as_mut() else {

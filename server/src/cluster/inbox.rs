@@ -74,6 +74,14 @@ pub(crate) struct RedisInboxStatus {
     pub(crate) unavailable: u64,
     /// Connections closed because the epoch changed under them.
     pub(crate) epoch_closes: u64,
+    /// Redis's `used_memory` (everything in it, not only the inbox), sampled each lease
+    /// renewal: the inbox's bound in Redis is `max_per_uid` per stream and the ttls, not a
+    /// byte cap (docs/CLUSTER.md).
+    pub(crate) redis_used_memory: Option<u64>,
+    /// Redis's `maxmemory` (0: none), sampled with it.
+    pub(crate) redis_maxmemory: Option<u64>,
+    /// Keys in Redis's database (`DBSIZE`: routes, leases and two per inbox stream).
+    pub(crate) redis_keys: Option<u64>,
     /// Connections held for their read now.
     pub(crate) held: usize,
     /// Resume-capable connections now.
@@ -98,25 +106,31 @@ pub(crate) struct RedisInbox {
 impl RedisInbox {
     /// For `[inbox]`; proposes a random epoch.
     pub(crate) fn new(settings: &crate::config::InboxSettings) -> Self {
-        let spec = format!(
+        let mut inbox = Self {
+            spec: String::new(),
+            offline: false,
+            held: HashMap::new(),
+            resumers: HashMap::new(),
+            status: RedisInboxStatus::default(),
+        };
+        inbox.set_limits(settings);
+        inbox
+    }
+
+    /// The bounds of `[inbox]` (a reload): the next scripts use them. A smaller
+    /// `max_per_uid` trims each stream at its next push.
+    pub(crate) fn set_limits(&mut self, settings: &crate::config::InboxSettings) {
+        self.spec = format!(
             "{} {} {} {}",
             settings.max_per_uid,
             settings.ttl.as_millis(),
             settings.idle_ttl.as_millis(),
             Epoch::random()
         );
-        Self {
-            spec,
-            offline: settings.offline,
-            held: HashMap::new(),
-            resumers: HashMap::new(),
-            status: RedisInboxStatus {
-                max_per_uid: settings.max_per_uid,
-                ttl_s: settings.ttl.as_secs_f64(),
-                idle_ttl_s: settings.idle_ttl.as_secs_f64(),
-                ..Default::default()
-            },
-        }
+        self.offline = settings.offline;
+        self.status.max_per_uid = settings.max_per_uid;
+        self.status.ttl_s = settings.ttl.as_secs_f64();
+        self.status.idle_ttl_s = settings.idle_ttl.as_secs_f64();
     }
 
     /// A new epoch to propose: at every (re)connect, so a Redis that comes back empty
@@ -453,6 +467,38 @@ pub(crate) fn on_broadcast(ctx: &mut Ctx<'_, Daemon>, envelope: &serde_json::Val
 
 fn epoch_of(envelope: &serde_json::Value) -> Option<Epoch> {
     envelope["e"].as_str().and_then(|e| e.parse().ok())
+}
+
+/// Samples Redis's memory and key count (two O(1) commands, each lease renewal).
+pub(crate) fn sample_redis(ctx: &mut Ctx<'_, Daemon>) {
+    use pushman::codec::resp::CommandBuf;
+    if get(ctx).is_none() {
+        return;
+    }
+    let info: super::Then = Box::new(|ctx, reply| {
+        let Ok(v) = reply else { return };
+        let text = v
+            .as_bytes()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().parse().ok())
+        };
+        let (used, max) = (field("used_memory"), field("maxmemory"));
+        if let Some(inbox) = get(ctx) {
+            inbox.status.redis_used_memory = used;
+            inbox.status.redis_maxmemory = max;
+        }
+    });
+    let _ = super::call(ctx, &CommandBuf::new("INFO").arg("memory"), Some(info));
+    let keys: super::Then = Box::new(|ctx, reply| {
+        let n = reply.ok().and_then(|v| v.as_int()).map(|n| n.max(0) as u64);
+        if let Some(inbox) = get(ctx) {
+            inbox.status.redis_keys = n;
+        }
+    });
+    let _ = super::call(ctx, &CommandBuf::new("DBSIZE"), Some(keys));
 }
 
 /// `conn` closed.
