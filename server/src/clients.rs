@@ -217,15 +217,20 @@ fn bind(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, uid: &str) {
     let first = !ctx.state.registry.is_online(uid);
     let old = ctx.state.registry.uid_of(conn).map(str::to_owned);
     ctx.state.registry.bind(uid, conn);
+    let mut greeting = ctx.io.take_data::<Greeting>(conn).unwrap_or_default();
     if ctx.state.cluster.is_some() {
         if let Some(old) = old.filter(|old| !ctx.state.registry.is_online(old)) {
             crate::cluster::engine::on_last_tab(ctx, &old);
         }
+        // The inbox in Redis writes the route in its read, when it reads.
+        greeting = match crate::cluster::inbox::on_bind(ctx, conn, uid, first, greeting) {
+            Ok(()) => return,
+            Err(greeting) => greeting,
+        };
         if first {
             crate::cluster::engine::on_first_tab(ctx, uid);
         }
     }
-    let greeting = ctx.io.take_data::<Greeting>(conn).unwrap_or_default();
     inbox::on_bind(ctx, conn, uid, greeting);
 }
 
@@ -252,6 +257,7 @@ fn verify(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, token: &str) -> Result<String
 fn on_close(ctx: &mut Ctx<'_, Daemon>, conn: ConnId) {
     let uid = ctx.state.registry.unbind(conn);
     inbox::forget(ctx.state, conn);
+    crate::cluster::inbox::forget(ctx.state, conn);
     if let Some(uid) =
         uid.filter(|u| ctx.state.cluster.is_some() && !ctx.state.registry.is_online(u))
     {

@@ -109,10 +109,21 @@ fn or_null(value: Option<impl ToString>) -> String {
 /// commands waiting for replies.
 pub(crate) fn cluster_line(c: &ClusterStatus) -> String {
     let rtt = c.rtt_ms.map_or("-".to_string(), |ms| format!("{ms:.2} ms"));
-    format!(
+    let mut line = format!(
         "cluster node {}   redis {} {}   rtt {rtt}   queued {}   reconnects {}",
         c.node, c.redis, c.link, c.queued_commands, c.reconnects,
-    )
+    );
+    if let Some(i) = &c.inbox {
+        let mib =
+            |b: Option<u64>| b.map_or("-".to_string(), |b| format!("{:.1}", b as f64 / 1048576.0));
+        line += &format!(
+            "\ninbox in redis: epoch {}   appended {}   queued {}   replayed {}   gaps {}   held {}   redis memory {} of {} MiB (0: no maxmemory), {} keys",
+            i.epoch, i.appended, i.queued, i.replayed, i.gaps, i.held,
+            mib(i.redis_used_memory), mib(i.redis_maxmemory),
+            i.redis_keys.map_or("-".to_string(), |k| k.to_string()),
+        );
+    }
+    line
 }
 
 /// The status table's store line: `ok`, or how long it has been down and why.
@@ -186,6 +197,7 @@ mod tests {
             rtt_ms: None,
             scheduled_claimed: 0,
             subscription_link: "down".into(),
+            inbox: None,
         };
         assert_eq!(
             cluster_line(&c),

@@ -117,12 +117,13 @@ fn start_cluster(runtime: &mut Runtime<Daemon>, config: &Config) -> Result<(), D
         url.addr,
         config.cluster.key_prefix
     );
-    runtime.state().cluster = Some(Box::new(cluster::Cluster::new(
-        &config.cluster,
-        url,
-        node,
-        upstream,
-    )));
+    let mut cluster = cluster::Cluster::new(&config.cluster, url, node, upstream);
+    if config.inbox.enabled {
+        // The inbox lives in Redis (cluster::inbox), not in this process.
+        runtime.state().inbox = None;
+        cluster.inbox = Some(cluster::inbox::RedisInbox::new(&config.inbox));
+    }
+    runtime.state().cluster = Some(Box::new(cluster));
     Ok(())
 }
 
@@ -169,6 +170,9 @@ fn reload_config(ctx: &mut pushman::Ctx<'_, Daemon>) {
     crate::logging::set_format(new.log_format);
     if let Some(inbox) = ctx.state.inbox.as_mut() {
         inbox.set_config(new.inbox.limits());
+    }
+    if let Some(inbox) = ctx.state.cluster.as_mut().and_then(|c| c.inbox.as_mut()) {
+        inbox.set_limits(&new.inbox);
     }
     ctx.io.set_limits(clients::NAME, clients::limits(&new));
     ctx.io.set_limits(text_api::NAME, text_api::limits(&new));

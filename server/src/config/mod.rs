@@ -361,13 +361,6 @@ impl Config {
             if !(lease.is_finite() && (1.0..=3600.0).contains(&lease)) {
                 return invalid("cluster.lease is seconds, from 1 to 3600");
             }
-            if self.inbox.enabled {
-                // Each node's inbox would only know its own pushes, and queue for a uid
-                // connected elsewhere: the inbox has to live in Redis first.
-                return invalid(
-                    "inbox.enabled is not available with [cluster] redis yet (docs/CLUSTER.md)",
-                );
-            }
         }
         self.inbox.validate().map_err(ConfigError::Invalid)?;
         if self.limits.max_client_message < 16

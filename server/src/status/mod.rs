@@ -107,6 +107,9 @@ pub(crate) struct ClusterStatus {
     pub(crate) scheduled_claimed: u64,
     /// The subscription link: `up`, `connecting` or `down`.
     pub(crate) subscription_link: String,
+    /// The inbox in Redis (`[inbox] enabled`), `null` when off.
+    #[serde(default)]
+    pub(crate) inbox: Option<crate::cluster::inbox::RedisInboxStatus>,
 }
 
 /// The inbox's figures: gauges now, counters since start (docs/PROTOCOL.md §7).

@@ -6,4 +6,5 @@
 mod clients;
 pub use clients::*;
 
+pub mod cluster;
 pub mod daemon;
