@@ -19,6 +19,9 @@ use std::{
 
 /// The WebSocket worker's name, in status output.
 pub(crate) const NAME: &str = "websocket";
+/// The name of the plain `ws://` listener beside a TLS one (`tls.ws_plain`): the same
+/// callbacks, its own name so `status` tells the two apart.
+pub(crate) const PLAIN_NAME: &str = "websocket-plain";
 /// Longest uid accepted, in bytes.
 const MAX_UID: usize = 256;
 /// Close code for authentication failures and policy violations (RFC 6455 §7.4.1).

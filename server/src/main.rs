@@ -34,6 +34,7 @@ mod supervisor;
 mod systemd;
 mod table;
 mod text_api;
+mod tls;
 
 use clap::Parser;
 use cli::{load, Cli, Command, StoreAction};

@@ -50,6 +50,12 @@ pub(crate) fn status(config: &Config) -> Outcome {
         s.connections, s.uids_online, s.groups, s.scheduled_pending
     );
     println!("{}", store_line(&s.store));
+    if let Some(tls) = &s.tls {
+        let days = tls
+            .expires_in_days
+            .map_or("unknown".to_string(), |d| format!("in {d} days"));
+        println!("tls on   cert {}   expires {days}", tls.cert);
+    }
     if let Some(c) = &s.cluster {
         println!("{}", cluster_line(c));
     }

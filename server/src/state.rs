@@ -81,6 +81,8 @@ pub(crate) struct Daemon {
     /// The same, in Unix milliseconds: scheduled pushes that fell due before it wait for
     /// browsers to reconnect (see `api::deliver_due`).
     pub(crate) started_ms: u64,
+    /// The certificate of the WebSocket port (`[tls]`); `None` while TLS is off.
+    pub(crate) tls: Option<super::tls::Loaded>,
 }
 
 impl Daemon {
@@ -107,6 +109,7 @@ impl Daemon {
             text_pending: HashMap::new(),
             started: Instant::now(),
             started_ms: unix_ms(),
+            tls: None,
         }
     }
 }

@@ -9,6 +9,7 @@ use crate::{
     codec::{http::Response, ws, Limits},
     error::Result,
     reactor::{conn::Phase, timer::TimerId, Reactor, Task, WorkerMeta},
+    tls::TlsConfig,
 };
 use std::{
     any::Any,
@@ -74,6 +75,7 @@ impl<S: 'static> Io<S> {
             reconnect: None,
             backoff: Duration::ZERO,
             ws_target: None,
+            tls: worker.tls.map(|t| t.server),
         };
         let (_, addr) = self.reactor.bind(worker.addr, meta)?;
         self.new_handlers.push(worker.handlers);
@@ -121,6 +123,7 @@ impl<S: 'static> Io<S> {
             reconnect: worker.reconnect.map(|r| (r.min, r.max.max(r.min))),
             backoff: worker.reconnect.map_or(Duration::ZERO, |r| r.min),
             ws_target,
+            tls: None,
         });
         self.new_handlers.push(worker.handlers);
         Ok(Upstream(index))
@@ -432,6 +435,26 @@ impl<S: 'static> Io<S> {
             found = true;
         }
         found
+    }
+
+    /// Replaces the TLS configuration (a renewed certificate, say) of the worker named
+    /// `name` for connections accepted from now on; connections already open keep their
+    /// session. Returns whether such a worker exists and has TLS (a plain listener cannot
+    /// be turned into a TLS one, nor the reverse).
+    pub fn set_tls(&mut self, name: &str, tls: TlsConfig) -> bool {
+        let mut found = false;
+        for worker in self.reactor.workers.iter_mut().filter(|w| w.name == name) {
+            if let Some(config) = worker.tls.as_mut() {
+                *config = tls.server.clone();
+                found = true;
+            }
+        }
+        found
+    }
+
+    /// Whether the connection `id` speaks TLS.
+    pub fn is_tls(&self, id: ConnId) -> bool {
+        self.reactor.conn(id).is_some_and(|c| c.tls.is_some())
     }
 
     /// How many connections the worker named `name` has refused for its `max_connections`

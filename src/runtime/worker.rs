@@ -29,6 +29,7 @@ use crate::{
         Limits, Protocol,
     },
     error::{Error, Result},
+    tls::TlsConfig,
 };
 use std::{fmt, net::SocketAddr, net::ToSocketAddrs, time::Duration};
 
@@ -116,6 +117,10 @@ pub struct Worker<S> {
     /// may take before it fails with [`ConnectError::TimedOut`](crate::ConnectError).
     /// Default: 5 s.
     pub connect_timeout: Duration,
+    /// TLS for a listener (Workerman's `transport = 'ssl'`): `websocket` becomes `wss`,
+    /// `http` becomes `https` (any protocol works). Default: none. Outbound workers ignore
+    /// it. See [`crate::tls`].
+    pub tls: Option<TlsConfig>,
     /// Outbound workers only: connect again automatically when a connection fails or
     /// closes (see [`Io::connect`](crate::Io::connect)). Default: off.
     pub reconnect: Option<Reconnect>,
@@ -149,6 +154,7 @@ impl<S> fmt::Debug for Worker<S> {
             .field("protocol", &self.protocol)
             .field("addr", &self.addr)
             .field("limits", &self.limits)
+            .field("tls", &self.tls.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -188,6 +194,7 @@ impl<S: 'static> Worker<S> {
             connect_timeout: Duration::from_secs(5),
             reconnect: None,
             ws_target: (host.to_string(), path.to_string()),
+            tls: None,
             handlers: Handlers::default(),
         })
     }

@@ -4,11 +4,13 @@ mod de;
 mod inbox;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 pub(crate) use de::{parse_addr, parse_optional_addr};
 pub(crate) use inbox::{InboxSettings, OfflineReply};
 use serde::Deserialize;
 use std::{fmt, net::SocketAddr, path::Path, path::PathBuf, time::Duration};
+pub(crate) use tls::TlsSettings;
 
 /// Everything `pushman.toml` can set. See [`DEFAULT_TOML`] for the commented defaults.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -35,6 +37,8 @@ pub(crate) struct Config {
     pub(crate) demo_page: bool,
     /// Several nodes as one push server, on Redis (off unless `redis` is set).
     pub(crate) cluster: Cluster,
+    /// `wss://` on the WebSocket port (off unless `cert` is set).
+    pub(crate) tls: TlsSettings,
 }
 
 /// How log lines are written.
@@ -229,6 +233,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             demo_page: true,
             cluster: Cluster::default(),
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -363,6 +368,7 @@ impl Config {
             }
         }
         self.inbox.validate().map_err(ConfigError::Invalid)?;
+        self.tls.validate().map_err(ConfigError::Invalid)?;
         if self.limits.max_client_message < 16
             || self.limits.max_api_line < 16
             || self.limits.send_buffer < 1024

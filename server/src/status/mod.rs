@@ -67,6 +67,9 @@ pub(crate) struct StatusReport {
     pub(crate) store: StoreStatus,
     /// Connections closed by idle or handshake timeouts.
     pub(crate) timeouts: u64,
+    /// The WebSocket port's certificate (`[tls]`); `null` while TLS is off.
+    #[serde(default)]
+    pub(crate) tls: Option<crate::tls::TlsStatus>,
     /// Uids with at least one connection.
     pub(crate) uids_online: usize,
     /// Seconds since start.
@@ -274,6 +277,7 @@ impl StatusReport {
             slow_consumers_closed: s.slow_consumers_closed,
             store: StoreStatus::of(&state.schedule),
             timeouts: s.timeouts,
+            tls: state.tls.as_ref().map(crate::tls::TlsStatus::of),
             uids_online: state.registry.uid_total(),
             uptime_s: state.started.elapsed().as_secs(),
             version: env!("CARGO_PKG_VERSION").to_string(),

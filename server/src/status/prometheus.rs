@@ -127,6 +127,12 @@ impl StatusReport {
         if let Some(journal) = &self.inbox_journal {
             journal_metrics(journal, &mut out);
         }
+        if let Some(at) = self.tls.as_ref().and_then(|t| t.not_after) {
+            let _ = writeln!(
+                out,
+                "# HELP pushman_tls_cert_not_after_seconds When the WebSocket port's certificate expires (Unix time).\n# TYPE pushman_tls_cert_not_after_seconds gauge\npushman_tls_cert_not_after_seconds {at}"
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP pushman_build_info pushman's version.\n# TYPE pushman_build_info gauge\npushman_build_info{{version=\"{}\"}} 1",
