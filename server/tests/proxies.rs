@@ -2,10 +2,13 @@
 //! `contrib/nginx/pushman.conf` and `contrib/caddy/Caddyfile` in front of the real binary.
 //! Checks that the WebSocket upgrade passes through, that the client's address comes from
 //! a trusted proxy's headers (and from nobody else's), and that the per-IP limit counts
-//! clients, not the proxy. Clients connect from distinct loopback addresses (127.0.0.2..).
+//! clients, not the proxy. Clients connect from distinct loopback addresses (127.0.0.2..);
+//! through nginx over wss:// (it terminates TLS with a test CA's certificate), through
+//! Caddy over ws:// (its automatic HTTPS needs a public name).
 
 mod common;
 
+use common::tls::TestCa;
 use common::{
     daemon::{http_get, Pushman, TempDir},
     request_line, tcp_connect, ws_read_text, Ws, TIMEOUT,
@@ -16,7 +19,7 @@ use std::{
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
-use tungstenite::{handshake::client::generate_key, http, stream::MaybeTlsStream};
+use tungstenite::{handshake::client::generate_key, http, stream::MaybeTlsStream, Connector};
 
 /// A reverse proxy process, killed on drop.
 struct Proxy {
@@ -73,26 +76,29 @@ fn edit(text: &str, from: &str, to: &str) -> String {
     text.replace(from, to)
 }
 
-/// nginx with `contrib/nginx/pushman.conf`, TLS turned into plain HTTP (the test client
-/// speaks ws://), upstream pointed at `ws`.
-fn nginx(dir: &TempDir, ws: SocketAddr) -> Proxy {
+/// nginx with `contrib/nginx/pushman.conf` as shipped, but for ports and paths: it
+/// terminates TLS with a certificate of `ca` (clients speak wss://) and proxies to `ws`.
+fn nginx(dir: &TempDir, ws: SocketAddr, ca: &TestCa) -> Proxy {
     let port = free_port();
+    let cert = ca.server_cert("nginx");
+    std::fs::write(dir.path("chain.pem"), &cert.chain_pem).unwrap();
+    std::fs::write(dir.path("key.pem"), &cert.key_pem).unwrap();
     let site = contrib("nginx/pushman.conf");
     let site = edit(
         &site,
         "    listen 443 ssl;\n",
-        &format!("    listen 127.0.0.1:{port};\n"),
+        &format!("    listen 127.0.0.1:{port} ssl;\n"),
     );
     let site = edit(&site, "    listen [::]:443 ssl;\n", "");
     let site = edit(
         &site,
-        "    ssl_certificate     /etc/letsencrypt/live/push.example.com/fullchain.pem;\n",
-        "",
+        "/etc/letsencrypt/live/push.example.com/fullchain.pem",
+        &dir.path("chain.pem").display().to_string(),
     );
     let site = edit(
         &site,
-        "    ssl_certificate_key /etc/letsencrypt/live/push.example.com/privkey.pem;\n",
-        "",
+        "/etc/letsencrypt/live/push.example.com/privkey.pem",
+        &dir.path("key.pem").display().to_string(),
     );
     let site = edit(&site, "http://127.0.0.1:1234", &format!("http://{ws}"));
     std::fs::write(dir.path("pushman-site.conf"), site).unwrap();
@@ -161,13 +167,24 @@ fn connect_from(from: IpAddr, to: SocketAddr) -> TcpStream {
     stream
 }
 
-/// A WebSocket upgrade to `to` from `from`, with `forged` as the client's own
-/// X-Forwarded-For if given; the handshake's error (e.g. a 429) if it was refused.
-fn ws_from(from: IpAddr, to: SocketAddr, forged: Option<&str>) -> Result<Ws, tungstenite::Error> {
+/// A WebSocket upgrade to `to` from `from` (over TLS, trusting `tls`'s root, if given),
+/// with `forged` as the client's own X-Forwarded-For if given; the handshake's error (e.g.
+/// a 429) if it was refused.
+fn ws_from(
+    from: IpAddr,
+    to: SocketAddr,
+    forged: Option<&str>,
+    tls: Option<&TestCa>,
+) -> Result<Ws, tungstenite::Error> {
     let stream = connect_from(from, to);
+    // The certificate names localhost; Caddy's site is 127.0.0.1:PORT.
+    let (scheme, host) = match tls {
+        Some(_) => ("wss", format!("localhost:{}", to.port())),
+        None => ("ws", to.to_string()),
+    };
     let mut request = http::Request::builder()
-        .uri(format!("ws://{to}/"))
-        .header("Host", to.to_string())
+        .uri(format!("{scheme}://{host}/"))
+        .header("Host", host)
         .header("Connection", "Upgrade")
         .header("Upgrade", "websocket")
         .header("Sec-WebSocket-Version", "13")
@@ -175,7 +192,17 @@ fn ws_from(from: IpAddr, to: SocketAddr, forged: Option<&str>) -> Result<Ws, tun
     if let Some(forged) = forged {
         request = request.header("X-Forwarded-For", forged);
     }
-    match tungstenite::client::client(request.body(()).unwrap(), MaybeTlsStream::Plain(stream)) {
+    let request = request.body(()).unwrap();
+    let result = match tls {
+        Some(ca) => tungstenite::client_tls_with_config(
+            request,
+            stream,
+            None,
+            Some(Connector::Rustls(ca.client_config())),
+        ),
+        None => tungstenite::client::client(request, MaybeTlsStream::Plain(stream)),
+    };
+    match result {
         Ok((ws, _)) => Ok(ws),
         Err(tungstenite::HandshakeError::Failure(e)) => Err(e),
         Err(tungstenite::HandshakeError::Interrupted(_)) => {
@@ -237,17 +264,17 @@ fn pushman_behind_proxy(dir: &TempDir) -> Pushman {
 /// Through `proxy`: pushes arrive, the client's address is the one the proxy saw (a forged
 /// X-Forwarded-For changes nothing), the per-IP limit refuses the third tab from one
 /// address with 429 and serves another address.
-fn check_through(p: &Pushman, proxy: SocketAddr) {
-    let mut first = ws_from(ip("127.0.0.2"), proxy, Some("198.51.100.1")).expect("upgrade");
+fn check_through(p: &Pushman, proxy: SocketAddr, tls: Option<&TestCa>) {
+    let mut first = ws_from(ip("127.0.0.2"), proxy, Some("198.51.100.1"), tls).expect("upgrade");
     bind_and_push(&mut first, "alice", p);
     assert_eq!(
         addresses_of(p, "alice"),
         (ip("127.0.0.1"), Some(ip("127.0.0.2")))
     );
-    let mut second = ws_from(ip("127.0.0.2"), proxy, None).expect("upgrade");
+    let mut second = ws_from(ip("127.0.0.2"), proxy, None, tls).expect("upgrade");
     bind_and_push(&mut second, "alice2", p);
-    refused_with(ws_from(ip("127.0.0.2"), proxy, None), 429);
-    let mut other = ws_from(ip("127.0.0.3"), proxy, None).expect("another address is served");
+    refused_with(ws_from(ip("127.0.0.2"), proxy, None, tls), 429);
+    let mut other = ws_from(ip("127.0.0.3"), proxy, None, tls).expect("another address is served");
     bind_and_push(&mut other, "bob", p);
     assert_eq!(addresses_of(p, "bob").1, Some(ip("127.0.0.3")));
     // A tab closing frees its address's slot.
@@ -255,7 +282,7 @@ fn check_through(p: &Pushman, proxy: SocketAddr) {
     while second.read().is_ok() {}
     let deadline = Instant::now() + TIMEOUT;
     loop {
-        match ws_from(ip("127.0.0.2"), proxy, None) {
+        match ws_from(ip("127.0.0.2"), proxy, None, tls) {
             Ok(_) => break,
             Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => panic!("the freed slot was not given back: {e}"),
@@ -268,8 +295,9 @@ fn check_through(p: &Pushman, proxy: SocketAddr) {
 fn nginx_passes_the_upgrade_and_the_client_address() {
     let dir = TempDir::new("proxy-nginx");
     let p = pushman_behind_proxy(&dir);
-    let proxy = nginx(&dir, p.ws);
-    check_through(&p, proxy.addr);
+    let ca = TestCa::new();
+    let proxy = nginx(&dir, p.ws, &ca);
+    check_through(&p, proxy.addr, Some(&ca));
     p.stop();
 }
 
@@ -279,7 +307,7 @@ fn caddy_passes_the_upgrade_and_the_client_address() {
     let dir = TempDir::new("proxy-caddy");
     let p = pushman_behind_proxy(&dir);
     let proxy = caddy(&dir, p.ws);
-    check_through(&p, proxy.addr);
+    check_through(&p, proxy.addr, None);
     p.stop();
 }
 
@@ -289,13 +317,13 @@ fn caddy_passes_the_upgrade_and_the_client_address() {
 fn an_untrusted_peer_cannot_name_its_address() {
     let dir = TempDir::new("proxy-untrusted");
     let p = pushman_behind_proxy(&dir);
-    let mut a = ws_from(ip("127.0.0.4"), p.ws, Some("203.0.113.1")).expect("upgrade");
+    let mut a = ws_from(ip("127.0.0.4"), p.ws, Some("203.0.113.1"), None).expect("upgrade");
     bind_and_push(&mut a, "carol", &p);
     assert_eq!(addresses_of(&p, "carol"), (ip("127.0.0.4"), None));
-    let _b = ws_from(ip("127.0.0.4"), p.ws, Some("203.0.113.2")).expect("upgrade");
+    let _b = ws_from(ip("127.0.0.4"), p.ws, Some("203.0.113.2"), None).expect("upgrade");
     // Refused at accept (not at the handshake): the third from 127.0.0.4, whatever it says.
-    assert!(ws_from(ip("127.0.0.4"), p.ws, Some("203.0.113.3")).is_err());
-    let mut other = ws_from(ip("127.0.0.5"), p.ws, None).expect("another address is served");
+    assert!(ws_from(ip("127.0.0.4"), p.ws, Some("203.0.113.3"), None).is_err());
+    let mut other = ws_from(ip("127.0.0.5"), p.ws, None, None).expect("another address is served");
     bind_and_push(&mut other, "dave", &p);
     p.stop();
 }
