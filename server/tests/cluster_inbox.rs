@@ -243,6 +243,8 @@ fn tabs_of_one_uid_on_two_nodes_share_offsets_and_broadcasts_count_every_node() 
     let dir = TempDir::new("inbox-redis-4");
     let redis = Redis::start(&dir.0, 0);
     let (a, b) = (node("ia4", &redis, INBOX), node("ib4", &redis, INBOX));
+    // Scheduled pushes live in Redis: the store file is not even created.
+    assert!(!a.dir.path("data/schedule.redb").exists());
     let (mut on_a, bound_a) = resumer(&a, "s1", "");
     let (mut on_b, bound_b) = resumer(&b, "s1", "");
     assert_eq!(bound_a["e"], bound_b["e"]);
