@@ -70,6 +70,20 @@ fn broadcast_groups_online_list_totals_and_kick_are_cluster_wide() {
     for tab in [&mut tab1, &mut tab2, &mut tab3] {
         assert_eq!(ws_read_text(tab), line);
     }
+    // An extended broadcast's receipt counts the tabs of every node that answered.
+    let r = command(&mut backend, json!({"cmd":"push","all":true,"data":"all"}));
+    let mut nodes: Vec<String> =
+        serde_json::from_value(r["receipt"]["nodes"].clone()).unwrap_or_default();
+    nodes.sort();
+    assert_eq!(
+        (r["receipt"]["sent"].clone(), nodes),
+        (json!(3), vec!["a2".to_string(), "b2".to_string()]),
+        "{r}"
+    );
+    assert_eq!(r["receipt"]["unanswered"], json!([]), "{r}");
+    for tab in [&mut tab1, &mut tab2, &mut tab3] {
+        assert_eq!(ws_read_text(tab), "all");
+    }
 
     // Groups live in Redis: joined through C, pushed through B.
     for uid in ["u1", "u2"] {

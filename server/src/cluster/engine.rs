@@ -224,6 +224,7 @@ pub(crate) fn on_inbox(ctx: &mut Ctx<'_, Daemon>, payload: &[u8]) {
         "all" if text("o") != me => {
             let receipt = crate::api::push_to_all(ctx, text("d").as_bytes());
             crate::api::count(ctx, &receipt);
+            acknowledge(ctx, &envelope, &me, &receipt);
         }
         "all" => {}
         // A new earliest scheduled push: claim when it is due, not at the next idle wake.
