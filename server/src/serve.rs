@@ -60,7 +60,12 @@ pub(crate) fn serve(
     source: Source,
     ready: impl FnOnce(&[(String, SocketAddr)]),
 ) -> Result<(), DaemonError> {
-    let schedule = store::open(&config.files.store).map_err(DaemonError::Store)?;
+    let schedule = if config.cluster.redis.is_empty() {
+        store::open(&config.files.store)
+    } else {
+        store::unused()
+    }
+    .map_err(DaemonError::Store)?;
     warn_open_apis(&config);
     if config.auth.mode == AuthMode::None {
         log::warn!("auth.mode = \"none\": a browser's first message is its uid, unverified (push.php behaviour); set auth.mode = \"token\" in production");

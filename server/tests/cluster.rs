@@ -70,6 +70,20 @@ fn broadcast_groups_online_list_totals_and_kick_are_cluster_wide() {
     for tab in [&mut tab1, &mut tab2, &mut tab3] {
         assert_eq!(ws_read_text(tab), line);
     }
+    // An extended broadcast's receipt counts the tabs of every node that answered.
+    let r = command(&mut backend, json!({"cmd":"push","all":true,"data":"all"}));
+    let mut nodes: Vec<String> =
+        serde_json::from_value(r["receipt"]["nodes"].clone()).unwrap_or_default();
+    nodes.sort();
+    assert_eq!(
+        (r["receipt"]["sent"].clone(), nodes),
+        (json!(3), vec!["a2".to_string(), "b2".to_string()]),
+        "{r}"
+    );
+    assert_eq!(r["receipt"]["unanswered"], json!([]), "{r}");
+    for tab in [&mut tab1, &mut tab2, &mut tab3] {
+        assert_eq!(ws_read_text(tab), "all");
+    }
 
     // Groups live in Redis: joined through C, pushed through B.
     for uid in ["u1", "u2"] {
@@ -619,5 +633,47 @@ fn a_silent_or_garbled_redis_never_blocks_the_node_and_is_retried() {
         }
         let status = n.status();
         assert_ne!(status["cluster"]["link"], "up", "{name}: {status}");
+    }
+}
+
+/// `cmdstat_<name>` calls from `INFO commandstats` (0 when never called).
+fn command_calls(redis: &Redis, name: &str) -> u64 {
+    let out = Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string(), "info", "commandstats"])
+        .output()
+        .expect("redis-cli (installed with redis-server)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("cmdstat_{name}:calls=")))
+        .and_then(|rest| rest.split(',').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+#[ignore = "needs redis-server; .ci/run installs it (run with cargo test -- --include-ignored)"]
+fn idle_nodes_claim_once_a_second_and_a_new_earliest_push_wakes_them() {
+    let dir = TempDir::new("cluster-redis-claim");
+    let redis = Redis::start(&dir.0, 0);
+    let (a, b) = (node("ca", &redis, ""), node("cb", &redis, ""));
+    // Only the claim script reads the schedule by score.
+    assert_eq!(redis.cmd(&["CONFIG", "RESETSTAT"]).as_deref(), Some("+OK"));
+    std::thread::sleep(Duration::from_secs(2));
+    let idle = command_calls(&redis, "zrangebyscore");
+    // Two nodes, 2 s: at most one claim a second each (it was one per 50 ms tick: 80).
+    assert!(idle <= 6, "{idle} claims in 2 s of idling");
+    // A push scheduled while they sleep is claimed when due, not at the next wake: the
+    // schedule script nudges every node. Three in a row, each on time.
+    let mut tab = b.browser("soon", &a);
+    for n in 0..3 {
+        let accepted = Instant::now();
+        let r = command(
+            &mut a.backend(),
+            json!({"cmd":"push","uid":"soon","data":format!("n{n}"),"delay":0.3}),
+        );
+        assert_eq!(r["ok"], true, "{r}");
+        assert_eq!(ws_read_text(&mut tab), format!("n{n}"));
+        let after = accepted.elapsed();
+        assert!(after >= Duration::from_millis(300), "early: {after:?}");
+        assert!(after < Duration::from_millis(600), "late: {after:?}");
     }
 }

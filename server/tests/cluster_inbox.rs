@@ -100,6 +100,18 @@ fn a_tab_that_comes_back_on_another_node_gets_exactly_what_it_missed_then_live()
     );
     assert_eq!(receipt["receipt"]["offline"], json!(["r1"]), "{receipt}");
     assert_eq!(receipt["receipt"]["queued"], json!(["r1"]), "{receipt}");
+    // A scheduled push falls due while away: the claim script appends it too.
+    let scheduled = command(
+        &mut backend_b,
+        json!({"cmd":"push","uid":"r1","data":"later","delay":0.2}),
+    );
+    assert_eq!(scheduled["ok"], true, "{scheduled}");
+    let claimed = |s: &Value| s["cluster"]["scheduled_claimed"].as_u64().unwrap_or(0);
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while claimed(&a.status()) + claimed(&b.status()) == 0 {
+        assert!(std::time::Instant::now() < deadline, "never claimed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // Back, on node B, from the last offset it saw.
     let (mut back, bound) = resumer(&b, "r1", &since(&bound, start + 2));
     assert_eq!(bound["o"].as_u64(), Some(start + 2), "{bound}");
@@ -110,14 +122,15 @@ fn a_tab_that_comes_back_on_another_node_gets_exactly_what_it_missed_then_live()
         );
     }
     assert_eq!(msg(&mut back), (Some(start + 6), None, "extended".into()));
+    assert_eq!(msg(&mut back), (Some(start + 7), None, "later".into()));
     // Then live, pushed through node A: no gap, no duplicate.
     let mut backend_a = a.backend();
-    assert_eq!(request_line(&mut backend_a, &line("r1", 7)), "ok");
-    assert_eq!(msg(&mut back), (Some(start + 7), None, line("r1", 7)));
+    assert_eq!(request_line(&mut backend_a, &line("r1", 8)), "ok");
+    assert_eq!(msg(&mut back), (Some(start + 8), None, line("r1", 8)));
     silent(&mut back, Duration::from_millis(300));
     let status = b.status();
     let inbox = &status["cluster"]["inbox"];
-    assert_eq!(inbox["replayed"], 4, "{status}");
+    assert_eq!(inbox["replayed"], 5, "{status}");
     assert_eq!(inbox["max_per_uid"], 100, "{status}");
     assert!(a.status()["cluster"]["inbox"]["appended"].as_u64() >= Some(1));
     b.wait_for(
@@ -131,7 +144,7 @@ fn a_tab_that_comes_back_on_another_node_gets_exactly_what_it_missed_then_live()
         .read_to_string()
         .unwrap();
     for figure in [
-        "pushman_cluster_inbox_replayed_total 4",
+        "pushman_cluster_inbox_replayed_total 5",
         "pushman_cluster_inbox_max_per_uid 100",
         "pushman_cluster_inbox_redis_used_memory_bytes ",
         "pushman_cluster_inbox_redis_keys ",
@@ -230,6 +243,8 @@ fn tabs_of_one_uid_on_two_nodes_share_offsets_and_broadcasts_count_every_node() 
     let dir = TempDir::new("inbox-redis-4");
     let redis = Redis::start(&dir.0, 0);
     let (a, b) = (node("ia4", &redis, INBOX), node("ib4", &redis, INBOX));
+    // Scheduled pushes live in Redis: the store file is not even created.
+    assert!(!a.dir.path("data/schedule.redb").exists());
     let (mut on_a, bound_a) = resumer(&a, "s1", "");
     let (mut on_b, bound_b) = resumer(&b, "s1", "");
     assert_eq!(bound_a["e"], bound_b["e"]);

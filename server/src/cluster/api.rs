@@ -241,6 +241,43 @@ fn broadcast(ctx: &mut Ctx<'_, Daemon>, data: &[u8]) -> (Receipt, bool) {
     (receipt, published)
 }
 
+/// `push` to `all`: delivered here at once, published to every node by one script that
+/// also names the live nodes; the receipt adds the counts of those that answer within
+/// [`acks::ACK_WAIT`] and names the others.
+fn broadcast_counted(
+    ctx: &mut Ctx<'_, Daemon>,
+    data: &str,
+    node: &str,
+    ticket: Ticket,
+) -> Option<Reply> {
+    let local = api::push_to_all(ctx, data.as_bytes());
+    api::count(ctx, &local);
+    let req = acks::expect(ctx, ticket, local.clone());
+    let (me, here) = (node.to_string(), local.clone());
+    let then: Then = Box::new(move |ctx, reply| match reply {
+        Ok(Value::Error(e)) => acks::fail(ctx, req, Reply::error(format!("redis: {e}"))),
+        Ok(v) => {
+            let mut nodes = array(&v).get(1).map(strings).unwrap_or_default();
+            nodes.retain(|n| *n != me);
+            acks::published(ctx, req, here, nodes);
+        }
+        Err(e) => acks::fail(ctx, req, unavailable_with(&here, e)),
+    });
+    let req_arg = req.to_string();
+    match eval(
+        ctx,
+        Script::Broadcast,
+        &[node, data, "", &req_arg],
+        Some(then),
+    ) {
+        Ok(()) => None,
+        Err(e) => {
+            acks::forget(ctx, req);
+            Some(unavailable_with(&local, e))
+        }
+    }
+}
+
 /// `push`: scheduled in Redis, or delivered here now and routed to the other nodes.
 fn push(
     ctx: &mut Ctx<'_, Daemon>,
@@ -284,15 +321,7 @@ fn push(
     }
     let node = engine::node(ctx);
     match target {
-        StoredTarget::All => {
-            let (receipt, published) = broadcast(ctx, data.as_bytes());
-            let mut body =
-                json!({ "ok": published, "receipt": acks::receipt_json(&receipt, &[], &[]) });
-            if !published {
-                body["error"] = json!(Unavailable.to_string());
-            }
-            Some(Reply::from_json(body))
-        }
+        StoredTarget::All => broadcast_counted(ctx, data, &node, ticket),
         StoredTarget::Group(group) => {
             let req = acks::expect(ctx, ticket, Receipt::default());
             let data_owned = data.to_string();

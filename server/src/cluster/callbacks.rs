@@ -189,6 +189,8 @@ fn on_subscription(ctx: &mut Ctx<'_, Daemon>, value: Value) {
                     cluster.sub.established();
                     // A fresh lease right away: this node receives again.
                     cluster.next_lease = ctx.io.now();
+                    // Nudges may have been missed while unsubscribed.
+                    cluster.next_claim = ctx.io.now();
                     log::info!("redis {}: subscribed", cluster.url.addr);
                     // Not at the next tick: until the lease is written, pushes to this
                     // node's uids answer `fail`.

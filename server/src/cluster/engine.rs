@@ -6,12 +6,13 @@ use super::{call, claim_due, eval, lease_due, scripts::Script, Then};
 use crate::state::Daemon;
 use pushman::{codec::resp::CommandBuf, ConnId, Ctx};
 use serde_json::{json, Value as Json};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Route writes per `EVALSHA` when re-registering every uid after a reconnect.
 const RESYNC_BATCH: usize = 500;
 /// Scheduled pushes claimed per script run.
 const CLAIM_BATCH: &str = "100";
+const CLAIM_BATCH_N: i64 = 100;
 
 /// The command link is (again) up: this node's routes are written anew (uids that left
 /// while Redis was away are dropped), and the lease renewed.
@@ -133,13 +134,28 @@ pub(crate) fn tick(ctx: &mut Ctx<'_, Daemon>, now: Instant) {
     let Some(cluster) = ctx.state.cluster.as_mut() else {
         return;
     };
-    if !ctx.io.stopping() && claim_due(cluster) {
+    if !ctx.io.stopping() && claim_due(cluster, now) {
         let then: Then = Box::new(|ctx, reply| {
+            let now = ctx.io.now();
             if let Some(c) = ctx.state.cluster.as_mut() {
                 c.claiming = false;
-                if let Ok(n) = reply.as_ref().map(|v| v.as_int().unwrap_or(0)) {
-                    c.counters.claimed += n.max(0) as u64;
-                }
+                let items = match &reply {
+                    Ok(v) => super::api::array(v),
+                    Err(_) => Vec::new(),
+                };
+                let at = |i: usize| items.get(i).and_then(|v| v.as_int());
+                let claimed = at(0).unwrap_or(0).max(0);
+                c.counters.claimed += claimed as u64;
+                // A full batch: more may be due. Otherwise sleep until the next one.
+                let wait = match at(1) {
+                    _ if claimed >= CLAIM_BATCH_N => Duration::ZERO,
+                    Some(ms) if ms >= 0 => Duration::from_millis(ms as u64),
+                    _ => super::MAX_CLAIM_WAIT,
+                };
+                c.next_claim = match std::mem::take(&mut c.nudged) {
+                    true => now,
+                    false => now + wait.min(super::MAX_CLAIM_WAIT),
+                };
             }
         });
         let spec = super::inbox::get(ctx).map(|i| i.spec.clone());
@@ -208,8 +224,16 @@ pub(crate) fn on_inbox(ctx: &mut Ctx<'_, Daemon>, payload: &[u8]) {
         "all" if text("o") != me => {
             let receipt = crate::api::push_to_all(ctx, text("d").as_bytes());
             crate::api::count(ctx, &receipt);
+            acknowledge(ctx, &envelope, &me, &receipt);
         }
         "all" => {}
+        // A new earliest scheduled push: claim when it is due, not at the next idle wake.
+        "sched" => {
+            if let Some(c) = ctx.state.cluster.as_mut() {
+                c.next_claim = ctx.io.now();
+                c.nudged = c.claiming;
+            }
+        }
         "ack" => {
             let req = text("r").parse::<u64>().unwrap_or(0);
             super::acks::on_ack(ctx, req, text("o"), &super::acks::counts(&envelope));

@@ -73,11 +73,16 @@ publish(per, order, kind == 'group' and 'uids' or kind, data, self, req)
 return {online, offline, order, uids}
 "#;
 
-/// `ARGV`: prefix, at (ms), payload. Returns the new id.
+/// `ARGV`: prefix, at (ms), payload. Returns the new id. When it is the schedule's new
+/// earliest push, every node is nudged (`{"k":"sched"}` on `P all`): idle nodes sleep until
+/// the earliest due time they know of.
 const SCHEDULE: &str = r#"
 local id = redis.call('INCR', P .. 'sched:seq')
 redis.call('ZADD', P .. 'sched', ARGV[2], id)
 redis.call('HSET', P .. 'sched:data', id, ARGV[3])
+if redis.call('ZRANGE', P .. 'sched', 0, 0)[1] == tostring(id) then
+  redis.call('PUBLISH', P .. 'all', '{"k":"sched"}')
+end
 return id
 "#;
 
@@ -85,7 +90,7 @@ return id
 /// clock out of the schedule and publishes each to the live nodes holding its targets (with
 /// the inbox: appended to their streams, see `inbox_scripts.rs`), in the same atomic step:
 /// a push is claimed once, and delivered even if the node that ran this dies right after.
-/// Returns how many were claimed.
+/// Returns `{claimed, ms until the next push is due by Redis's clock (-1: none)}`.
 const CLAIM: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -121,7 +126,10 @@ for _, id in ipairs(ids) do
     end
   end
 end
-return #ids
+local next = redis.call('ZRANGE', P .. 'sched', 0, 0, 'WITHSCORES')
+local wait = -1
+if next[2] then wait = math.max(0, tonumber(next[2]) - now) end
+return {#ids, wait}
 "#;
 
 /// `ARGV`: prefix, id. Returns 1 if it was pending.

@@ -25,6 +25,20 @@ pub(crate) fn open(path: &Path) -> Result<Store, String> {
     Store::open(path).map_err(|e| open_error(path, &e))
 }
 
+/// Cluster mode: scheduled pushes live in Redis, so `files.store` is neither created nor
+/// opened (nor locked); an empty schedule in memory stands in for it.
+///
+/// # Errors
+/// None in practice (redb in memory); reported like [`open`]'s.
+pub(crate) fn unused() -> Result<Store, String> {
+    let path = Path::new("(unused: cluster mode keeps scheduled pushes in Redis)");
+    Store::with_opener(
+        path,
+        Box::new(|| Schedule::open_backend(redb::backends::InMemoryBackend::new())),
+    )
+    .map_err(|e| open_error(path, &e))
+}
+
 /// What to tell the operator when the store at `path` failed to open with `e`.
 pub(crate) fn open_error(path: &Path, e: &ScheduleError) -> String {
     let file = path.display();

@@ -176,8 +176,8 @@ impl Schedule {
         })
     }
 
-    /// Opens the schedule in `backend` (tests inject faults through it).
-    #[cfg(test)]
+    /// Opens the schedule in `backend` (tests inject faults through it; cluster mode keeps
+    /// an empty one in memory).
     pub(crate) fn open_backend(backend: impl redb::StorageBackend) -> Result<Self> {
         guard(|| {
             let db = Database::builder()
