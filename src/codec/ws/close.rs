@@ -41,6 +41,8 @@ pub enum ProtocolError {
     ReservedOpcode(u8),
     /// A client must mask every frame it sends (§5.1).
     UnmaskedFrame,
+    /// A server must not mask the frames it sends (§5.1; seen by the client side).
+    MaskedFrame,
     /// The most significant bit of a 64-bit length must be 0 (§5.2).
     LengthHighBit,
     /// Control frames must not be fragmented (§5.5).
@@ -86,6 +88,7 @@ impl fmt::Display for ProtocolError {
             Self::ReservedBits => f.write_str("reserved bits set without an extension"),
             Self::ReservedOpcode(op) => write!(f, "reserved opcode {op:#x}"),
             Self::UnmaskedFrame => f.write_str("client frame not masked"),
+            Self::MaskedFrame => f.write_str("server frame masked"),
             Self::LengthHighBit => f.write_str("64-bit length has its high bit set"),
             Self::FragmentedControl => f.write_str("control frame is fragmented"),
             Self::ControlTooLong => f.write_str("control frame longer than 125 bytes"),
@@ -136,6 +139,7 @@ mod tests {
         assert_eq!(ProtocolError::InvalidUtf8.close_code(), CloseCode(1007));
         assert_eq!(ProtocolError::TooBig.close_code(), CloseCode(1009));
         assert_eq!(ProtocolError::UnmaskedFrame.close_code(), CloseCode(1002));
+        assert_eq!(ProtocolError::MaskedFrame.close_code(), CloseCode(1002));
         assert_eq!(
             ProtocolError::ReservedOpcode(3).close_code(),
             CloseCode(1002)
@@ -152,6 +156,7 @@ mod tests {
             ProtocolError::ReservedBits,
             ProtocolError::ReservedOpcode(0xf),
             ProtocolError::UnmaskedFrame,
+            ProtocolError::MaskedFrame,
             ProtocolError::LengthHighBit,
             ProtocolError::FragmentedControl,
             ProtocolError::ControlTooLong,

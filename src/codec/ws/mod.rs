@@ -1,6 +1,8 @@
-//! RFC 6455 WebSocket, server side: the handshake, frame headers, masking, close codes, and
-//! [`WsSession`], the per-connection state machine that turns frames into messages.
+//! RFC 6455 WebSocket: the handshake, frame headers, masking, close codes, and
+//! [`WsSession`], the per-connection state machine that turns frames into messages; the
+//! server side, and the client side of outbound `ws://` connections ([`client`]).
 
+pub mod client;
 pub mod close;
 pub mod handshake;
 pub mod header;
