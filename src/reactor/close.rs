@@ -112,6 +112,10 @@ impl<T> Reactor<T> {
                 // A WebSocket peer that vanishes without a close frame gets none either.
                 if let Codec::Ws(_) = conn.codec {
                     self.kill(key, None);
+                } else if let Codec::Upgrading(_) = conn.codec {
+                    // `ws://`: the server hung up before its 101.
+                    let eof = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+                    self.kill(key, Some(ConnError::Connect(eof.into())));
                 } else {
                     self.close(id, crate::codec::ws::CloseCode::NORMAL.0, "");
                 }

@@ -3,7 +3,14 @@
 
 use super::{batch::Chain, ConnId};
 use crate::codec::{
-    frame::FrameCodec, http::HttpCodec, text::TextCodec, ws::WsSession, Limits, Protocol, WhenFull,
+    frame::FrameCodec,
+    http::HttpCodec,
+    text::TextCodec,
+    ws::{
+        client::{ClientHandshake, Masker},
+        WsSession,
+    },
+    Limits, Protocol, WhenFull,
 };
 use mio::net::TcpStream;
 use std::{
@@ -39,6 +46,8 @@ pub(crate) enum Codec {
     Frame(FrameCodec),
     Http(HttpCodec),
     Handshake(HttpCodec),
+    /// `ws://` outbound: waiting for the server's 101.
+    Upgrading(ClientHandshake),
     Ws(Box<WsSession>),
     Detached,
 }
@@ -181,6 +190,8 @@ pub(crate) struct Conn {
     pub(crate) writable: bool,
     /// WebSocket before the 101 is written: sends are queued, not written.
     pub(crate) hold_output: bool,
+    /// `ws://` outbound: the keys its frames are masked with (RFC 6455 §5.3).
+    pub(crate) masker: Option<Masker>,
     pub(crate) recv_paused: bool,
     /// An outbound connection whose connect has not completed yet (see `connect.rs`).
     pub(crate) connecting: bool,
@@ -233,6 +244,7 @@ impl Conn {
             backlogged: false,
             writable: false,
             hold_output: protocol == Protocol::WebSocket,
+            masker: None,
             recv_paused: false,
             connecting: false,
             closed_by_owner: false,

@@ -8,7 +8,11 @@
 //! runtime calls [`Reactor::connect_ready`], which asks the socket (`SO_ERROR`, then
 //! `getpeername`, as mio's `TcpStream::connect` docs prescribe).
 
-use super::{conn::Conn, token, ConnError, ConnId, Deferred, Reactor, Task};
+use super::{
+    conn::{Codec, Conn, MAX_HTTP_HEAD},
+    token, ConnError, ConnId, Deferred, Reactor, Task,
+};
+use crate::codec::ws::client::{ClientHandshake, Masker};
 use mio::{net::TcpStream, Interest};
 use std::{fmt, io, net::SocketAddr};
 
@@ -22,6 +26,9 @@ pub enum ConnectError {
     TimedOut,
     /// Any other failure the OS reported (unreachable network, reset, …).
     Io(io::Error),
+    /// `ws://`: the server did not accept the WebSocket upgrade (a status other than 101, a
+    /// wrong `Sec-WebSocket-Accept`, …).
+    Upgrade(crate::codec::ws::client::UpgradeError),
 }
 
 impl fmt::Display for ConnectError {
@@ -30,6 +37,7 @@ impl fmt::Display for ConnectError {
             Self::Refused => f.write_str("connection refused"),
             Self::TimedOut => f.write_str("connect timed out"),
             Self::Io(e) => e.fmt(f),
+            Self::Upgrade(e) => e.fmt(f),
         }
     }
 }
@@ -91,6 +99,12 @@ impl<T> Reactor<T> {
         );
         conn.connecting = true;
         conn.hold_output = true;
+        if meta.protocol == crate::codec::Protocol::WebSocket {
+            // `ws://`: the opening handshake is sent once connected; frames are masked.
+            let mut masker = Masker::new(seed(id));
+            conn.codec = Codec::Upgrading(ClientHandshake::new(&mut masker, MAX_HTTP_HEAD));
+            conn.masker = Some(masker);
+        }
         // Registered for both; `update_interest` must not see a reason to change that while
         // `hold_output` keeps `want` false, so it is recorded as not writable.
         conn.writable = false;
@@ -124,20 +138,53 @@ impl<T> Reactor<T> {
             return Connecting::Failed;
         }
         conn.connecting = false;
-        conn.hold_output = false;
         conn.last_active = self.now;
         // Interest goes back to READABLE (plus WRITABLE while output is queued): forced,
         // since the registration still has WRITABLE from the connect.
         conn.writable = true;
         let (id, worker) = (conn.id, conn.worker);
+        if let Codec::Upgrading(handshake) = &conn.codec {
+            // Sends stay held until the 101: "Once the client's opening handshake has been
+            // sent, the client MUST wait for a response from the server before sending any
+            // further data." (RFC 6455 §4.1). The request goes straight to the socket, whose
+            // buffer is empty on a new connection; `on_connect` follows the 101.
+            let mut request = Vec::new();
+            handshake.write_request(
+                &conn.peer.to_string(),
+                &self.workers[worker].path,
+                &mut request,
+            );
+            let written = std::io::Write::write(&mut conn.socket, &request);
+            if !matches!(written, Ok(n) if n == request.len()) {
+                let e = written
+                    .err()
+                    .unwrap_or_else(|| io::ErrorKind::WriteZero.into());
+                self.kill(key, Some(ConnError::Connect(e.into())));
+                return Connecting::Failed;
+            }
+            conn.bytes_out += request.len() as u64;
+        } else {
+            conn.hold_output = false;
+            self.deferred.push_back(Deferred::Connect(id, worker));
+        }
         let meta = &mut self.workers[worker];
         if let Some((min, _)) = meta.reconnect {
             meta.backoff = min;
         }
-        self.deferred.push_back(Deferred::Connect(id, worker));
         self.update_interest(key);
         self.arm_deadline(key);
         Connecting::Established
+    }
+
+    /// `ws://`: the server's 101 was accepted: the held sends leave, `on_connect` follows.
+    pub(crate) fn upgraded(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        conn.hold_output = false;
+        let (id, worker) = (conn.id, conn.worker);
+        self.deferred.push_back(Deferred::Connect(id, worker));
+        self.flush_output(key);
     }
 
     /// An outbound connection is gone: with automatic reconnect (and unless its owner
@@ -182,11 +229,20 @@ impl<T> Reactor<T> {
     /// The connect deadline of `id` passed: fail it if it is still connecting.
     pub(crate) fn connect_deadline(&mut self, id: ConnId) -> bool {
         match self.conn(id) {
-            Some(conn) if conn.connecting => {
+            Some(conn) if conn.connecting || matches!(conn.codec, Codec::Upgrading(_)) => {
                 self.kill(id.slot(), Some(ConnError::Connect(ConnectError::TimedOut)));
                 true
             }
             _ => false,
         }
     }
+}
+
+/// A seed for a connection's masking keys: `std`'s OS-seeded `RandomState` (new keys per
+/// call) over the connection id.
+fn seed(id: ConnId) -> u64 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(id.slot() as u64);
+    h.finish()
 }

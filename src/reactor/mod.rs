@@ -157,6 +157,8 @@ pub(crate) struct WorkerMeta {
     pub(crate) reconnect: Option<(Duration, Duration)>,
     /// Outbound with `reconnect`: the wait before the next attempt.
     pub(crate) backoff: Duration,
+    /// Outbound `ws://`: the request path of the opening handshake.
+    pub(crate) path: String,
 }
 
 /// The reactor's state. The runtime drives it: it polls `poll`, hands readiness to the

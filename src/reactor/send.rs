@@ -22,6 +22,7 @@ impl<T> Reactor<T> {
                 let head = frame::header(data.len()).map_err(|_| SendError::TooLarge)?;
                 self.queue(id.slot(), &[&head, data])
             }
+            Protocol::WebSocket if conn.masker.is_some() => self.send_masked(id, opcode, data),
             Protocol::WebSocket => {
                 let mut head = [0u8; ws::header::MAX_SERVER_HEADER];
                 let n = ws::header::encode_header(true, opcode, data.len(), &mut head);
@@ -64,11 +65,26 @@ impl<T> Reactor<T> {
         result
     }
 
+    /// A `ws://` client's frame: masked with a fresh key (RFC 6455 §5.3), so copied once.
+    fn send_masked(&mut self, id: ConnId, opcode: ws::OpCode, data: &[u8]) -> SendResult {
+        let mut bytes = std::mem::take(&mut self.scratch);
+        bytes.clear();
+        if let Some(masker) = self.conns[id.slot()].masker.as_mut() {
+            ws::client::encode_masked(opcode, data, masker, &mut bytes);
+        }
+        let result = self.queue(id.slot(), &[&bytes]);
+        self.scratch = bytes;
+        result
+    }
+
     /// Sends a WebSocket ping; nothing for other protocols or before the handshake.
     pub(crate) fn ping(&mut self, id: ConnId) -> SendResult {
         let conn = self.open_conn(id)?;
         if conn.protocol != Protocol::WebSocket || conn.hold_output {
             return Ok(());
+        }
+        if conn.masker.is_some() {
+            return self.send_masked(id, ws::OpCode::Ping, &[]);
         }
         let mut head = [0u8; ws::header::MAX_SERVER_HEADER];
         let n = ws::header::encode_header(true, ws::OpCode::Ping, 0, &mut head);

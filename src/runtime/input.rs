@@ -8,7 +8,7 @@ use super::{
 use crate::{
     codec::{
         http::Request,
-        ws::{self, handshake, Event, WsSession},
+        ws::{self, client::Masker, handshake, Event, WsSession},
         Decode,
     },
     reactor::conn::{Codec, InBuf, Phase},
@@ -127,6 +127,24 @@ impl<S: 'static> Runtime<S> {
                         handshake::write_refusal(e.status(), &e.to_string(), out)
                     });
                     Step::Fail(ConnError::Http(e))
+                }
+            },
+            Codec::Upgrading(handshake) => match handshake.decode_response(src) {
+                Ok(Decode::Done { consumed, .. }) => {
+                    let max = self.io.reactor.workers[worker].limits.max_package_size;
+                    let conn = &mut self.io.reactor.conns[key];
+                    // The session's own replies get keys of their own generator.
+                    let masker = conn.masker.as_mut().map(|m| Masker::new(m.next_u64()));
+                    let masker = masker.unwrap_or_else(|| Masker::new(0));
+                    *codec = Codec::Ws(Box::new(WsSession::client(max, masker)));
+                    self.io.reactor.upgraded(key);
+                    Step::Next(consumed)
+                }
+                Ok(Decode::NeedMore) => Step::Wait,
+                Err(e) => {
+                    let error = ConnError::Connect(crate::reactor::ConnectError::Upgrade(e));
+                    self.io.reactor.kill(key, Some(error));
+                    Step::Wait
                 }
             },
             Codec::Ws(session) => self.ws_step(key, id, worker, open, session, src),

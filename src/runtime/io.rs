@@ -73,6 +73,7 @@ impl<S: 'static> Io<S> {
             connect_timeout: worker.connect_timeout,
             reconnect: None,
             backoff: Duration::ZERO,
+            path: worker.path,
         };
         let (_, addr) = self.reactor.bind(worker.addr, meta)?;
         self.new_handlers.push(worker.handlers);
@@ -87,14 +88,17 @@ impl<S: 'static> Io<S> {
     /// [`Io::listen`].
     ///
     /// # Errors
-    /// [`Error::Address`](crate::Error::Address) for `websocket` and `http`: this end
-    /// speaks only the server side of those.
+    /// [`Error::Address`](crate::Error::Address) for `http`: this end speaks only the
+    /// server side of it. A `ws://` (or `websocket://`) upstream is a WebSocket client:
+    /// once connected it sends the opening handshake for [`Worker::path`], holds sends
+    /// until the server's 101, masks its frames, and runs `on_connect` after the 101 (a
+    /// refused upgrade is `on_error` with `ConnectError::Upgrade`, then `on_close`).
     pub fn upstream(&mut self, worker: Worker<S>) -> Result<Upstream> {
         use crate::codec::Protocol;
-        if matches!(worker.protocol, Protocol::WebSocket | Protocol::Http) {
+        if worker.protocol == Protocol::Http {
             return Err(crate::Error::Address {
                 given: worker.name,
-                reason: "outbound connections speak tcp, text or frame",
+                reason: "outbound connections speak tcp, text, frame or ws",
             });
         }
         let index = self.reactor.workers.len();
@@ -111,6 +115,7 @@ impl<S: 'static> Io<S> {
             connect_timeout: worker.connect_timeout,
             reconnect: worker.reconnect.map(|r| (r.min, r.max.max(r.min))),
             backoff: worker.reconnect.map_or(Duration::ZERO, |r| r.min),
+            path: worker.path,
         });
         self.new_handlers.push(worker.handlers);
         Ok(Upstream(index))

@@ -119,6 +119,9 @@ pub struct Worker<S> {
     /// Outbound workers only: connect again automatically when a connection fails or
     /// closes (see [`Io::connect`](crate::Io::connect)). Default: off.
     pub reconnect: Option<Reconnect>,
+    /// Outbound `ws://` workers: the path (and query) of the opening handshake, from the
+    /// address (`ws://10.0.0.5:1234/feed?x=1`). Default `/`.
+    pub path: String,
     pub(crate) handlers: Handlers<S>,
 }
 
@@ -165,7 +168,11 @@ impl<S: 'static> Worker<S> {
         })?;
         let protocol = Protocol::from_scheme(scheme)
             .ok_or_else(|| bad("unknown scheme; supported: tcp, text, frame, websocket, http"))?;
-        let addr = resolve(rest).ok_or_else(|| bad("expected host:port, e.g. 0.0.0.0:1234"))?;
+        let (hostport, path) = match rest.find('/') {
+            Some(i) if protocol == Protocol::WebSocket => (&rest[..i], &rest[i..]),
+            _ => (rest, "/"),
+        };
+        let addr = resolve(hostport).ok_or_else(|| bad("expected host:port, e.g. 0.0.0.0:1234"))?;
         Ok(Self {
             name: address.to_string(),
             protocol,
@@ -179,6 +186,7 @@ impl<S: 'static> Worker<S> {
             http_error: plain_error,
             connect_timeout: Duration::from_secs(5),
             reconnect: None,
+            path: path.to_string(),
             handlers: Handlers::default(),
         })
     }
