@@ -205,6 +205,9 @@ fn inbox_figures(before: &Value, after: &Value, elapsed: std::time::Duration, v:
     if let (Some(bytes), Some(messages)) = (inbox["bytes"].as_f64(), inbox["messages"].as_f64()) {
         v["inbox_messages"] = json!(messages);
         v["inbox_bytes_per_message"] = json!(bytes / messages.max(1.0));
+        if let Some(log) = after["inbox_journal"]["bytes"].as_f64() {
+            v["journal_bytes_per_message"] = json!(log / messages.max(1.0));
+        }
     }
 }
 
