@@ -198,6 +198,7 @@ fn inbox_figures(before: &Value, after: &Value, elapsed: std::time::Duration, v:
         let commits = delta("commits");
         v["commits_per_sec"] = json!(commits / elapsed.as_secs_f64());
         v["records_per_commit"] = json!(delta("records") / commits.max(1.0));
+        v["commit_us"] = json!(delta("commit_us") / commits.max(1.0));
         v["journal_failures"] = json!(delta("failures"));
         v["journal_snapshots"] = json!(delta("snapshots"));
     }
@@ -295,11 +296,12 @@ fn print_table(out: &Value) {
         if row.get("commits_per_sec").is_some() {
             println!(
                 "{:<34} {:>14}",
-                "  commits/s (records per commit)",
+                "  commits/s (records, µs each)",
                 format!(
-                    "{} ({})",
+                    "{} ({}, {} µs)",
                     f(&row["commits_per_sec"]),
-                    f(&row["records_per_commit"])
+                    f(&row["records_per_commit"]),
+                    f(&row["commit_us"])
                 )
             );
         }

@@ -94,6 +94,9 @@ pub(crate) struct JournalStatus {
     pub(crate) bytes: u64,
     /// Commits (each one sync) of a turn's records.
     pub(crate) commits: u64,
+    /// Time spent in commits, sync included (µs): over `commits`, a commit's average cost.
+    #[serde(default)]
+    pub(crate) commit_us: u64,
     /// Commits that failed (the pushes were not acknowledged).
     pub(crate) failures: u64,
     /// The last failure's error, `null` if none.
@@ -267,12 +270,14 @@ impl Journal {
             records += 1;
         }
         let (seq, buf) = (self.next_seq, &self.buf);
+        let started = std::time::Instant::now();
         let result = store.with_db(|db| {
             let txn = db.begin_write()?;
             txn.open_table(LOG)?.insert(seq, &buf[..])?;
             txn.commit()?;
             Ok(())
         });
+        self.stats.commit_us += started.elapsed().as_micros() as u64;
         self.settle(result.map(|()| (1, buf.len() as u64, false)), records)
     }
 
@@ -282,6 +287,7 @@ impl Journal {
         let inbox = &*inbox;
         let buf = &mut self.buf;
         let mut records = 0;
+        let started = std::time::Instant::now();
         let result = store.with_db(|db| {
             let txn = db.begin_write()?;
             txn.delete_table(LOG)?;
@@ -306,6 +312,7 @@ impl Journal {
             txn.commit()?;
             Ok((seq, bytes, true))
         });
+        self.stats.commit_us += started.elapsed().as_micros() as u64;
         self.settle(result, records)
     }
 
