@@ -146,7 +146,11 @@ fn authorize(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, req: &Request) -> Result<(
     if secret.is_empty() {
         return Ok(());
     }
-    let ip = ctx.io.peer_addr(conn).map(|a| a.ip());
+    let trusted = &ctx.state.config.auth.trusted_proxies;
+    let ip = ctx
+        .io
+        .peer_addr(conn)
+        .map(|a| crate::proxy::client_ip(trusted, a.ip(), req));
     let now = ctx.io.now();
     if ip.is_some_and(|ip| ctx.state.api_throttle.blocked(ip, now)) {
         ctx.state.stats.lines_refused += 1;

@@ -61,9 +61,15 @@ struct Browser {
 
 impl Browser {
     fn start() -> Self {
+        Self::start_with("")
+    }
+
+    /// With more Chromium flags (space-separated).
+    fn start_with(chromium_args: &str) -> Self {
         require_prerequisites();
         let mut child = Command::new("node")
             .arg(e2e_dir().join("driver.mjs"))
+            .env("CHROMIUM_EXTRA_ARGS", chromium_args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -683,4 +689,50 @@ fn the_seed_snippets_get_pushes_queued_while_offline_in_order_even_across_kill9(
         .map(|p| format!(r#"{{"uid":"uid1","percent":"{p}"}}"#))
         .collect();
     assert_eq!(got, json!(want), "byte-exact, in order, once");
+}
+
+#[test]
+#[ignore = "needs chromium, php, curl, node and npm ci --prefix server/tests/e2e; .ci/run runs it"]
+fn demo_page_over_https_and_pushman_js_over_wss_receive_a_push() {
+    let dir = TempDir::new("browser-tls");
+    let ca = tls::TestCa::new();
+    let cert = ca.server_cert("chromium");
+    std::fs::write(dir.path("chain.pem"), &cert.chain_pem).unwrap();
+    std::fs::write(dir.path("key.pem"), &cert.key_pem).unwrap();
+    let config = dir.config(&format!(
+        "[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+        dir.path("chain.pem").display(),
+        dir.path("key.pem").display()
+    ));
+    let server = Pushman::start(&config);
+    // Chromium trusts the test certificate by its key's hash, nothing else.
+    let mut browser = Browser::start_with(&format!(
+        "--ignore-certificate-errors-spki-list={}",
+        cert.spki_sha256
+    ));
+    let port = server.ws.port();
+    browser.run(&format!(
+        "open https://localhost:{port}/?uid=uid1&autoconnect=1"
+    ));
+    assert_eq!(browser.run("status open"), "open (uid uid1)");
+    assert_eq!(browser.json("eval location.protocol"), json!("https:"));
+    assert_eq!(php_push(&dir, server.text, "42%"), "ok\n");
+    browser.run(r#"see {"uid":"uid1","percent":"42%"}"#);
+    // pushman.js on its own, as an application page would use it, over wss://.
+    browser.run(&format!(
+        "eval (window.__got = [], window.__p = new Pushman('wss://localhost:{port}/', \
+         {{ uid: 'uid2', onmessage: function (d) {{ window.__got.push(String(d)); }}, \
+         onstatus: function (s) {{ window.__st = s; }} }}), window.__p.connect(), 'started')"
+    ));
+    browser.run("until window.__st === 'open'");
+    let line = json!({"uid": "uid2", "percent": "7%"}).to_string();
+    assert_eq!(request_line(&mut tcp_connect(server.text), &line), "ok");
+    browser.run("until window.__got.length > 0");
+    assert_eq!(browser.json("eval window.__got[0]"), json!(line));
+    let status = status_json(&server);
+    assert_eq!(status["connections"], 2, "{status}");
+    assert!(
+        status["tls"]["expires_in_days"].as_u64().is_some(),
+        "{status}"
+    );
 }

@@ -6,7 +6,9 @@
 //! connection's chain. A flush walks each chain in the order its messages were sent and
 //! hands them to the socket in one `writev` (at most [`MAX_IOV`] at a time); whatever the
 //! socket does not take moves to the connection's own output buffer and WRITABLE interest
-//! carries it on. No `epoll_ctl` happens unless a socket is full.
+//! carries it on. No `epoll_ctl` happens unless a socket is full. With TLS the chain's
+//! messages are sealed together into full records and the ciphertext leaves the same way
+//! (see `tls.rs`).
 //!
 //! When flushes happen is the runtime's choice (`runtime::Runtime::run`): a connection's
 //! own replies at the end of its read batch, everything else at the end of the turn. The
@@ -14,6 +16,7 @@
 
 use super::{
     conn::{Conn, OutBuf, Phase, Progress},
+    tls::Wire,
     Reactor,
 };
 use std::io::{self, IoSlice, Write};
@@ -243,11 +246,20 @@ impl<T> Reactor<T> {
         }
         let Conn {
             socket,
+            tls,
             output,
             bytes_out,
             ..
         } = conn;
-        let progress = self.batch.write(chain, socket, output, bytes_out);
+        let mut wire = Wire {
+            socket,
+            tls: tls.as_deref_mut(),
+        };
+        let mut progress = self.batch.write(chain, &mut wire, output, bytes_out);
+        if matches!(progress, Progress::Drained) && wire.tls.is_some_and(|t| t.pending()) {
+            // Sealed, but some ciphertext waits for the socket.
+            progress = Progress::Moved;
+        }
         self.after_write(key, progress)
     }
 

@@ -36,12 +36,20 @@ impl<T> Reactor<T> {
             self.flush_batched(key);
             return;
         }
-        if conn.phase != Phase::Closing || !conn.output.is_empty() {
+        if conn.phase != Phase::Closing || !conn.output.is_empty() || conn.tls_pending() {
             self.update_interest(key);
             return;
         }
         if conn.peer_eof {
             self.kill(key, None);
+            return;
+        }
+        if let Some(tls) = conn.tls.as_mut().filter(|t| !t.close_sent) {
+            // TLS ends with our `close_notify` (RFC 8446 §6.1) before the FIN.
+            tls.close_sent = true;
+            tls.session.send_close_notify();
+            let flushed = conn.flush();
+            self.after_write(key, flushed);
             return;
         }
         let _ = conn.socket.shutdown(std::net::Shutdown::Write);
@@ -58,7 +66,16 @@ impl<T> Reactor<T> {
         let Some(conn) = self.conns.get_mut(key) else {
             return false;
         };
-        if matches!(conn.phase, Phase::Dead | Phase::Linger) || conn.hold_output {
+        if matches!(conn.phase, Phase::Dead | Phase::Linger) {
+            return false;
+        }
+        if conn.hold_output {
+            // Plaintext waits for the WebSocket 101; TLS handshake output does not.
+            if let Err(e) = conn.wire().send_held() {
+                self.kill(key, Some(ConnError::Io(e)));
+            } else {
+                self.update_interest(key);
+            }
             return false;
         }
         if self.sealed {

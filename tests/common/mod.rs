@@ -3,6 +3,7 @@
 
 mod clients;
 pub use clients::*;
+pub mod tls;
 
 use pushman::{Runtime, StopHandle, Worker};
 use std::{

@@ -4,7 +4,7 @@
 //! (through a [`Ticket`], in the backend's order), or at once with `fail` /
 //! `cluster unavailable` when it cannot be asked.
 
-use super::{acks, call, engine, eval, scripts::Script, Then, Unavailable};
+use super::{acks, call, engine, eval, inbox_push, scripts::Script, Then, Unavailable};
 use crate::{
     api::{self, Compat, Receipt, Reply},
     replies::Ticket,
@@ -34,7 +34,13 @@ pub(crate) fn run_parsed(
     ticket: Ticket,
 ) -> Option<Reply> {
     match command {
+        Command::CompatPush { uid } if inbox_on(ctx) => {
+            inbox_push::compat_push(ctx, &uid, line, ticket)
+        }
         Command::CompatPush { uid } => compat_push(ctx, &uid, line, ticket),
+        Command::CompatBroadcast if inbox_on(ctx) => {
+            inbox_push::broadcast(ctx, &String::from_utf8_lossy(line), None)
+        }
         Command::CompatBroadcast => {
             broadcast(ctx, line);
             Some(Reply::Compat(Compat::Delivered))
@@ -140,6 +146,11 @@ pub(crate) fn run_parsed(
         }
         Command::Auth { .. } => Some(Reply::from_json(json!({ "ok": true }))),
     }
+}
+
+/// Whether pushes go through the inbox in Redis.
+fn inbox_on(ctx: &mut Ctx<'_, Daemon>) -> bool {
+    super::inbox::get(ctx).is_some()
 }
 
 /// Publishes `kind` with `data` to the other live nodes holding `uid`, which answer with
@@ -262,6 +273,14 @@ fn push(
             ticket,
             move |v| json!({ "ok": true, "id": v.as_int().unwrap_or(0), "at_ms": at }),
         );
+    }
+    if inbox_on(ctx) {
+        return match target {
+            StoredTarget::All => inbox_push::broadcast(ctx, data, Some(ticket)),
+            StoredTarget::Group(g) => inbox_push::push(ctx, "group", &[g], data, ticket),
+            StoredTarget::Uid(uid) => inbox_push::push(ctx, "uids", &[uid], data, ticket),
+            StoredTarget::Uids(uids) => inbox_push::push(ctx, "uids", &uids, data, ticket),
+        };
     }
     let node = engine::node(ctx);
     match target {

@@ -39,6 +39,9 @@ pub(crate) fn on_link_up(ctx: &mut Ctx<'_, Daemon>) {
     log::info!("cluster: {} uids routed to node {node}", uids.len());
     if let Some(c) = ctx.state.cluster.as_mut() {
         c.routes_fresh = true;
+        if let Some(inbox) = c.inbox.as_mut() {
+            inbox.renew_epoch_proposal();
+        }
     }
 }
 
@@ -83,7 +86,7 @@ pub(crate) fn on_last_tab(ctx: &mut Ctx<'_, Daemon>, uid: &str) {
     }
 }
 
-fn count_route_write(ctx: &mut Ctx<'_, Daemon>) {
+pub(super) fn count_route_write(ctx: &mut Ctx<'_, Daemon>) {
     if let Some(c) = ctx.state.cluster.as_mut() {
         c.counters.route_writes += 1;
     }
@@ -124,6 +127,7 @@ pub(crate) fn tick(ctx: &mut Ctx<'_, Daemon>, now: Instant) {
         if janitor {
             let _ = eval(ctx, Script::Janitor, &[&node], None);
         }
+        super::inbox::sample_redis(ctx);
     }
     super::acks::tick(ctx, now);
     let Some(cluster) = ctx.state.cluster.as_mut() else {
@@ -138,7 +142,9 @@ pub(crate) fn tick(ctx: &mut Ctx<'_, Daemon>, now: Instant) {
                 }
             }
         });
-        if eval(ctx, Script::Claim, &[CLAIM_BATCH], Some(then)).is_err() {
+        let spec = super::inbox::get(ctx).map(|i| i.spec.clone());
+        let spec = spec.unwrap_or_default();
+        if eval(ctx, Script::Claim, &[CLAIM_BATCH, &spec], Some(then)).is_err() {
             if let Some(c) = ctx.state.cluster.as_mut() {
                 c.claiming = false;
             }
@@ -164,6 +170,17 @@ pub(crate) fn on_inbox(ctx: &mut Ctx<'_, Daemon>, payload: &[u8]) {
         .map(|u| u.iter().filter_map(Json::as_str).collect())
         .unwrap_or_default();
     match text("k") {
+        // With the inbox: the push has its offsets (`n`); the origin delivers here too.
+        "uids" if envelope.get("n").is_some() => {
+            let receipt = super::inbox::on_push(ctx, &envelope);
+            crate::api::count(ctx, &receipt);
+            acknowledge(ctx, &envelope, &me, &receipt);
+        }
+        "all" if envelope.get("a").is_some() => {
+            let receipt = super::inbox::on_broadcast(ctx, &envelope);
+            crate::api::count(ctx, &receipt);
+            acknowledge(ctx, &envelope, &me, &receipt);
+        }
         "uids" => {
             let receipt = crate::api::push_to_uids(ctx, uids, text("d").as_bytes());
             crate::api::count(ctx, &receipt);
@@ -206,6 +223,11 @@ fn acknowledge(ctx: &mut Ctx<'_, Daemon>, envelope: &Json, me: &str, counts: &cr
     let (Some(req), Some(origin)) = (envelope["r"].as_str(), envelope["o"].as_str()) else {
         return;
     };
+    if origin == me {
+        // The inbox publishes to the origin too: its counts need no round trip.
+        super::acks::on_ack(ctx, req.parse().unwrap_or(0), me, counts);
+        return;
+    }
     let ack = json!({ "k": "ack", "r": req, "o": me, "s": counts.sent,
                       "dr": counts.dropped, "c": counts.closing });
     let Some(channel) = ctx

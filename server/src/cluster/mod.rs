@@ -12,6 +12,9 @@ mod acks;
 pub(crate) mod api;
 mod callbacks;
 pub(crate) mod engine;
+pub(crate) mod inbox;
+mod inbox_push;
+mod inbox_scripts;
 mod link;
 pub(crate) mod scripts;
 pub(crate) mod url;
@@ -102,6 +105,8 @@ pub(crate) struct Cluster {
     /// The next lease renewal also runs the janitor (every third renewal: once a lease).
     janitor_due: bool,
     renewals: u64,
+    /// The inbox in Redis (`[inbox] enabled`); `None` when off.
+    pub(crate) inbox: Option<inbox::RedisInbox>,
 }
 
 impl fmt::Debug for Cluster {
@@ -150,6 +155,7 @@ impl Cluster {
             routes_fresh: false,
             janitor_due: false,
             renewals: 0,
+            inbox: None,
         }
     }
 
@@ -195,6 +201,7 @@ impl Cluster {
             rtt_ms: self.cmd.rtt.map(|d| d.as_secs_f64() * 1000.0),
             scheduled_claimed: c.claimed,
             subscription_link: self.sub.state.name().to_string(),
+            inbox: self.inbox.as_ref().map(inbox::RedisInbox::report),
         }
     }
 

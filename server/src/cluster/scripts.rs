@@ -10,6 +10,8 @@
 //! - `P sched` (zset id → due ms), `P sched:data` (hash id → payload), `P sched:seq`.
 //! - Channels: `P inbox:<node>` per node, `P all` for broadcasts.
 
+use super::inbox_scripts;
+
 /// Shared by the scripts that route: `live(node)` (a lease exists, cached per call),
 /// `route(uids, exclude)` and `publish(...)`.
 const ROUTING: &str = r#"
@@ -79,13 +81,15 @@ redis.call('HSET', P .. 'sched:data', id, ARGV[3])
 return id
 "#;
 
-/// `ARGV`: prefix, max. Takes up to `max` pushes due by Redis's clock out of the schedule
-/// and publishes each to the live nodes holding its targets, in the same atomic step: a
-/// push is claimed once, and delivered even if the node that ran this dies right after.
+/// `ARGV`: prefix, max, inbox spec (empty: off). Takes up to `max` pushes due by Redis's
+/// clock out of the schedule and publishes each to the live nodes holding its targets (with
+/// the inbox: appended to their streams, see `inbox_scripts.rs`), in the same atomic step:
+/// a push is claimed once, and delivered even if the node that ran this dies right after.
 /// Returns how many were claimed.
 const CLAIM: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ib = ibx_spec(ARGV[3])
 local ids = redis.call('ZRANGEBYSCORE', P .. 'sched', '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 for _, id in ipairs(ids) do
   redis.call('ZREM', P .. 'sched', id)
@@ -94,7 +98,11 @@ for _, id in ipairs(ids) do
   local ok, push = pcall(cjson.decode, raw or '')
   if ok and type(push) == 'table' then
     if push.t == 'all' then
-      redis.call('PUBLISH', P .. 'all', cjson.encode({k = 'all', d = push.d, o = 'schedule'}))
+      local msg = {k = 'all', d = push.d, o = 'schedule'}
+      if ib then
+        msg.a, msg.e = int(ibx_append(ib, 'all', push.d, now, true)), ibx_epoch(ib)
+      end
+      redis.call('PUBLISH', P .. 'all', cjson.encode(msg))
     else
       local uids = {}
       if push.t == 'group' then
@@ -104,8 +112,12 @@ for _, id in ipairs(ids) do
       else
         uids = push.v
       end
-      local per, order = route(uids, nil)
-      publish(per, order, 'uids', push.d, 'schedule', '')
+      if ib then
+        ibx_push(ib, distinct(uids), push.d, 'schedule', '')
+      else
+        local per, order = route(uids, nil)
+        publish(per, order, 'uids', push.d, 'schedule', '')
+      end
     end
   end
 end
@@ -252,10 +264,13 @@ pub(crate) enum Script {
     Leave,
     Lease,
     Janitor,
+    PushInbox,
+    Broadcast,
+    Bind,
 }
 
 impl Script {
-    pub(crate) const ALL: [Script; 13] = [
+    pub(crate) const ALL: [Script; 16] = [
         Self::Push,
         Self::Schedule,
         Self::Claim,
@@ -269,6 +284,9 @@ impl Script {
         Self::Leave,
         Self::Lease,
         Self::Janitor,
+        Self::PushInbox,
+        Self::Broadcast,
+        Self::Bind,
     ];
 
     fn body(self) -> &'static str {
@@ -286,12 +304,15 @@ impl Script {
             Self::Leave => LEAVE,
             Self::Lease => LEASE,
             Self::Janitor => JANITOR,
+            Self::PushInbox => inbox_scripts::PUSH_INBOX,
+            Self::Broadcast => inbox_scripts::BROADCAST,
+            Self::Bind => inbox_scripts::BIND,
         }
     }
 
-    /// The full source: the routing helpers, then the body.
+    /// The full source: the routing and inbox helpers, then the body.
     pub(crate) fn source(self) -> String {
-        format!("{ROUTING}{}", self.body())
+        format!("{ROUTING}{}{}", inbox_scripts::HELPERS, self.body())
     }
 
     /// The SHA1 Redis names the script by (hex).

@@ -67,6 +67,9 @@ pub(crate) struct StatusReport {
     pub(crate) store: StoreStatus,
     /// Connections closed by idle or handshake timeouts.
     pub(crate) timeouts: u64,
+    /// The WebSocket port's certificate (`[tls]`); `null` while TLS is off.
+    #[serde(default)]
+    pub(crate) tls: Option<crate::tls::TlsStatus>,
     /// Uids with at least one connection.
     pub(crate) uids_online: usize,
     /// Seconds since start.
@@ -107,6 +110,9 @@ pub(crate) struct ClusterStatus {
     pub(crate) scheduled_claimed: u64,
     /// The subscription link: `up`, `connecting` or `down`.
     pub(crate) subscription_link: String,
+    /// The inbox in Redis (`[inbox] enabled`), `null` when off.
+    #[serde(default)]
+    pub(crate) inbox: Option<crate::cluster::inbox::RedisInboxStatus>,
 }
 
 /// The inbox's figures: gauges now, counters since start (docs/PROTOCOL.md §7).
@@ -271,6 +277,7 @@ impl StatusReport {
             slow_consumers_closed: s.slow_consumers_closed,
             store: StoreStatus::of(&state.schedule),
             timeouts: s.timeouts,
+            tls: state.tls.as_ref().map(crate::tls::TlsStatus::of),
             uids_online: state.registry.uid_total(),
             uptime_s: state.started.elapsed().as_secs(),
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -317,6 +324,10 @@ pub(crate) struct Connection {
     pub(crate) idle_s: f64,
     /// The peer's address.
     pub(crate) peer: String,
+    /// The client's address as a trusted proxy named it (`auth.trusted_proxies`); absent
+    /// for direct connections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) forwarded_for: Option<String>,
     /// `websocket`, `text` or `http`.
     pub(crate) protocol: String,
     /// Bytes waiting in its send buffer.
@@ -342,6 +353,13 @@ impl Connections {
                     id: id.seq(),
                     idle_s: info.idle.as_secs_f64(),
                     peer: info.peer.to_string(),
+                    forwarded_for: ctx
+                        .state
+                        .proxied
+                        .get(&id)
+                        .copied()
+                        .flatten()
+                        .map(|ip| ip.to_string()),
                     protocol: info.protocol.to_string(),
                     send_buffered: info.send_buffered,
                     uid: ctx.state.registry.uid_of(id).map(str::to_string),

@@ -60,6 +60,11 @@ fn report() -> StatusReport {
             unremoved: 0,
         },
         timeouts: 19,
+        tls: Some(crate::tls::TlsStatus {
+            cert: "/c.pem".into(),
+            expires_in_days: Some(33),
+            not_after: Some(34),
+        }),
         uids_online: 20,
         uptime_s: 21,
         version: "9.9.9".into(),
@@ -103,6 +108,7 @@ fn the_json_keeps_its_documented_keys_and_reads_back_equal() {
             "slow_consumers_closed",
             "store",
             "timeouts",
+            "tls",
             "uids_online",
             "uptime_s",
             "version",
@@ -150,6 +156,7 @@ fn prometheus_names_each_figure_once_with_its_value() {
         "pushman_inbox_evicted_total{reason=\"uid_cap\"} 25",
         "pushman_inbox_evicted_total{reason=\"memory\"} 23",
         "pushman_build_info{version=\"9.9.9\"} 1",
+        "pushman_tls_cert_not_after_seconds 34",
     ] {
         assert_eq!(
             text.lines().filter(|l| *l == line).count(),
@@ -158,8 +165,8 @@ fn prometheus_names_each_figure_once_with_its_value() {
         );
     }
     let samples = text.lines().filter(|l| !l.starts_with('#')).count();
-    assert_eq!(samples, 31, "{text}");
-    assert_eq!(text.matches("# TYPE ").count(), 28, "{text}");
+    assert_eq!(samples, 32, "{text}");
+    assert_eq!(text.matches("# TYPE ").count(), 29, "{text}");
 }
 
 #[test]
