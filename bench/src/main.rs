@@ -198,6 +198,7 @@ fn inbox_figures(before: &Value, after: &Value, elapsed: std::time::Duration, v:
         let commits = delta("commits");
         v["commits_per_sec"] = json!(commits / elapsed.as_secs_f64());
         v["records_per_commit"] = json!(delta("records") / commits.max(1.0));
+        v["commit_us"] = json!(delta("commit_us") / commits.max(1.0));
         v["journal_failures"] = json!(delta("failures"));
         v["journal_snapshots"] = json!(delta("snapshots"));
     }
@@ -205,6 +206,9 @@ fn inbox_figures(before: &Value, after: &Value, elapsed: std::time::Duration, v:
     if let (Some(bytes), Some(messages)) = (inbox["bytes"].as_f64(), inbox["messages"].as_f64()) {
         v["inbox_messages"] = json!(messages);
         v["inbox_bytes_per_message"] = json!(bytes / messages.max(1.0));
+        if let Some(log) = after["inbox_journal"]["bytes"].as_f64() {
+            v["journal_bytes_per_message"] = json!(log / messages.max(1.0));
+        }
     }
 }
 
@@ -292,11 +296,12 @@ fn print_table(out: &Value) {
         if row.get("commits_per_sec").is_some() {
             println!(
                 "{:<34} {:>14}",
-                "  commits/s (records per commit)",
+                "  commits/s (records, µs each)",
                 format!(
-                    "{} ({})",
+                    "{} ({}, {} µs)",
                     f(&row["commits_per_sec"]),
-                    f(&row["records_per_commit"])
+                    f(&row["records_per_commit"]),
+                    f(&row["commit_us"])
                 )
             );
         }

@@ -218,3 +218,25 @@ fn durable_without_enabled_is_refused_at_start() {
     assert!(!out.status.success(), "{text}");
     assert!(text.contains("inbox.durable"), "{text}");
 }
+
+#[test]
+fn store_check_reports_the_inbox_log() {
+    let dir = TempDir::new("durable-check");
+    let config = dir.config(DURABLE);
+    let p = Pushman::start(&config);
+    let mut api = tcp_connect(p.text);
+    for n in 1..=3 {
+        assert_eq!(push(&mut api, "c1", &format!("m{n}"))["ok"], true);
+    }
+    p.stop();
+    let out = cli(
+        &["store", "check", "--config", config.to_str().unwrap()],
+        &dir.0,
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        text.contains("inbox log: ") && text.contains("3 pushes of 1 uids"),
+        "{text}"
+    );
+}

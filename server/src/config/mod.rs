@@ -366,6 +366,9 @@ impl Config {
             if !(lease.is_finite() && (1.0..=3600.0).contains(&lease)) {
                 return invalid("cluster.lease is seconds, from 1 to 3600");
             }
+            if self.inbox.durable {
+                return invalid("inbox.durable is for a single node: with [cluster] redis the inbox lives in Redis, and Redis's persistence (appendonly) keeps it (docs/CLUSTER.md)");
+            }
         }
         self.inbox.validate().map_err(ConfigError::Invalid)?;
         self.tls.validate().map_err(ConfigError::Invalid)?;

@@ -178,4 +178,9 @@ fn cluster_settings_are_checked() {
     assert!(lease.contains("cluster.lease"), "{lease}");
     // The inbox lives in Redis then (cluster::inbox).
     assert!(with("[inbox]\nenabled = true\n[cluster]\nredis = \"redis://127.0.0.1\"\n").is_ok());
+    // ... so its durability is Redis's: the embedded log is refused, not silently ignored.
+    let durable =
+        with("[inbox]\nenabled = true\ndurable = true\n[cluster]\nredis = \"redis://127.0.0.1\"\n")
+            .unwrap_err();
+    assert!(durable.contains("inbox.durable"), "{durable}");
 }

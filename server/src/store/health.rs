@@ -231,6 +231,11 @@ impl Store {
         self.schedule.as_ref().map_or(self.last_len, Schedule::len)
     }
 
+    /// Whether the file is open (not down after a fault).
+    pub(crate) fn is_up(&self) -> bool {
+        self.schedule.is_some()
+    }
+
     /// The store's health at `now`.
     pub(crate) fn health(&self, now: Instant) -> Health {
         Health {

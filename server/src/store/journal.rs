@@ -94,6 +94,9 @@ pub(crate) struct JournalStatus {
     pub(crate) bytes: u64,
     /// Commits (each one sync) of a turn's records.
     pub(crate) commits: u64,
+    /// Time spent in commits, sync included (µs): over `commits`, a commit's average cost.
+    #[serde(default)]
+    pub(crate) commit_us: u64,
     /// Commits that failed (the pushes were not acknowledged).
     pub(crate) failures: u64,
     /// The last failure's error, `null` if none.
@@ -178,22 +181,27 @@ impl std::fmt::Display for ReadError {
 
 /// Every record in the log, in order.
 fn read(store: &mut Store) -> Result<Vec<Record>, ReadError> {
-    let values = store
-        .with_db(|db| {
-            let txn = db.begin_read()?;
-            let table = match txn.open_table(LOG) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-                Err(e) => return Err(e.into()),
-            };
-            let mut values = Vec::new();
-            for entry in table.iter()? {
-                let (k, v) = entry?;
-                values.push((k.value(), v.value().to_vec()));
-            }
-            Ok(values)
-        })
-        .map_err(ReadError::Store)?;
+    let values = store.with_db(read_values).map_err(ReadError::Store)?;
+    decode(values)
+}
+
+/// The log's values as `(seq, bytes)`, in order; none if there is no log.
+fn read_values(db: &redb::Database) -> Result<Vec<(u64, Vec<u8>)>, ScheduleError> {
+    let txn = db.begin_read()?;
+    let table = match txn.open_table(LOG) {
+        Ok(table) => table,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut values = Vec::new();
+    for entry in table.iter()? {
+        let (k, v) = entry?;
+        values.push((k.value(), v.value().to_vec()));
+    }
+    Ok(values)
+}
+
+fn decode(values: Vec<(u64, Vec<u8>)>) -> Result<Vec<Record>, ReadError> {
     let mut records = Vec::new();
     for (seq, bytes) in values {
         for r in Record::decode_all(&bytes) {
@@ -203,7 +211,46 @@ fn read(store: &mut Store) -> Result<Vec<Record>, ReadError> {
     Ok(records)
 }
 
+/// For `pushman store check`: what the inbox log holds, as a line, or `None` if the file
+/// has none (`inbox.durable` never used).
+pub(crate) fn check(db: &redb::Database) -> Option<String> {
+    let records = match read_values(db).map_err(ReadError::Store).and_then(decode) {
+        Ok(records) if records.is_empty() => return None,
+        Ok(records) => records,
+        Err(e) => {
+            return Some(format!(
+                "inbox log unreadable ({e}): the next start with inbox.durable begins a new epoch"
+            ))
+        }
+    };
+    let n = records.len();
+    // Default bounds: the check reports what the log holds, not what a config keeps of it.
+    let limits = pushman::push::inbox::Config {
+        max_per_uid: usize::MAX,
+        max_bytes: usize::MAX,
+        ..Default::default()
+    };
+    Some(match Inbox::recover(limits, records) {
+        Ok(inbox) => format!(
+            "inbox log: {n} records, epoch {}, {} pushes of {} uids",
+            inbox.epoch(),
+            inbox.stats().messages,
+            inbox.stats().uids
+        ),
+        Err(e) => format!(
+            "inbox log does not fit together ({e}): the next start with inbox.durable begins a new epoch"
+        ),
+    })
+}
+
 impl Journal {
+    /// Whether the turn-end hook has work: records or replies waiting, or a stale log to
+    /// rewrite once the store is up. An idle turn costs nothing, and a store that is down is
+    /// not retried every turn (its own reopen has a backoff).
+    fn due(&self, inbox: &Inbox, store: &Store) -> bool {
+        inbox.journal_len() > 0 || !self.held.is_empty() || (self.stale && store.is_up())
+    }
+
     /// Commits the inbox's pending records (or a snapshot, if the log is stale or due for
     /// compaction) in one transaction.
     ///
@@ -223,12 +270,14 @@ impl Journal {
             records += 1;
         }
         let (seq, buf) = (self.next_seq, &self.buf);
+        let started = std::time::Instant::now();
         let result = store.with_db(|db| {
             let txn = db.begin_write()?;
             txn.open_table(LOG)?.insert(seq, &buf[..])?;
             txn.commit()?;
             Ok(())
         });
+        self.stats.commit_us += started.elapsed().as_micros() as u64;
         self.settle(result.map(|()| (1, buf.len() as u64, false)), records)
     }
 
@@ -238,6 +287,7 @@ impl Journal {
         let inbox = &*inbox;
         let buf = &mut self.buf;
         let mut records = 0;
+        let started = std::time::Instant::now();
         let result = store.with_db(|db| {
             let txn = db.begin_write()?;
             txn.delete_table(LOG)?;
@@ -262,6 +312,7 @@ impl Journal {
             txn.commit()?;
             Ok((seq, bytes, true))
         });
+        self.stats.commit_us += started.elapsed().as_micros() as u64;
         self.settle(result, records)
     }
 
@@ -347,7 +398,7 @@ pub(crate) fn commit(ctx: &mut Ctx<'_, Daemon>) {
     else {
         return;
     };
-    if inbox.journal_len() == 0 && !journal.stale && journal.held.is_empty() {
+    if !journal.due(inbox, schedule) {
         return;
     }
     let result = journal.write(schedule, inbox);

@@ -82,15 +82,22 @@ fn a_failed_commit_is_reported_and_the_next_one_after_the_reopen_is_a_full_snaps
     assert!(err.contains("No space") || err.contains("28"), "{err}");
     assert_eq!(journal.stats.failures, 1);
     assert!(!store.health(Instant::now()).healthy);
-    // While down: refused, no panic.
+    // While down: refused, no panic; an idle turn does not retry.
+    assert!(!journal.due(&inbox, &store), "idle while down");
     inbox.append("u", "still down", 1_002);
+    assert!(journal.due(&inbox, &store));
     assert!(journal.write(&mut store, &mut inbox).is_err());
+    assert!(!journal.due(&inbox, &store), "idle while down");
+    assert_eq!(journal.stats.failures, 2);
     disk.set_full(false);
     store.tick(Instant::now() + Duration::from_secs(2));
     assert!(store.health(Instant::now()).healthy);
+    // Up again: the stale log is due for its snapshot even without a new push.
+    assert!(journal.due(&inbox, &store));
     let snapshots = journal.stats.snapshots;
     journal.write(&mut store, &mut inbox).unwrap();
     assert_eq!(journal.stats.snapshots, snapshots + 1);
+    assert!(!journal.due(&inbox, &store));
     drop(store);
     let (mut back, _) = open(&mut disk.store(), &settings());
     let texts: Vec<String> = messages(&mut back, "u").into_iter().map(|m| m.1).collect();
