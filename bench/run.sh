@@ -20,6 +20,7 @@
 # `durable = true` (its log in the store, one commit per turn); both get an HTTP API whose
 # /status pushman-bench reads around each unicast run: commits per second and bytes per
 # kept push appear in its output and JSON.
+#   SERVERS="daemon daemon-tls" bench/run.sh   # what wss:// costs (pushman-bench --tls)
 #
 # The sweep connects once per server and repetition, then runs one unicast phase per row of
 # ROWS ("BACKENDSxWINDOW": backends each keeping WINDOW pushes unanswered; total in flight
@@ -108,6 +109,7 @@ run_one() {
     if nice -n "$NICE" timeout "$limit" taskset -c 1 "$BENCH" --ws "$ws" --text "$text" --pid "$pid" \
         --conns "$CONNS" --backends "$BACKENDS" --duration "$DURATION" --label "$name" "${mode[@]}" \
         "${BENCH_EXTRA[@]}" \
+        ${BENCH_TLS:+--tls} \
         >"$OUT/$name.$rep.txt" 2>>"$OUT/$name.bench.err"; then
         tail -n 1 "$OUT/$name.$rep.txt" >>"$OUT/results.jsonl"
         head -n -1 "$OUT/$name.$rep.txt" >&2
@@ -122,7 +124,8 @@ run_one() {
 }
 
 # The daemon in push.php compatibility mode: auth none, state in $OUT; an HTTP API only
-# if $3 names one; $4 is extra TOML (the [inbox] section).
+# if $3 names one; $4 is extra TOML (the [inbox] section); with a fifth argument, wss://
+# with that directory's cert.pem and key.pem.
 daemon_config() {
     cat <<EOF
 log_level = "warn"
@@ -136,6 +139,9 @@ pid = "$OUT/daemon.pid"
 log = "$OUT/daemon.log"
 store = "$OUT/daemon-data/schedule.redb"
 EOF
+    if [[ -n ${5:-} ]]; then
+        printf '[tls]\ncert = "%s/cert.pem"\nkey = "%s/key.pem"\n' "$5" "$5"
+    fi
 }
 
 for rep in $(seq "$REPS"); do
@@ -170,12 +176,25 @@ for rep in $(seq "$REPS"); do
             rm -rf "$OUT/daemon-data" "$OUT/daemon.pid"
             run_one "$label" "$ws" "$text" "$tree/target/release/pushman" start --config "$OUT/daemon.toml"
             ;;
+        daemon-tls)
+            # The same daemon over wss:// (a self-signed P-256 certificate; the harness
+            # accepts any): what TLS costs, beside "daemon" in the same run.
+            if [[ ! -f $OUT/tls/cert.pem ]]; then
+                mkdir -p "$OUT/tls"
+                openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+                    -days 7 -subj /CN=localhost -keyout "$OUT/tls/key.pem" \
+                    -out "$OUT/tls/cert.pem" 2>/dev/null
+            fi
+            daemon_config "$ws" "$text" "" "" "$OUT/tls" >"$OUT/daemon.toml"
+            rm -rf "$OUT/daemon-data" "$OUT/daemon.pid"
+            BENCH_TLS=1 run_one "$label" "$ws" "$text" "$tree/target/release/pushman" start --config "$OUT/daemon.toml"
+            ;;
         tokio-ref)
             run_one tokio-ref "$ws" "$text" /tmp/tokio-ref/release/tokio-ref \
                 --ws "$ws" --text "$text" --runtime current
             ;;
         ceiling) run_one ceiling "$ws" "$text" target/release/ceiling "$ws" "$text" ;;
-        *) echo "unknown server $server (pushman[@DIR], daemon[+inbox|+durable][@DIR], tokio-ref, ceiling)" >&2; exit 2 ;;
+        *) echo "unknown server $server (pushman[@DIR], daemon[+inbox|+durable][@DIR], daemon-tls[@DIR], tokio-ref, ceiling)" >&2; exit 2 ;;
         esac
     done
 done

@@ -123,9 +123,13 @@ def fmt(v):
     return "-" if v is None else (f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}")
 
 ratio_cols = [(l, r) for r in refs for l in ours]
+short = {"tokio-ref": "tokio", "ceiling": "ceil"}
+# A TLS run beside its plain twin (daemon-tls and daemon): what TLS costs, same run.
+for l in [l for l in labels if l.endswith("-tls") and l[:-4] in runs]:
+    ratio_cols.append((l, l[:-4]))
+    short[l[:-4]] = "plain"
 n = max(len(r) for r in runs.values())
 header = f"{'metric (median of ' + str(n) + ')':<32}" + "".join(f"{l:>11}" for l in labels)
-short = {"tokio-ref": "tokio", "ceiling": "ceil"}
 header += "".join(f"{l + '/' + short[r]:>15}" for l, r in ratio_cols)
 print(header)
 for name, path, _ in rows:

@@ -13,6 +13,7 @@ mod gen;
 mod peer;
 mod phases;
 mod sys;
+mod tls;
 
 use clap::{Parser, ValueEnum};
 use serde_json::{json, Value};
@@ -66,6 +67,9 @@ struct Args {
     /// Broadcasts in the broadcast phase.
     #[arg(long, default_value_t = 5)]
     broadcasts: usize,
+    /// Clients speak wss:// (rustls; any server certificate is accepted).
+    #[arg(long)]
+    tls: bool,
     /// A label copied into the JSON line (e.g. the server's name).
     #[arg(long, default_value = "")]
     label: String,
@@ -123,7 +127,7 @@ fn run(args: &Args) -> std::io::Result<()> {
             args.conns
         );
     }
-    let mut g = gen::Gen::new(args.ws, args.conns, args.pad)?;
+    let mut g = gen::Gen::new(args.ws, args.conns, args.pad, args.tls)?;
     let backends = args
         .sweep
         .iter()
