@@ -181,6 +181,24 @@ fn a_server_that_never_answers_the_upgrade_times_out() {
 }
 
 #[test]
+fn a_server_that_hangs_up_before_the_101_is_a_connect_error() {
+    let (listener, addr) = listener();
+    let (_server, rx) = start(format!("ws://{addr}/"), Duration::from_secs(5), |_, _| {});
+    let (mut stream, _) = listener.accept().unwrap();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut request = [0u8; 1024];
+    assert!(stream.read(&mut request).unwrap() > 0);
+    drop(stream);
+    assert_eq!(
+        next(&rx),
+        Seen::Error(
+            "cannot connect: the server closed the connection before answering the upgrade".into()
+        )
+    );
+    assert_eq!(next(&rx), Seen::Close);
+}
+
+#[test]
 fn a_pushman_websocket_worker_is_a_server_for_it() {
     // pushman's own server side, in another runtime: the echo comes back.
     let echo = serve(|| {

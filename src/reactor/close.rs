@@ -149,6 +149,13 @@ impl<T> Reactor<T> {
                 // A WebSocket peer that vanishes without a close frame gets none either.
                 if let Codec::Ws(_) = conn.codec {
                     self.kill(key, None);
+                } else if let Codec::Upgrading(_) = conn.codec {
+                    // Our upgrade was never answered: the connect failed.
+                    let eof = std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the server closed the connection before answering the upgrade",
+                    );
+                    self.kill(key, Some(ConnError::Connect(eof.into())));
                 } else {
                     self.close(id, crate::codec::ws::CloseCode::NORMAL.0, "");
                 }
