@@ -221,15 +221,16 @@ fn reconnects_from_on_close_with_a_timer() {
     assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
 }
 
+/// `ws://` upstreams are WebSocket clients (tests/outbound_ws.rs); `http://` has no client.
 #[test]
-fn websocket_and_http_upstreams_are_refused() {
+fn http_upstreams_are_refused() {
     let (tx, rx) = mpsc::channel::<bool>();
     let server = serve(move || {
         let mut main = Worker::<()>::new("tcp://127.0.0.1:0").unwrap();
         main.on_worker_start(move |ctx| {
-            let ws = ctx.io.upstream(Worker::new("websocket://127.0.0.1:1")?);
+            let ws = ctx.io.upstream(Worker::new("ws://127.0.0.1:1/path")?);
             let http = ctx.io.upstream(Worker::new("http://127.0.0.1:1")?);
-            let _ = tx.send(ws.is_err() && http.is_err());
+            let _ = tx.send(ws.is_ok() && http.is_err());
             Ok(())
         });
         ((), vec![main])

@@ -324,7 +324,7 @@ pub(crate) fn push_to_all(ctx: &mut Ctx<'_, Daemon>, data: &[u8]) -> Receipt {
     receipt
 }
 
-fn tally(receipt: &mut Receipt, result: Result<(), SendError>) {
+pub(crate) fn tally(receipt: &mut Receipt, result: Result<(), SendError>) {
     match result {
         Ok(()) => receipt.sent += 1,
         Err(SendError::BufferFull) => receipt.dropped += 1,

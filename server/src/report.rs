@@ -73,6 +73,19 @@ pub(crate) fn status(config: &Config) -> Outcome {
             inbox.gaps
         );
     }
+    if let Some(j) = &s.inbox_journal {
+        println!(
+            "inbox journal {:.1} MiB   commits {}   records {}   snapshots {}   failures {}{}",
+            j.bytes as f64 / 1048576.0,
+            j.commits,
+            j.records,
+            j.snapshots,
+            j.failures,
+            j.last_error
+                .as_deref()
+                .map_or(String::new(), |e| format!(" (last: {e})"))
+        );
+    }
     let p = &s.pushes;
     println!(
         "pushes ok {}   fail {}   dropped {}   auth failures {}   timeouts {}   refused {}",
@@ -102,10 +115,21 @@ fn or_null(value: Option<impl ToString>) -> String {
 /// commands waiting for replies.
 pub(crate) fn cluster_line(c: &ClusterStatus) -> String {
     let rtt = c.rtt_ms.map_or("-".to_string(), |ms| format!("{ms:.2} ms"));
-    format!(
+    let mut line = format!(
         "cluster node {}   redis {} {}   rtt {rtt}   queued {}   reconnects {}",
         c.node, c.redis, c.link, c.queued_commands, c.reconnects,
-    )
+    );
+    if let Some(i) = &c.inbox {
+        let mib =
+            |b: Option<u64>| b.map_or("-".to_string(), |b| format!("{:.1}", b as f64 / 1048576.0));
+        line += &format!(
+            "\ninbox in redis: epoch {}   appended {}   queued {}   replayed {}   gaps {}   held {}   redis memory {} of {} MiB (0: no maxmemory), {} keys",
+            i.epoch, i.appended, i.queued, i.replayed, i.gaps, i.held,
+            mib(i.redis_used_memory), mib(i.redis_maxmemory),
+            i.redis_keys.map_or("-".to_string(), |k| k.to_string()),
+        );
+    }
+    line
 }
 
 /// The status table's store line: `ok`, or how long it has been down and why.
@@ -131,7 +155,10 @@ pub(crate) fn connections(config: &Config) -> Outcome {
         .map(|c| {
             vec![
                 c.id.to_string(),
-                c.peer,
+                match c.forwarded_for {
+                    Some(client) => format!("{client} via {}", c.peer),
+                    None => c.peer,
+                },
                 c.uid.unwrap_or_else(|| "-".to_string()),
                 c.protocol,
                 c.bytes_in.to_string(),
@@ -176,6 +203,7 @@ mod tests {
             rtt_ms: None,
             scheduled_claimed: 0,
             subscription_link: "down".into(),
+            inbox: None,
         };
         assert_eq!(
             cluster_line(&c),

@@ -60,13 +60,21 @@ pub(crate) fn serve(
     source: Source,
     ready: impl FnOnce(&[(String, SocketAddr)]),
 ) -> Result<(), DaemonError> {
-    let schedule = store::open(&config.files.store).map_err(DaemonError::Store)?;
+    let schedule = if config.cluster.redis.is_empty() {
+        store::open(&config.files.store)
+    } else {
+        store::unused()
+    }
+    .map_err(DaemonError::Store)?;
     warn_open_apis(&config);
     if config.auth.mode == AuthMode::None {
         log::warn!("auth.mode = \"none\": a browser's first message is its uid, unverified (push.php behaviour); set auth.mode = \"token\" in production");
     }
     let tls = tls::load(&config.tls).map_err(DaemonError::Tls)?;
     let mut runtime = Runtime::new(Daemon::new(config.clone(), source, schedule))?;
+    if config.inbox.durable {
+        store::journal::install(&mut runtime);
+    }
     let mut browsers = clients::worker(&config)?;
     browsers.on_worker_stop(|_| systemd::notify(systemd::STOPPING));
     browsers.tls = tls.as_ref().map(|t| t.config.clone());
@@ -126,12 +134,13 @@ fn start_cluster(runtime: &mut Runtime<Daemon>, config: &Config) -> Result<(), D
         url.addr,
         config.cluster.key_prefix
     );
-    runtime.state().cluster = Some(Box::new(cluster::Cluster::new(
-        &config.cluster,
-        url,
-        node,
-        upstream,
-    )));
+    let mut cluster = cluster::Cluster::new(&config.cluster, url, node, upstream);
+    if config.inbox.enabled {
+        // The inbox lives in Redis (cluster::inbox), not in this process.
+        runtime.state().inbox = None;
+        cluster.inbox = Some(cluster::inbox::RedisInbox::new(&config.inbox));
+    }
+    runtime.state().cluster = Some(Box::new(cluster));
     Ok(())
 }
 
@@ -175,8 +184,12 @@ fn reload_config(ctx: &mut pushman::Ctx<'_, Daemon>) {
         fd_limit::warn_if_short(&new, fd_limit::current());
     }
     log::set_max_level(new.log_level);
+    crate::logging::set_format(new.log_format);
     if let Some(inbox) = ctx.state.inbox.as_mut() {
         inbox.set_config(new.inbox.limits());
+    }
+    if let Some(inbox) = ctx.state.cluster.as_mut().and_then(|c| c.inbox.as_mut()) {
+        inbox.set_limits(&new.inbox);
     }
     ctx.io.set_limits(clients::NAME, clients::limits(&new));
     ctx.io
@@ -191,6 +204,7 @@ fn reload_config(ctx: &mut pushman::Ctx<'_, Daemon>) {
     let old = &ctx.state.config;
     let mut new = new;
     new.inbox.enabled = old.inbox.enabled;
+    new.inbox.durable = old.inbox.durable;
     // A listener: it changes at restart (the heartbeat reads it).
     new.tls.ws_plain = old.tls.ws_plain;
     ctx.state.config = Config {

@@ -127,6 +127,10 @@ impl Config {
             let (old, new) = (self.inbox.enabled, new.inbox.enabled);
             changed.push(format!("inbox.enabled ({old} → {new})"));
         }
+        if self.inbox.durable != new.inbox.durable {
+            let (old, new) = (self.inbox.durable, new.inbox.durable);
+            changed.push(format!("inbox.durable ({old} → {new})"));
+        }
         changed
     }
 }

@@ -8,190 +8,14 @@
 
 mod common;
 
-use common::{daemon::*, *};
+use common::{cluster::*, daemon::*, *};
 use serde_json::{json, Value};
 use std::{
-    io::{BufRead, BufReader, Write},
+    io::{BufReader, Write},
     net::{TcpListener, TcpStream},
-    path::Path,
-    process::{Child, Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
-
-/// A `redis-server` of our own, killed on drop.
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Redis {
-    /// Starts `redis-server` on `port` (0: a free one) and waits until it answers PING.
-    fn start(dir: &Path, port: u16) -> Self {
-        Self::start_with(dir, port, &[])
-    }
-
-    /// As [`Redis::start`], with more `redis-server` arguments.
-    fn start_with(dir: &Path, port: u16, extra: &[&str]) -> Self {
-        let port = if port == 0 { free_port() } else { port };
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(extra)
-            .args(["--save", "", "--appendonly", "no", "--dir"])
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is needed for the cluster tests (.ci/run installs it: apt-get install -y redis-server)");
-        let redis = Self { child, port };
-        let deadline = Instant::now() + TIMEOUT;
-        // With requirepass, an unauthenticated PING answers NOAUTH: up all the same.
-        while !redis
-            .cmd(&["PING"])
-            .is_some_and(|r| r == "+PONG" || r.starts_with("-NOAUTH"))
-        {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        redis
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-
-    /// One command; the first line of the reply (None if Redis is not there).
-    fn cmd(&self, args: &[&str]) -> Option<String> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        s.set_read_timeout(Some(TIMEOUT)).ok()?;
-        let mut out = format!("*{}\r\n", args.len());
-        for a in args {
-            out.push_str(&format!("${}\r\n{a}\r\n", a.len()));
-        }
-        s.write_all(out.as_bytes()).ok()?;
-        let mut line = String::new();
-        BufReader::new(s).read_line(&mut line).ok()?;
-        Some(line.trim_end().to_string())
-    }
-
-    /// SIGKILL, as a crash.
-    fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A node of the cluster in its own directory.
-struct Node {
-    p: Pushman,
-    _dir: TempDir,
-}
-
-fn node(name: &str, redis: &Redis, extra: &str) -> Node {
-    node_at(name, &redis.url(), extra, "up")
-}
-
-/// A node on Redis `url`, once its link is in state `link`.
-fn node_at(name: &str, url: &str, extra: &str, link: &str) -> Node {
-    let dir = TempDir::new(&format!("cluster-{name}"));
-    let config = dir.config(&format!(
-        "[cluster]\nredis = \"{url}\"\nnode_id = \"{name}\"\nlease = 2.0\n{extra}\n"
-    ));
-    let p = Pushman::start(&config);
-    let node = Node { p, _dir: dir };
-    node.wait_for(
-        |s| s["cluster"]["link"] == link,
-        "its Redis link in that state",
-    );
-    node
-}
-
-impl Node {
-    fn status(&self) -> Value {
-        let mut backend = tcp_connect(self.p.text);
-        command(&mut backend, json!({"cmd":"totals"}));
-        let body = ureq::get(&format!("http://{}/status", self.p.http))
-            .call()
-            .expect("GET /status")
-            .into_body()
-            .read_to_string()
-            .unwrap();
-        serde_json::from_str(&body).unwrap()
-    }
-
-    #[track_caller]
-    fn wait_for(&self, ok: impl Fn(&Value) -> bool, what: &str) {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let status = self.status();
-            if ok(&status) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "node never had {what}: {status}");
-            std::thread::sleep(Duration::from_millis(25));
-        }
-    }
-
-    fn backend(&self) -> TcpStream {
-        tcp_connect(self.p.text)
-    }
-
-    /// A browser bound to `uid`, once the whole cluster (asked through `via`) sees it.
-    fn browser(&self, uid: &str, via: &Node) -> Ws {
-        let before = online(via, uid);
-        let mut ws = ws_connect(self.p.ws, "/?pushman=1");
-        ws.send(tungstenite::Message::text(uid)).unwrap();
-        ws.flush().unwrap();
-        assert!(ws_read_text(&mut ws).contains("bound"));
-        let deadline = Instant::now() + TIMEOUT;
-        while online(via, uid) <= before && before == 0 {
-            assert!(Instant::now() < deadline, "uid {uid} never came online");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        ws
-    }
-}
-
-fn online(via: &Node, uid: &str) -> u64 {
-    let reply = command(&mut via.backend(), json!({"cmd":"online","uid":uid}));
-    reply["connections"].as_u64().unwrap_or(0)
-}
-
-#[track_caller]
-fn command(backend: &mut TcpStream, cmd: Value) -> Value {
-    serde_json::from_str(&request_line(backend, &cmd.to_string())).expect("JSON reply")
-}
-
-/// Expects no text frame within `wait`.
-#[track_caller]
-fn silent(ws: &mut Ws, wait: Duration) {
-    if let MaybeTls(stream) = ws.get_mut() {
-        stream.set_read_timeout(Some(wait)).unwrap();
-    }
-    // A timeout (or any non-text frame) is the silence expected.
-    if let Ok(tungstenite::Message::Text(t)) = ws.read() {
-        panic!("unexpected frame {t}");
-    }
-    if let MaybeTls(stream) = ws.get_mut() {
-        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-    }
-}
-
-use tungstenite::stream::MaybeTlsStream::Plain as MaybeTls;
 
 const SEED_LINE: &str = r#"{"uid":"u-a","content":"hello from B","type":"publish"}"#;
 
@@ -245,6 +69,20 @@ fn broadcast_groups_online_list_totals_and_kick_are_cluster_wide() {
     assert_eq!(request_line(&mut backend, line), "ok");
     for tab in [&mut tab1, &mut tab2, &mut tab3] {
         assert_eq!(ws_read_text(tab), line);
+    }
+    // An extended broadcast's receipt counts the tabs of every node that answered.
+    let r = command(&mut backend, json!({"cmd":"push","all":true,"data":"all"}));
+    let mut nodes: Vec<String> =
+        serde_json::from_value(r["receipt"]["nodes"].clone()).unwrap_or_default();
+    nodes.sort();
+    assert_eq!(
+        (r["receipt"]["sent"].clone(), nodes),
+        (json!(3), vec!["a2".to_string(), "b2".to_string()]),
+        "{r}"
+    );
+    assert_eq!(r["receipt"]["unanswered"], json!([]), "{r}");
+    for tab in [&mut tab1, &mut tab2, &mut tab3] {
+        assert_eq!(ws_read_text(tab), "all");
     }
 
     // Groups live in Redis: joined through C, pushed through B.
@@ -629,7 +467,7 @@ fn auth_and_select_come_from_the_url_and_a_wrong_password_keeps_the_link_down() 
     // A wrong password: refused by Redis, the node keeps trying and says so, pushes to
     // other nodes fail at once.
     let c = node_at("c10", &url("wrong"), "", "down");
-    let log = c._dir.path("stderr.log");
+    let log = c.dir.path("stderr.log");
     let deadline = Instant::now() + TIMEOUT;
     while !std::fs::read_to_string(&log)
         .unwrap()
@@ -795,5 +633,47 @@ fn a_silent_or_garbled_redis_never_blocks_the_node_and_is_retried() {
         }
         let status = n.status();
         assert_ne!(status["cluster"]["link"], "up", "{name}: {status}");
+    }
+}
+
+/// `cmdstat_<name>` calls from `INFO commandstats` (0 when never called).
+fn command_calls(redis: &Redis, name: &str) -> u64 {
+    let out = Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string(), "info", "commandstats"])
+        .output()
+        .expect("redis-cli (installed with redis-server)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("cmdstat_{name}:calls=")))
+        .and_then(|rest| rest.split(',').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+#[ignore = "needs redis-server; .ci/run installs it (run with cargo test -- --include-ignored)"]
+fn idle_nodes_claim_once_a_second_and_a_new_earliest_push_wakes_them() {
+    let dir = TempDir::new("cluster-redis-claim");
+    let redis = Redis::start(&dir.0, 0);
+    let (a, b) = (node("ca", &redis, ""), node("cb", &redis, ""));
+    // Only the claim script reads the schedule by score.
+    assert_eq!(redis.cmd(&["CONFIG", "RESETSTAT"]).as_deref(), Some("+OK"));
+    std::thread::sleep(Duration::from_secs(2));
+    let idle = command_calls(&redis, "zrangebyscore");
+    // Two nodes, 2 s: at most one claim a second each (it was one per 50 ms tick: 80).
+    assert!(idle <= 6, "{idle} claims in 2 s of idling");
+    // A push scheduled while they sleep is claimed when due, not at the next wake: the
+    // schedule script nudges every node. Three in a row, each on time.
+    let mut tab = b.browser("soon", &a);
+    for n in 0..3 {
+        let accepted = Instant::now();
+        let r = command(
+            &mut a.backend(),
+            json!({"cmd":"push","uid":"soon","data":format!("n{n}"),"delay":0.3}),
+        );
+        assert_eq!(r["ok"], true, "{r}");
+        assert_eq!(ws_read_text(&mut tab), format!("n{n}"));
+        let after = accepted.elapsed();
+        assert!(after >= Duration::from_millis(300), "early: {after:?}");
+        assert!(after < Duration::from_millis(600), "late: {after:?}");
     }
 }

@@ -78,6 +78,10 @@ impl<T> Reactor<T> {
             }
             return false;
         }
+        if self.sealed {
+            self.held.push(key);
+            return false;
+        }
         let flushed = conn.flush();
         self.after_write(key, flushed)
     }
@@ -111,10 +115,26 @@ impl<T> Reactor<T> {
         }
     }
 
+    /// Ends a held turn (see `sealed`): what would have been written during it is written
+    /// now, in the same shape: the read batches' replies (their chains) and what waited in
+    /// connections' own buffers. The rest of the batch is the runtime's to flush or defer,
+    /// as after any turn.
+    pub(crate) fn unseal(&mut self) {
+        self.sealed = false;
+        for key in std::mem::take(&mut self.held) {
+            if self.conns.contains(key) {
+                self.flush_batched(key);
+                self.flush_output(key);
+            }
+        }
+    }
+
     /// Ends a read batch: writes the replies it gathered in one go (other connections'
     /// output waits for the end of the turn).
     pub(crate) fn uncork(&mut self, key: usize) {
-        if self.conns.contains(key) {
+        if self.sealed {
+            self.held.push(key);
+        } else if self.conns.contains(key) {
             self.flush_batched(key);
         }
     }
@@ -129,6 +149,13 @@ impl<T> Reactor<T> {
                 // A WebSocket peer that vanishes without a close frame gets none either.
                 if let Codec::Ws(_) = conn.codec {
                     self.kill(key, None);
+                } else if let Codec::Upgrading(_) = conn.codec {
+                    // Our upgrade was never answered: the connect failed.
+                    let eof = std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the server closed the connection before answering the upgrade",
+                    );
+                    self.kill(key, Some(ConnError::Connect(eof.into())));
                 } else {
                     self.close(id, crate::codec::ws::CloseCode::NORMAL.0, "");
                 }

@@ -43,6 +43,8 @@ pub(crate) enum Codec {
     Frame(FrameCodec),
     Http(HttpCodec),
     Handshake(HttpCodec),
+    /// Outbound `ws://`: our upgrade request is sent, the server's 101 awaited.
+    Upgrading(Box<super::connect::Upgrade>),
     Ws(Box<WsSession>),
     Detached,
 }
@@ -138,6 +140,12 @@ impl OutBuf {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// The queued bytes.
+    pub(crate) fn into_vec(mut self) -> Vec<u8> {
+        self.buf.drain(..self.head);
+        self.buf
+    }
+
     /// Puts `bytes` in front of everything queued (the WebSocket 101 before early sends).
     pub(crate) fn prepend(&mut self, bytes: &[u8]) {
         let mut buf = Vec::with_capacity(bytes.len() + self.len());
@@ -191,6 +199,8 @@ pub(crate) struct Conn {
     pub(crate) recv_paused: bool,
     /// An outbound connection whose connect has not completed yet (see `connect.rs`).
     pub(crate) connecting: bool,
+    /// An outbound WebSocket: the client side, whose frames are masked.
+    pub(crate) ws_client: bool,
     /// Closed by its owner (`close`, `destroy`): an outbound worker's automatic reconnect
     /// does not bring it back.
     pub(crate) closed_by_owner: bool,
@@ -243,6 +253,7 @@ impl Conn {
             hold_output: protocol == Protocol::WebSocket,
             recv_paused: false,
             connecting: false,
+            ws_client: false,
             closed_by_owner: false,
             buffer_full: false,
             peer_eof: false,

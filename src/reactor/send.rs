@@ -1,6 +1,9 @@
 //! Outgoing messages framed by the connection's protocol, written or queued.
 
-use super::{conn::Phase, ConnId, Reactor, SendError};
+use super::{
+    conn::{Codec, Phase},
+    ConnId, Reactor, SendError,
+};
 use crate::codec::{frame, http::Response, text, ws, Protocol};
 
 type SendResult = std::result::Result<(), SendError>;
@@ -22,6 +25,7 @@ impl<T> Reactor<T> {
                 let head = frame::header(data.len()).map_err(|_| SendError::TooLarge)?;
                 self.queue(id.slot(), &[&head, data])
             }
+            Protocol::WebSocket if conn.ws_client => self.send_masked(id, opcode, data),
             Protocol::WebSocket => {
                 let mut head = [0u8; ws::header::MAX_SERVER_HEADER];
                 let n = ws::header::encode_header(true, opcode, data.len(), &mut head);
@@ -34,6 +38,21 @@ impl<T> Reactor<T> {
                 self.respond(id, &response)
             }
         }
+    }
+
+    /// Sends one frame of an outbound WebSocket: masked with a fresh key; held until the
+    /// server's 101 if it has not come yet.
+    fn send_masked(&mut self, id: ConnId, opcode: ws::OpCode, data: &[u8]) -> SendResult {
+        let mut frame = std::mem::take(&mut self.scratch);
+        frame.clear();
+        ws::header::encode_masked_frame(opcode, data, ws::client::masking_key(), &mut frame);
+        let conn = &mut self.conns[id.slot()];
+        let result = match &mut conn.codec {
+            Codec::Upgrading(upgrade) => upgrade.hold(&frame, conn.max_send_buffer),
+            _ => self.queue(id.slot(), &[&frame]),
+        };
+        self.scratch = frame;
+        result
     }
 
     /// Sends an HTTP response; closes the connection afterwards unless the request asked to
@@ -69,6 +88,9 @@ impl<T> Reactor<T> {
         let conn = self.open_conn(id)?;
         if conn.protocol != Protocol::WebSocket || conn.hold_output {
             return Ok(());
+        }
+        if conn.ws_client {
+            return self.send_masked(id, ws::OpCode::Ping, &[]);
         }
         let mut head = [0u8; ws::header::MAX_SERVER_HEADER];
         let n = ws::header::encode_header(true, ws::OpCode::Ping, 0, &mut head);

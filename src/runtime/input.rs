@@ -12,6 +12,7 @@ use crate::{
         Decode,
     },
     reactor::conn::{Codec, InBuf, Phase},
+    ConnectError,
 };
 
 /// What one decode step asks the runtime to do next.
@@ -128,6 +129,18 @@ impl<S: 'static> Runtime<S> {
                     });
                     Step::Fail(ConnError::Http(e))
                 }
+            },
+            Codec::Upgrading(upgrade) => match upgrade.handshake.decode_response(src) {
+                Ok(Decode::Done { consumed, .. }) => {
+                    let max = self.io.reactor.workers[worker].limits.max_package_size;
+                    let session = Codec::Ws(Box::new(WsSession::client(max)));
+                    if let Codec::Upgrading(upgrade) = std::mem::replace(codec, session) {
+                        self.io.reactor.upgraded(key, *upgrade);
+                    }
+                    Step::Next(consumed)
+                }
+                Ok(Decode::NeedMore) => Step::Wait,
+                Err(e) => Step::Fail(ConnError::Connect(ConnectError::Upgrade(e))),
             },
             Codec::Ws(session) => self.ws_step(key, id, worker, open, session, src),
             Codec::Detached => Step::Wait,

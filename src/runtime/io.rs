@@ -74,6 +74,7 @@ impl<S: 'static> Io<S> {
             connect_timeout: worker.connect_timeout,
             reconnect: None,
             backoff: Duration::ZERO,
+            ws_target: None,
             tls: worker.tls.map(|t| t.server),
         };
         let (_, addr) = self.reactor.bind(worker.addr, meta)?;
@@ -84,21 +85,29 @@ impl<S: 'static> Io<S> {
     /// Registers `worker`'s callbacks for outbound connections (Workerman's
     /// `AsyncTcpConnection`) without listening; [`Io::connect`] then opens connections that
     /// use them. `worker.addr` is not used (pass the peer to `connect`); its protocol
-    /// (`tcp`, `text` or `frame`) frames what is sent and received, its limits apply, and
-    /// `connect_timeout` bounds each connect. `on_worker_start` runs right after, as for
-    /// [`Io::listen`].
+    /// (`tcp`, `text`, `frame` or `ws`) frames what is sent and received, its limits apply,
+    /// and `connect_timeout` bounds each connect (for `ws://`, the upgrade too).
+    /// `on_worker_start` runs right after, as for [`Io::listen`].
+    ///
+    /// A `ws://host:port/path` worker is a WebSocket client: each connection sends the
+    /// upgrade for `path` with `Host: host:port` (the peer's address when `connect` is
+    /// given another one), and `on_connect` runs once the server's 101 is checked; a
+    /// refused or invalid upgrade is a [`ConnectError::Upgrade`](crate::ConnectError).
+    /// Frames it sends are masked, as RFC 6455 asks of clients.
     ///
     /// # Errors
-    /// [`Error::Address`](crate::Error::Address) for `websocket` and `http`: this end
-    /// speaks only the server side of those.
+    /// [`Error::Address`](crate::Error::Address) for `http`: this end speaks only the
+    /// server side of it.
     pub fn upstream(&mut self, worker: Worker<S>) -> Result<Upstream> {
         use crate::codec::Protocol;
-        if matches!(worker.protocol, Protocol::WebSocket | Protocol::Http) {
+        if worker.protocol == Protocol::Http {
             return Err(crate::Error::Address {
                 given: worker.name,
-                reason: "outbound connections speak tcp, text or frame",
+                reason: "outbound connections speak tcp, text, frame or ws",
             });
         }
+        let ws_target =
+            (worker.protocol == Protocol::WebSocket).then(|| Box::new(worker.ws_target));
         let index = self.reactor.workers.len();
         self.reactor.workers.push(WorkerMeta {
             name: worker.name,
@@ -113,6 +122,7 @@ impl<S: 'static> Io<S> {
             connect_timeout: worker.connect_timeout,
             reconnect: worker.reconnect.map(|r| (r.min, r.max.max(r.min))),
             backoff: worker.reconnect.map_or(Duration::ZERO, |r| r.min),
+            ws_target,
             tls: None,
         });
         self.new_handlers.push(worker.handlers);

@@ -124,6 +124,9 @@ pub struct Worker<S> {
     /// Outbound workers only: connect again automatically when a connection fails or
     /// closes (see [`Io::connect`](crate::Io::connect)). Default: off.
     pub reconnect: Option<Reconnect>,
+    /// Outbound `ws://` workers: the `Host` header and request path of the upgrade, from
+    /// the address (`ws://example.com:8080/chat`; path `/` if none).
+    pub(crate) ws_target: (String, String),
     pub(crate) handlers: Handlers<S>,
 }
 
@@ -171,7 +174,12 @@ impl<S: 'static> Worker<S> {
         })?;
         let protocol = Protocol::from_scheme(scheme)
             .ok_or_else(|| bad("unknown scheme; supported: tcp, text, frame, websocket, http"))?;
-        let addr = resolve(rest).ok_or_else(|| bad("expected host:port, e.g. 0.0.0.0:1234"))?;
+        // A WebSocket address may name a path: the request target of outbound connections.
+        let (host, path) = match rest.find('/') {
+            Some(at) if protocol == Protocol::WebSocket => rest.split_at(at),
+            _ => (rest, "/"),
+        };
+        let addr = resolve(host).ok_or_else(|| bad("expected host:port, e.g. 0.0.0.0:1234"))?;
         Ok(Self {
             name: address.to_string(),
             protocol,
@@ -185,6 +193,7 @@ impl<S: 'static> Worker<S> {
             http_error: plain_error,
             connect_timeout: Duration::from_secs(5),
             reconnect: None,
+            ws_target: (host.to_string(), path.to_string()),
             tls: None,
             handlers: Handlers::default(),
         })
@@ -306,5 +315,21 @@ mod tests {
         );
         assert!(Worker::<()>::new("127.0.0.1:1").is_err());
         assert!(Worker::<()>::new("text://nohostport").is_err());
+    }
+
+    #[test]
+    fn a_websocket_address_may_name_a_path_others_may_not() {
+        let worker = Worker::<()>::new("ws://127.0.0.1:8080/chat?room=1").unwrap();
+        assert_eq!(worker.addr, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(
+            worker.ws_target,
+            ("127.0.0.1:8080".to_string(), "/chat?room=1".to_string())
+        );
+        let worker = Worker::<()>::new("ws://localhost:80").unwrap();
+        assert_eq!(
+            worker.ws_target,
+            ("localhost:80".to_string(), "/".to_string())
+        );
+        assert!(Worker::<()>::new("tcp://127.0.0.1:1/path").is_err());
     }
 }

@@ -113,6 +113,24 @@ pub(crate) fn routed(ctx: &mut Ctx<'_, Daemon>, req: u64, local: Option<Receipt>
     finish_if_done(ctx, req);
 }
 
+/// A script published push `req` to `nodes` (with the inbox, this node among them): wait
+/// for their counts; `local` replaces what this node counted so far (answers already in are
+/// added to it).
+pub(crate) fn published(ctx: &mut Ctx<'_, Daemon>, req: u64, local: Receipt, nodes: Vec<String>) {
+    let Some(wait) = ctx
+        .state
+        .cluster
+        .as_mut()
+        .and_then(|c| c.acks.waiting.get_mut(&req))
+    else {
+        return;
+    };
+    let answered = std::mem::replace(&mut wait.receipt, local);
+    add(&mut wait.receipt, &answered);
+    wait.expected = Some(nodes);
+    finish_if_done(ctx, req);
+}
+
 /// The push cannot be routed: answer `reply` instead.
 pub(crate) fn fail(ctx: &mut Ctx<'_, Daemon>, req: u64, reply: Reply) {
     let wait = ctx
@@ -215,7 +233,7 @@ fn answer(ctx: &mut Ctx<'_, Daemon>, req: u64) {
 /// answered (`nodes`); `unanswered`: nodes published to that did not answer in time.
 pub(crate) fn receipt_json(r: &Receipt, nodes: &[String], unanswered: &[String]) -> Json {
     json!({ "sent": r.sent, "offline": r.offline, "dropped": r.dropped, "closing": r.closing,
-            "nodes": nodes, "unanswered": unanswered })
+            "queued": r.queued, "nodes": nodes, "unanswered": unanswered })
 }
 
 /// Parses an acknowledgement's counts (`s`, `dr`, `c` of the inbox envelope).

@@ -4,7 +4,7 @@
 //! (through a [`Ticket`], in the backend's order), or at once with `fail` /
 //! `cluster unavailable` when it cannot be asked.
 
-use super::{acks, call, engine, eval, scripts::Script, Then, Unavailable};
+use super::{acks, call, engine, eval, inbox_push, scripts::Script, Then, Unavailable};
 use crate::{
     api::{self, Compat, Receipt, Reply},
     replies::Ticket,
@@ -34,7 +34,13 @@ pub(crate) fn run_parsed(
     ticket: Ticket,
 ) -> Option<Reply> {
     match command {
+        Command::CompatPush { uid } if inbox_on(ctx) => {
+            inbox_push::compat_push(ctx, &uid, line, ticket)
+        }
         Command::CompatPush { uid } => compat_push(ctx, &uid, line, ticket),
+        Command::CompatBroadcast if inbox_on(ctx) => {
+            inbox_push::broadcast(ctx, &String::from_utf8_lossy(line), None)
+        }
         Command::CompatBroadcast => {
             broadcast(ctx, line);
             Some(Reply::Compat(Compat::Delivered))
@@ -142,6 +148,11 @@ pub(crate) fn run_parsed(
     }
 }
 
+/// Whether pushes go through the inbox in Redis.
+fn inbox_on(ctx: &mut Ctx<'_, Daemon>) -> bool {
+    super::inbox::get(ctx).is_some()
+}
+
 /// Publishes `kind` with `data` to the other live nodes holding `uid`, which answer with
 /// their counts (closed tabs, tabs); `ticket` gets the sum with this node's `counted` as
 /// `kind` formats it, or `down` when Redis cannot be asked.
@@ -230,6 +241,43 @@ fn broadcast(ctx: &mut Ctx<'_, Daemon>, data: &[u8]) -> (Receipt, bool) {
     (receipt, published)
 }
 
+/// `push` to `all`: delivered here at once, published to every node by one script that
+/// also names the live nodes; the receipt adds the counts of those that answer within
+/// [`acks::ACK_WAIT`] and names the others.
+fn broadcast_counted(
+    ctx: &mut Ctx<'_, Daemon>,
+    data: &str,
+    node: &str,
+    ticket: Ticket,
+) -> Option<Reply> {
+    let local = api::push_to_all(ctx, data.as_bytes());
+    api::count(ctx, &local);
+    let req = acks::expect(ctx, ticket, local.clone());
+    let (me, here) = (node.to_string(), local.clone());
+    let then: Then = Box::new(move |ctx, reply| match reply {
+        Ok(Value::Error(e)) => acks::fail(ctx, req, Reply::error(format!("redis: {e}"))),
+        Ok(v) => {
+            let mut nodes = array(&v).get(1).map(strings).unwrap_or_default();
+            nodes.retain(|n| *n != me);
+            acks::published(ctx, req, here, nodes);
+        }
+        Err(e) => acks::fail(ctx, req, unavailable_with(&here, e)),
+    });
+    let req_arg = req.to_string();
+    match eval(
+        ctx,
+        Script::Broadcast,
+        &[node, data, "", &req_arg],
+        Some(then),
+    ) {
+        Ok(()) => None,
+        Err(e) => {
+            acks::forget(ctx, req);
+            Some(unavailable_with(&local, e))
+        }
+    }
+}
+
 /// `push`: scheduled in Redis, or delivered here now and routed to the other nodes.
 fn push(
     ctx: &mut Ctx<'_, Daemon>,
@@ -263,17 +311,17 @@ fn push(
             move |v| json!({ "ok": true, "id": v.as_int().unwrap_or(0), "at_ms": at }),
         );
     }
+    if inbox_on(ctx) {
+        return match target {
+            StoredTarget::All => inbox_push::broadcast(ctx, data, Some(ticket)),
+            StoredTarget::Group(g) => inbox_push::push(ctx, "group", &[g], data, ticket),
+            StoredTarget::Uid(uid) => inbox_push::push(ctx, "uids", &[uid], data, ticket),
+            StoredTarget::Uids(uids) => inbox_push::push(ctx, "uids", &uids, data, ticket),
+        };
+    }
     let node = engine::node(ctx);
     match target {
-        StoredTarget::All => {
-            let (receipt, published) = broadcast(ctx, data.as_bytes());
-            let mut body =
-                json!({ "ok": published, "receipt": acks::receipt_json(&receipt, &[], &[]) });
-            if !published {
-                body["error"] = json!(Unavailable.to_string());
-            }
-            Some(Reply::from_json(body))
-        }
+        StoredTarget::All => broadcast_counted(ctx, data, &node, ticket),
         StoredTarget::Group(group) => {
             let req = acks::expect(ctx, ticket, Receipt::default());
             let data_owned = data.to_string();

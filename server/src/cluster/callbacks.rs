@@ -104,6 +104,7 @@ pub(super) fn on_connect(ctx: &mut Ctx<'_, Daemon>, conn: ConnId) {
                 cluster.cmd.established();
                 log::info!("redis {}: command link up", cluster.url.addr);
                 engine::on_link_up(ctx);
+                engine::tick(ctx, ctx.io.now());
             });
             send_raw(ctx, which, &[b"PING"], Some(ready));
         }
@@ -188,7 +189,12 @@ fn on_subscription(ctx: &mut Ctx<'_, Daemon>, value: Value) {
                     cluster.sub.established();
                     // A fresh lease right away: this node receives again.
                     cluster.next_lease = ctx.io.now();
+                    // Nudges may have been missed while unsubscribed.
+                    cluster.next_claim = ctx.io.now();
                     log::info!("redis {}: subscribed", cluster.url.addr);
+                    // Not at the next tick: until the lease is written, pushes to this
+                    // node's uids answer `fail`.
+                    engine::tick(ctx, ctx.io.now());
                 }
                 return;
             }

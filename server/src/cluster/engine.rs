@@ -6,12 +6,13 @@ use super::{call, claim_due, eval, lease_due, scripts::Script, Then};
 use crate::state::Daemon;
 use pushman::{codec::resp::CommandBuf, ConnId, Ctx};
 use serde_json::{json, Value as Json};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Route writes per `EVALSHA` when re-registering every uid after a reconnect.
 const RESYNC_BATCH: usize = 500;
 /// Scheduled pushes claimed per script run.
 const CLAIM_BATCH: &str = "100";
+const CLAIM_BATCH_N: i64 = 100;
 
 /// The command link is (again) up: this node's routes are written anew (uids that left
 /// while Redis was away are dropped), and the lease renewed.
@@ -39,6 +40,9 @@ pub(crate) fn on_link_up(ctx: &mut Ctx<'_, Daemon>) {
     log::info!("cluster: {} uids routed to node {node}", uids.len());
     if let Some(c) = ctx.state.cluster.as_mut() {
         c.routes_fresh = true;
+        if let Some(inbox) = c.inbox.as_mut() {
+            inbox.renew_epoch_proposal();
+        }
     }
 }
 
@@ -83,7 +87,7 @@ pub(crate) fn on_last_tab(ctx: &mut Ctx<'_, Daemon>, uid: &str) {
     }
 }
 
-fn count_route_write(ctx: &mut Ctx<'_, Daemon>) {
+pub(super) fn count_route_write(ctx: &mut Ctx<'_, Daemon>) {
     if let Some(c) = ctx.state.cluster.as_mut() {
         c.counters.route_writes += 1;
     }
@@ -124,21 +128,39 @@ pub(crate) fn tick(ctx: &mut Ctx<'_, Daemon>, now: Instant) {
         if janitor {
             let _ = eval(ctx, Script::Janitor, &[&node], None);
         }
+        super::inbox::sample_redis(ctx);
     }
     super::acks::tick(ctx, now);
     let Some(cluster) = ctx.state.cluster.as_mut() else {
         return;
     };
-    if !ctx.io.stopping() && claim_due(cluster) {
+    if !ctx.io.stopping() && claim_due(cluster, now) {
         let then: Then = Box::new(|ctx, reply| {
+            let now = ctx.io.now();
             if let Some(c) = ctx.state.cluster.as_mut() {
                 c.claiming = false;
-                if let Ok(n) = reply.as_ref().map(|v| v.as_int().unwrap_or(0)) {
-                    c.counters.claimed += n.max(0) as u64;
-                }
+                let items = match &reply {
+                    Ok(v) => super::api::array(v),
+                    Err(_) => Vec::new(),
+                };
+                let at = |i: usize| items.get(i).and_then(|v| v.as_int());
+                let claimed = at(0).unwrap_or(0).max(0);
+                c.counters.claimed += claimed as u64;
+                // A full batch: more may be due. Otherwise sleep until the next one.
+                let wait = match at(1) {
+                    _ if claimed >= CLAIM_BATCH_N => Duration::ZERO,
+                    Some(ms) if ms >= 0 => Duration::from_millis(ms as u64),
+                    _ => super::MAX_CLAIM_WAIT,
+                };
+                c.next_claim = match std::mem::take(&mut c.nudged) {
+                    true => now,
+                    false => now + wait.min(super::MAX_CLAIM_WAIT),
+                };
             }
         });
-        if eval(ctx, Script::Claim, &[CLAIM_BATCH], Some(then)).is_err() {
+        let spec = super::inbox::get(ctx).map(|i| i.spec.clone());
+        let spec = spec.unwrap_or_default();
+        if eval(ctx, Script::Claim, &[CLAIM_BATCH, &spec], Some(then)).is_err() {
             if let Some(c) = ctx.state.cluster.as_mut() {
                 c.claiming = false;
             }
@@ -164,6 +186,17 @@ pub(crate) fn on_inbox(ctx: &mut Ctx<'_, Daemon>, payload: &[u8]) {
         .map(|u| u.iter().filter_map(Json::as_str).collect())
         .unwrap_or_default();
     match text("k") {
+        // With the inbox: the push has its offsets (`n`); the origin delivers here too.
+        "uids" if envelope.get("n").is_some() => {
+            let receipt = super::inbox::on_push(ctx, &envelope);
+            crate::api::count(ctx, &receipt);
+            acknowledge(ctx, &envelope, &me, &receipt);
+        }
+        "all" if envelope.get("a").is_some() => {
+            let receipt = super::inbox::on_broadcast(ctx, &envelope);
+            crate::api::count(ctx, &receipt);
+            acknowledge(ctx, &envelope, &me, &receipt);
+        }
         "uids" => {
             let receipt = crate::api::push_to_uids(ctx, uids, text("d").as_bytes());
             crate::api::count(ctx, &receipt);
@@ -191,8 +224,16 @@ pub(crate) fn on_inbox(ctx: &mut Ctx<'_, Daemon>, payload: &[u8]) {
         "all" if text("o") != me => {
             let receipt = crate::api::push_to_all(ctx, text("d").as_bytes());
             crate::api::count(ctx, &receipt);
+            acknowledge(ctx, &envelope, &me, &receipt);
         }
         "all" => {}
+        // A new earliest scheduled push: claim when it is due, not at the next idle wake.
+        "sched" => {
+            if let Some(c) = ctx.state.cluster.as_mut() {
+                c.next_claim = ctx.io.now();
+                c.nudged = c.claiming;
+            }
+        }
         "ack" => {
             let req = text("r").parse::<u64>().unwrap_or(0);
             super::acks::on_ack(ctx, req, text("o"), &super::acks::counts(&envelope));
@@ -206,6 +247,11 @@ fn acknowledge(ctx: &mut Ctx<'_, Daemon>, envelope: &Json, me: &str, counts: &cr
     let (Some(req), Some(origin)) = (envelope["r"].as_str(), envelope["o"].as_str()) else {
         return;
     };
+    if origin == me {
+        // The inbox publishes to the origin too: its counts need no round trip.
+        super::acks::on_ack(ctx, req.parse().unwrap_or(0), me, counts);
+        return;
+    }
     let ack = json!({ "k": "ack", "r": req, "o": me, "s": counts.sent,
                       "dr": counts.dropped, "c": counts.closing });
     let Some(channel) = ctx

@@ -12,6 +12,9 @@ mod acks;
 pub(crate) mod api;
 mod callbacks;
 pub(crate) mod engine;
+pub(crate) mod inbox;
+mod inbox_push;
+mod inbox_scripts;
 mod link;
 pub(crate) mod scripts;
 pub(crate) mod url;
@@ -36,6 +39,9 @@ pub(crate) const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The tick that reconnects, checks timeouts, renews the lease and claims due pushes.
 pub(crate) const TICK: Duration = Duration::from_millis(50);
+/// Longest an idle node waits between two claims of due scheduled pushes: the safety net
+/// for a nudge that did not arrive (new earliest pushes nudge every node at once).
+pub(crate) const MAX_CLAIM_WAIT: Duration = Duration::from_secs(1);
 /// Most commands waiting for replies; past it, commands are refused as unavailable (a
 /// Redis that stalls must not grow memory without bound).
 const MAX_WAITING: usize = 100_000;
@@ -90,6 +96,12 @@ pub(crate) struct Cluster {
     pub(crate) lease_ok: Option<Instant>,
     /// A claim of due scheduled pushes is in flight.
     claiming: bool,
+    /// When the next claim runs: when the earliest scheduled push falls due (as the last
+    /// claim read it), at most [`MAX_CLAIM_WAIT`] from the last one; at once after a nudge
+    /// (a new earliest push) or a reconnect.
+    pub(crate) next_claim: Instant,
+    /// A nudge came while a claim was in flight: that claim's wait is stale.
+    pub(crate) nudged: bool,
     pub(crate) counters: Counters,
     scratch: Vec<u8>,
     /// Each script's SHA1, indexed like [`Script::ALL`].
@@ -102,6 +114,8 @@ pub(crate) struct Cluster {
     /// The next lease renewal also runs the janitor (every third renewal: once a lease).
     janitor_due: bool,
     renewals: u64,
+    /// The inbox in Redis (`[inbox] enabled`); `None` when off.
+    pub(crate) inbox: Option<inbox::RedisInbox>,
 }
 
 impl fmt::Debug for Cluster {
@@ -143,6 +157,8 @@ impl Cluster {
             next_lease: now,
             lease_ok: None,
             claiming: false,
+            next_claim: now,
+            nudged: false,
             counters: Counters::default(),
             scratch: Vec::new(),
             shas: Script::ALL.iter().map(|s| s.sha()).collect(),
@@ -150,6 +166,7 @@ impl Cluster {
             routes_fresh: false,
             janitor_due: false,
             renewals: 0,
+            inbox: None,
         }
     }
 
@@ -195,6 +212,7 @@ impl Cluster {
             rtt_ms: self.cmd.rtt.map(|d| d.as_secs_f64() * 1000.0),
             scheduled_claimed: c.claimed,
             subscription_link: self.sub.state.name().to_string(),
+            inbox: self.inbox.as_ref().map(inbox::RedisInbox::report),
         }
     }
 
@@ -358,9 +376,9 @@ fn lease_due(cluster: &mut Cluster, now: Instant) -> bool {
     true
 }
 
-/// Whether a claim may start now (one at a time).
-fn claim_due(cluster: &mut Cluster) -> bool {
-    if cluster.claiming || cluster.cmd.state != State::Up {
+/// Whether a claim may start now (one at a time, when due).
+fn claim_due(cluster: &mut Cluster, now: Instant) -> bool {
+    if cluster.claiming || cluster.cmd.state != State::Up || now < cluster.next_claim {
         return false;
     }
     cluster.claiming = true;

@@ -10,6 +10,8 @@
 //! - `P sched` (zset id → due ms), `P sched:data` (hash id → payload), `P sched:seq`.
 //! - Channels: `P inbox:<node>` per node, `P all` for broadcasts.
 
+use super::inbox_scripts;
+
 /// Shared by the scripts that route: `live(node)` (a lease exists, cached per call),
 /// `route(uids, exclude)` and `publish(...)`.
 const ROUTING: &str = r#"
@@ -71,21 +73,28 @@ publish(per, order, kind == 'group' and 'uids' or kind, data, self, req)
 return {online, offline, order, uids}
 "#;
 
-/// `ARGV`: prefix, at (ms), payload. Returns the new id.
+/// `ARGV`: prefix, at (ms), payload. Returns the new id. When it is the schedule's new
+/// earliest push, every node is nudged (`{"k":"sched"}` on `P all`): idle nodes sleep until
+/// the earliest due time they know of.
 const SCHEDULE: &str = r#"
 local id = redis.call('INCR', P .. 'sched:seq')
 redis.call('ZADD', P .. 'sched', ARGV[2], id)
 redis.call('HSET', P .. 'sched:data', id, ARGV[3])
+if redis.call('ZRANGE', P .. 'sched', 0, 0)[1] == tostring(id) then
+  redis.call('PUBLISH', P .. 'all', '{"k":"sched"}')
+end
 return id
 "#;
 
-/// `ARGV`: prefix, max. Takes up to `max` pushes due by Redis's clock out of the schedule
-/// and publishes each to the live nodes holding its targets, in the same atomic step: a
-/// push is claimed once, and delivered even if the node that ran this dies right after.
-/// Returns how many were claimed.
+/// `ARGV`: prefix, max, inbox spec (empty: off). Takes up to `max` pushes due by Redis's
+/// clock out of the schedule and publishes each to the live nodes holding its targets (with
+/// the inbox: appended to their streams, see `inbox_scripts.rs`), in the same atomic step:
+/// a push is claimed once, and delivered even if the node that ran this dies right after.
+/// Returns `{claimed, ms until the next push is due by Redis's clock (-1: none)}`.
 const CLAIM: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ib = ibx_spec(ARGV[3])
 local ids = redis.call('ZRANGEBYSCORE', P .. 'sched', '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 for _, id in ipairs(ids) do
   redis.call('ZREM', P .. 'sched', id)
@@ -94,7 +103,11 @@ for _, id in ipairs(ids) do
   local ok, push = pcall(cjson.decode, raw or '')
   if ok and type(push) == 'table' then
     if push.t == 'all' then
-      redis.call('PUBLISH', P .. 'all', cjson.encode({k = 'all', d = push.d, o = 'schedule'}))
+      local msg = {k = 'all', d = push.d, o = 'schedule'}
+      if ib then
+        msg.a, msg.e = int(ibx_append(ib, 'all', push.d, now, true)), ibx_epoch(ib)
+      end
+      redis.call('PUBLISH', P .. 'all', cjson.encode(msg))
     else
       local uids = {}
       if push.t == 'group' then
@@ -104,12 +117,19 @@ for _, id in ipairs(ids) do
       else
         uids = push.v
       end
-      local per, order = route(uids, nil)
-      publish(per, order, 'uids', push.d, 'schedule', '')
+      if ib then
+        ibx_push(ib, distinct(uids), push.d, 'schedule', '')
+      else
+        local per, order = route(uids, nil)
+        publish(per, order, 'uids', push.d, 'schedule', '')
+      end
     end
   end
 end
-return #ids
+local next = redis.call('ZRANGE', P .. 'sched', 0, 0, 'WITHSCORES')
+local wait = -1
+if next[2] then wait = math.max(0, tonumber(next[2]) - now) end
+return {#ids, wait}
 "#;
 
 /// `ARGV`: prefix, id. Returns 1 if it was pending.
@@ -252,10 +272,13 @@ pub(crate) enum Script {
     Leave,
     Lease,
     Janitor,
+    PushInbox,
+    Broadcast,
+    Bind,
 }
 
 impl Script {
-    pub(crate) const ALL: [Script; 13] = [
+    pub(crate) const ALL: [Script; 16] = [
         Self::Push,
         Self::Schedule,
         Self::Claim,
@@ -269,6 +292,9 @@ impl Script {
         Self::Leave,
         Self::Lease,
         Self::Janitor,
+        Self::PushInbox,
+        Self::Broadcast,
+        Self::Bind,
     ];
 
     fn body(self) -> &'static str {
@@ -286,12 +312,21 @@ impl Script {
             Self::Leave => LEAVE,
             Self::Lease => LEASE,
             Self::Janitor => JANITOR,
+            Self::PushInbox => inbox_scripts::PUSH_INBOX,
+            Self::Broadcast => inbox_scripts::BROADCAST,
+            Self::Bind => inbox_scripts::BIND,
         }
     }
 
-    /// The full source: the routing helpers, then the body.
+    /// The full source: the routing helpers, the inbox helpers for the scripts that append
+    /// or read (each script runs its whole chunk per call: ~1 µs more for the others), then
+    /// the body.
     pub(crate) fn source(self) -> String {
-        format!("{ROUTING}{}", self.body())
+        let inbox = match self {
+            Self::Claim | Self::PushInbox | Self::Broadcast | Self::Bind => inbox_scripts::HELPERS,
+            _ => "",
+        };
+        format!("{ROUTING}{inbox}{}", self.body())
     }
 
     /// The SHA1 Redis names the script by (hex).

@@ -1,6 +1,6 @@
 //! `GET /metrics`: a [`StatusReport`] as Prometheus text exposition (format 0.0.4).
 
-use super::{ClusterStatus, InboxStatus, StatusReport};
+use super::{ClusterStatus, InboxStatus, JournalStatus, StatusReport};
 use std::fmt::{Display, Write};
 
 impl StatusReport {
@@ -123,6 +123,9 @@ impl StatusReport {
         }
         if let Some(inbox) = &self.inbox {
             inbox.prometheus(&mut out);
+        }
+        if let Some(journal) = &self.inbox_journal {
+            journal_metrics(journal, &mut out);
         }
         if let Some(at) = self.tls.as_ref().and_then(|t| t.not_after) {
             let _ = writeln!(
@@ -253,6 +256,165 @@ impl ClusterStatus {
             counter,
             "Messages received from other nodes.",
             &self.inbox_messages,
+        );
+        if let Some(inbox) = &self.inbox {
+            redis_inbox(inbox, out);
+        }
+    }
+}
+
+/// The `pushman_cluster_inbox_*` metrics: this node's view of the inbox in Redis.
+fn redis_inbox(i: &crate::cluster::inbox::RedisInboxStatus, out: &mut String) {
+    let rows: [(&str, &str, &str, u64); 12] = [
+        (
+            "max_per_uid",
+            "gauge",
+            "inbox.max_per_uid: each stream's cap in Redis.",
+            i.max_per_uid as u64,
+        ),
+        (
+            "held",
+            "gauge",
+            "Connections held while their bind reads the inbox.",
+            i.held as u64,
+        ),
+        (
+            "resumers",
+            "gauge",
+            "Resume-capable connections.",
+            i.resumers as u64,
+        ),
+        (
+            "appended_total",
+            "counter",
+            "Pushes appended to uid streams by this node.",
+            i.appended,
+        ),
+        (
+            "queued_total",
+            "counter",
+            "Of those, for uids no live node held (queued).",
+            i.queued,
+        ),
+        (
+            "broadcasts_total",
+            "counter",
+            "Broadcasts appended by this node.",
+            i.broadcasts,
+        ),
+        (
+            "evicted_uid_cap_total",
+            "counter",
+            "Appends that pushed a full stream's oldest push out.",
+            i.evicted_uid_cap,
+        ),
+        (
+            "replayed_total",
+            "counter",
+            "Pushes sent again to resuming connections.",
+            i.replayed,
+        ),
+        (
+            "queued_delivered_total",
+            "counter",
+            "Queued pushes delivered to a uid's first connection.",
+            i.queued_delivered,
+        ),
+        (
+            "gaps_total",
+            "counter",
+            "Positions that could not be resumed.",
+            i.gaps,
+        ),
+        (
+            "unavailable_total",
+            "counter",
+            "Binds whose read failed: Redis unavailable.",
+            i.unavailable,
+        ),
+        (
+            "epoch_closes_total",
+            "counter",
+            "Connections closed because the epoch changed.",
+            i.epoch_closes,
+        ),
+    ];
+    let sampled = [
+        (
+            "redis_used_memory_bytes",
+            "Redis's used_memory (all of it), sampled each lease renewal.",
+            i.redis_used_memory,
+        ),
+        (
+            "redis_maxmemory_bytes",
+            "Redis's maxmemory (0: none).",
+            i.redis_maxmemory,
+        ),
+        (
+            "redis_keys",
+            "Keys in Redis's database (DBSIZE).",
+            i.redis_keys,
+        ),
+    ];
+    for (name, help, value) in sampled {
+        if let Some(value) = value {
+            let _ = writeln!(
+                out,
+                "# HELP pushman_cluster_inbox_{name} {help}\n# TYPE pushman_cluster_inbox_{name} gauge\npushman_cluster_inbox_{name} {value}"
+            );
+        }
+    }
+    for (name, kind, help, value) in rows {
+        let _ = writeln!(
+            out,
+            "# HELP pushman_cluster_inbox_{name} {help}\n# TYPE pushman_cluster_inbox_{name} {kind}\npushman_cluster_inbox_{name} {value}"
+        );
+    }
+}
+
+/// The `pushman_inbox_journal_*` metrics (durable inbox).
+fn journal_metrics(j: &JournalStatus, out: &mut String) {
+    for (name, kind, help, value) in [
+        (
+            "bytes",
+            "gauge",
+            "Bytes in the inbox's log in files.store.",
+            j.bytes,
+        ),
+        (
+            "commits_total",
+            "counter",
+            "Commits (one sync each) of a turn's inbox records.",
+            j.commits,
+        ),
+        (
+            "failures_total",
+            "counter",
+            "Inbox commits that failed (their pushes were not acknowledged).",
+            j.failures,
+        ),
+        (
+            "pushes_not_acked_total",
+            "counter",
+            "Pushes answered with a failure because their commit failed.",
+            j.pushes_not_acked,
+        ),
+        (
+            "records_total",
+            "counter",
+            "Inbox records committed.",
+            j.records,
+        ),
+        (
+            "snapshots_total",
+            "counter",
+            "Snapshots that replaced the inbox's log.",
+            j.snapshots,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP pushman_inbox_journal_{name} {help}\n# TYPE pushman_inbox_journal_{name} {kind}\npushman_inbox_journal_{name} {value}"
         );
     }
 }

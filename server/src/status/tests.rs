@@ -26,6 +26,7 @@ fn report() -> StatusReport {
             replayed: 31,
             uids: 32,
         }),
+        inbox_journal: None,
         lines_refused: 7,
         listeners: vec![Listener {
             addr: "127.0.0.1:1234".into(),
@@ -93,6 +94,7 @@ fn the_json_keeps_its_documented_keys_and_reads_back_equal() {
             "connections_refused",
             "groups",
             "inbox",
+            "inbox_journal",
             "lines_refused",
             "listeners",
             "memory_rss_bytes",
@@ -171,6 +173,7 @@ fn prometheus_names_each_figure_once_with_its_value() {
 fn without_an_inbox_the_json_says_null_and_metrics_name_no_inbox_figure() {
     let r = StatusReport {
         inbox: None,
+        inbox_journal: None,
         ..report()
     };
     let value = serde_json::to_value(&r).unwrap();

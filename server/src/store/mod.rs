@@ -2,6 +2,7 @@
 //! opened, and `pushman store check`.
 
 pub(crate) mod health;
+pub(crate) mod journal;
 pub(crate) mod schedule;
 
 pub(crate) use health::Store;
@@ -22,6 +23,20 @@ pub(crate) fn open(path: &Path) -> Result<Store, String> {
         })?;
     }
     Store::open(path).map_err(|e| open_error(path, &e))
+}
+
+/// Cluster mode: scheduled pushes live in Redis, so `files.store` is neither created nor
+/// opened (nor locked); an empty schedule in memory stands in for it.
+///
+/// # Errors
+/// None in practice (redb in memory); reported like [`open`]'s.
+pub(crate) fn unused() -> Result<Store, String> {
+    let path = Path::new("(unused: cluster mode keeps scheduled pushes in Redis)");
+    Store::with_opener(
+        path,
+        Box::new(|| Schedule::open_backend(redb::backends::InMemoryBackend::new())),
+    )
+    .map_err(|e| open_error(path, &e))
 }
 
 /// What to tell the operator when the store at `path` failed to open with `e`.
@@ -64,8 +79,9 @@ pub(crate) fn check(path: &Path) -> Result<String, String> {
         || "none pending".to_owned(),
         |(id, at_ms, _)| format!("next: id {id} at_ms {at_ms}"),
     );
+    let inbox = journal::check(schedule.db()).map_or(String::new(), |line| format!("; {line}"));
     Ok(format!(
-        "{}: ok, every page verified, {len} scheduled pushes ({next})",
+        "{}: ok, every page verified, {len} scheduled pushes ({next}){inbox}",
         path.display()
     ))
 }

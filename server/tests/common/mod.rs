@@ -8,4 +8,5 @@ pub use clients::*;
 #[path = "../../../tests/common/tls.rs"]
 pub mod tls;
 
+pub mod cluster;
 pub mod daemon;

@@ -41,6 +41,8 @@ pub enum ProtocolError {
     ReservedOpcode(u8),
     /// A client must mask every frame it sends (§5.1).
     UnmaskedFrame,
+    /// A server must not mask any frame it sends (§5.1).
+    MaskedFrame,
     /// The most significant bit of a 64-bit length must be 0 (§5.2).
     LengthHighBit,
     /// Control frames must not be fragmented (§5.5).
@@ -86,6 +88,7 @@ impl fmt::Display for ProtocolError {
             Self::ReservedBits => f.write_str("reserved bits set without an extension"),
             Self::ReservedOpcode(op) => write!(f, "reserved opcode {op:#x}"),
             Self::UnmaskedFrame => f.write_str("client frame not masked"),
+            Self::MaskedFrame => f.write_str("server frame masked"),
             Self::LengthHighBit => f.write_str("64-bit length has its high bit set"),
             Self::FragmentedControl => f.write_str("control frame is fragmented"),
             Self::ControlTooLong => f.write_str("control frame longer than 125 bytes"),
@@ -152,6 +155,7 @@ mod tests {
             ProtocolError::ReservedBits,
             ProtocolError::ReservedOpcode(0xf),
             ProtocolError::UnmaskedFrame,
+            ProtocolError::MaskedFrame,
             ProtocolError::LengthHighBit,
             ProtocolError::FragmentedControl,
             ProtocolError::ControlTooLong,

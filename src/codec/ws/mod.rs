@@ -1,6 +1,8 @@
-//! RFC 6455 WebSocket, server side: the handshake, frame headers, masking, close codes, and
-//! [`WsSession`], the per-connection state machine that turns frames into messages.
+//! RFC 6455 WebSocket: the handshake (server side, and the client side in [`client`]),
+//! frame headers, masking, close codes, and [`WsSession`], the per-connection state machine
+//! that turns frames into messages.
 
+pub mod client;
 pub mod close;
 pub mod handshake;
 pub mod header;

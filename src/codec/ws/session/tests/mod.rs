@@ -3,6 +3,7 @@
 use super::*;
 use crate::codec::ws::test_util::{client, feed, feed_new, frame, server, Ev, KEY};
 
+mod client_side;
 mod errors;
 mod fragments;
 
