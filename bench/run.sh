@@ -14,6 +14,13 @@
 #   NICE=-10 bench/run.sh             # run server and generator at a higher priority
 #   SERVERS="pushman tokio-ref" bench/run.sh
 #   SERVERS="pushman pushman@/tmp/old-tree" bench/run.sh   # two builds side by side
+#   SERVERS="daemon daemon+inbox daemon+durable" bench/run.sh --sweep   # the inbox's cost
+#
+# daemon+inbox is the daemon with `[inbox] enabled` (memory only), daemon+durable adds
+# `durable = true` (its log in the store, one commit per turn); both get an HTTP API whose
+# /status pushman-bench reads around each unicast run: commits per second and bytes per
+# kept push appear in its output and JSON.
+#   SERVERS="daemon daemon-tls" bench/run.sh   # what wss:// costs (pushman-bench --tls)
 #
 # The sweep connects once per server and repetition, then runs one unicast phase per row of
 # ROWS ("BACKENDSxWINDOW": backends each keeping WINDOW pushes unanswered; total in flight
@@ -101,6 +108,8 @@ run_one() {
     fi
     if nice -n "$NICE" timeout "$limit" taskset -c 1 "$BENCH" --ws "$ws" --text "$text" --pid "$pid" \
         --conns "$CONNS" --backends "$BACKENDS" --duration "$DURATION" --label "$name" "${mode[@]}" \
+        "${BENCH_EXTRA[@]}" \
+        ${BENCH_TLS:+--tls} \
         >"$OUT/$name.$rep.txt" 2>>"$OUT/$name.bench.err"; then
         tail -n 1 "$OUT/$name.$rep.txt" >>"$OUT/results.jsonl"
         head -n -1 "$OUT/$name.$rep.txt" >&2
@@ -114,19 +123,25 @@ run_one() {
     sleep 1 # let TIME_WAIT sockets and the other CPU settle
 }
 
-# The daemon in push.php compatibility mode: auth none, no HTTP API, state in $OUT.
+# The daemon in push.php compatibility mode: auth none, state in $OUT; an HTTP API only
+# if $3 names one; $4 is extra TOML (the [inbox] section); with a fifth argument, wss://
+# with that directory's cert.pem and key.pem.
 daemon_config() {
     cat <<EOF
 log_level = "warn"
+${4:-}
 [listen]
 ws = "$1"
 text = "$2"
-http = ""
+http = "${3:-}"
 [files]
 pid = "$OUT/daemon.pid"
 log = "$OUT/daemon.log"
 store = "$OUT/daemon-data/schedule.redb"
 EOF
+    if [[ -n ${5:-} ]]; then
+        printf '[tls]\ncert = "%s/cert.pem"\nkey = "%s/key.pem"\n' "$5" "$5"
+    fi
 }
 
 for rep in $(seq "$REPS"); do
@@ -134,7 +149,9 @@ for rep in $(seq "$REPS"); do
     for server in $SERVERS; do
         ws="127.0.0.1:$((port + 1))"
         text="127.0.0.1:$((port + 2))"
-        port=$((port + 2))
+        http="127.0.0.1:$((port + 3))"
+        port=$((port + 3))
+        BENCH_EXTRA=()
         echo "== rep $rep/$REPS: $server" >&2
         tree=.
         label=$server
@@ -144,17 +161,40 @@ for rep in $(seq "$REPS"); do
         fi
         case ${server%@*} in
         pushman) run_one "$label" "$ws" "$text" "$tree/target/release/examples/push" "$ws" "$text" ;;
-        daemon)
-            daemon_config "$ws" "$text" >"$OUT/daemon.toml"
+        daemon | daemon+inbox | daemon+durable)
+            inbox=""
+            case ${server%@*} in
+            daemon+inbox) inbox=$'[inbox]\nenabled = true' ;;
+            daemon+durable) inbox=$'[inbox]\nenabled = true\ndurable = true' ;;
+            esac
+            if [[ -n $inbox ]]; then
+                daemon_config "$ws" "$text" "$http" "$inbox" >"$OUT/daemon.toml"
+                BENCH_EXTRA=(--status "$http")
+            else
+                daemon_config "$ws" "$text" >"$OUT/daemon.toml"
+            fi
             rm -rf "$OUT/daemon-data" "$OUT/daemon.pid"
             run_one "$label" "$ws" "$text" "$tree/target/release/pushman" start --config "$OUT/daemon.toml"
+            ;;
+        daemon-tls)
+            # The same daemon over wss:// (a self-signed P-256 certificate; the harness
+            # accepts any): what TLS costs, beside "daemon" in the same run.
+            if [[ ! -f $OUT/tls/cert.pem ]]; then
+                mkdir -p "$OUT/tls"
+                openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+                    -days 7 -subj /CN=localhost -keyout "$OUT/tls/key.pem" \
+                    -out "$OUT/tls/cert.pem" 2>/dev/null
+            fi
+            daemon_config "$ws" "$text" "" "" "$OUT/tls" >"$OUT/daemon.toml"
+            rm -rf "$OUT/daemon-data" "$OUT/daemon.pid"
+            BENCH_TLS=1 run_one "$label" "$ws" "$text" "$tree/target/release/pushman" start --config "$OUT/daemon.toml"
             ;;
         tokio-ref)
             run_one tokio-ref "$ws" "$text" /tmp/tokio-ref/release/tokio-ref \
                 --ws "$ws" --text "$text" --runtime current
             ;;
         ceiling) run_one ceiling "$ws" "$text" target/release/ceiling "$ws" "$text" ;;
-        *) echo "unknown server $server (pushman[@DIR], daemon[@DIR], tokio-ref, ceiling)" >&2; exit 2 ;;
+        *) echo "unknown server $server (pushman[@DIR], daemon[+inbox|+durable][@DIR], daemon-tls[@DIR], tokio-ref, ceiling)" >&2; exit 2 ;;
         esac
     done
 done

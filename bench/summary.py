@@ -72,6 +72,8 @@ def sweep_table(runs):
     ratio_cols = [(l, r) for r in refs for l in ours]
     if "pushman" in ours and "daemon" in ours:
         ratio_cols.append(("daemon", "pushman"))
+    # The inbox's cost: each inbox mode against the daemon without it, same run.
+    ratio_cols += [(l, "daemon") for l in ("daemon+inbox", "daemon+durable") if l in ours and "daemon" in ours]
     print(f"unicast delivered/s by burst depth, median of {n}; cells: rate (server CPU / generator CPU)")
     head = f"{'in flight':>10} {'BxW':>7}" + "".join(f"{l:>24}" for l in labels)
     head += "".join(f"{(short.get(l, l) + '/' + short.get(r, r)):>13}" for l, r in ratio_cols)
@@ -86,6 +88,16 @@ def sweep_table(runs):
             a, b = m(l, key, "delivered_per_sec"), m(r, key, "delivered_per_sec")
             line += f"{(f'{a / b:.2f}' if a is not None and b else '-'):>13}"
         print(line)
+    inbox = [l for l in labels if any("inbox_bytes_per_message" in r for d in runs[l] for r in d["sweep"])]
+    if inbox:
+        print("inbox figures (median): commits/s of the durable log, records per commit, bytes per kept push")
+        for key in order:
+            line = f"{key[0] * key[1]:>10} {str(key[0]) + 'x' + str(key[1]):>7}"
+            for l in inbox:
+                c, r, b = (m(l, key, f) for f in ("commits_per_sec", "records_per_commit", "inbox_bytes_per_message"))
+                cell = (f"{c:,.0f}/s x {r:,.0f}, " if c is not None else "") + (f"{b:,.0f} B" if b is not None else "-")
+                line += f"{l + ': ' + cell:>44}"
+            print(line)
     for l in labels:
         bad = sum(sum(r.get(k, 0) for k in ("lost", "duplicated", "corrupted"))
                   for d in runs[l] for r in d["sweep"])
@@ -111,9 +123,13 @@ def fmt(v):
     return "-" if v is None else (f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}")
 
 ratio_cols = [(l, r) for r in refs for l in ours]
+short = {"tokio-ref": "tokio", "ceiling": "ceil"}
+# A TLS run beside its plain twin (daemon-tls and daemon): what TLS costs, same run.
+for l in [l for l in labels if l.endswith("-tls") and l[:-4] in runs]:
+    ratio_cols.append((l, l[:-4]))
+    short[l[:-4]] = "plain"
 n = max(len(r) for r in runs.values())
 header = f"{'metric (median of ' + str(n) + ')':<32}" + "".join(f"{l:>11}" for l in labels)
-short = {"tokio-ref": "tokio", "ceiling": "ceil"}
 header += "".join(f"{l + '/' + short[r]:>15}" for l, r in ratio_cols)
 print(header)
 for name, path, _ in rows:

@@ -18,6 +18,8 @@
 //! - [`runtime`]: the Workerman-style API over user state `S`: the loop ([`Runtime`]),
 //!   [`Io`] (`ctx.io`), [`Worker`] and its callbacks, [`Ctx`], connection types, and
 //!   decoding plus dispatch.
+//! - [`tls`]: certificates for listeners with TLS ([`TlsConfig`]); the reactor drives a
+//!   rustls session per connection between the socket and the codec.
 //! - [`push`]: the push server's logic, free of sockets: registry, commands, tokens, the
 //!   per-uid inbox.
 //! - [`error`]: the crate's error type.
@@ -46,6 +48,7 @@ pub mod error;
 pub mod push;
 mod reactor;
 pub mod runtime;
+pub mod tls;
 
 pub use codec::{Limits, Protocol, WhenFull};
 pub use error::{Error, Result};
@@ -57,6 +60,7 @@ pub use runtime::{
     worker::{Reconnect, Refusal, Worker},
     Runtime, StopHandle,
 };
+pub use tls::{TlsConfig, TlsError};
 
 /// Compiles the README's examples as doctests.
 #[doc = include_str!("../README.md")]

@@ -72,8 +72,3 @@ fn ws_handshake_seeds() {
 fn ws_frames_seeds() {
     replay("ws_frames", drivers::ws_frames);
 }
-
-#[test]
-fn ws_client_seeds() {
-    replay("ws_client", drivers::ws_client);
-}

@@ -221,9 +221,9 @@ fn reconnects_from_on_close_with_a_timer() {
     assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
 }
 
+/// `ws://` upstreams are WebSocket clients (tests/outbound_ws.rs); `http://` has no client.
 #[test]
-fn http_upstreams_are_refused_websocket_ones_taken() {
-    // `ws://` upstreams: tests/outbound_ws.rs.
+fn http_upstreams_are_refused() {
     let (tx, rx) = mpsc::channel::<bool>();
     let server = serve(move || {
         let mut main = Worker::<()>::new("tcp://127.0.0.1:0").unwrap();

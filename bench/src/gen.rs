@@ -27,6 +27,8 @@ pub struct Gen {
     /// Zero of every `*_ns` timestamp.
     epoch: Instant,
     ws: SocketAddr,
+    /// `--tls`: every client's session is made from this.
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     /// Clients whose connect or handshake is in flight.
     pub in_flight: usize,
     /// Clients that completed the handshake and sent their uid.
@@ -36,7 +38,7 @@ pub struct Gen {
 }
 
 impl Gen {
-    pub fn new(ws: SocketAddr, n: usize, pad: usize) -> io::Result<Self> {
+    pub fn new(ws: SocketAddr, n: usize, pad: usize, tls: bool) -> io::Result<Self> {
         Ok(Self {
             poll: Poll::new()?,
             events: Events::with_capacity(4096),
@@ -46,6 +48,7 @@ impl Gen {
             rbuf: vec![0; 64 << 10],
             epoch: Instant::now(),
             ws,
+            tls: tls.then(crate::tls::client_config),
             in_flight: 0,
             open: 0,
             dead: 0,
@@ -89,6 +92,11 @@ impl Gen {
             Ok::<_, io::Error>(stream)
         })();
         let client = &mut self.clients[i];
+        if let Some(config) = &self.tls {
+            let name = rustls::pki_types::ServerName::try_from("localhost").expect("a name");
+            let session = rustls::ClientConnection::new(config.clone(), name).expect("a session");
+            client.tls = Some(Box::new(session));
+        }
         match result {
             Ok(stream) => {
                 client.sock = Some(stream);
@@ -154,6 +162,14 @@ impl Gen {
                 self.kill(i);
                 return;
             }
+        }
+        let client = &mut self.clients[i];
+        if writable
+            && matches!(client.state, State::Handshaking | State::Open)
+            && client.flush_tls().is_err()
+        {
+            self.kill(i);
+            return;
         }
         let client = &mut self.clients[i];
         if readable && matches!(client.state, State::Handshaking | State::Open) {

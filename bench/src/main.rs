@@ -13,6 +13,7 @@ mod gen;
 mod peer;
 mod phases;
 mod sys;
+mod tls;
 
 use clap::{Parser, ValueEnum};
 use serde_json::{json, Value};
@@ -66,9 +67,16 @@ struct Args {
     /// Broadcasts in the broadcast phase.
     #[arg(long, default_value_t = 5)]
     broadcasts: usize,
+    /// Clients speak wss:// (rustls; any server certificate is accepted).
+    #[arg(long)]
+    tls: bool,
     /// A label copied into the JSON line (e.g. the server's name).
     #[arg(long, default_value = "")]
     label: String,
+    /// The pushman daemon's HTTP API: its `/status` is read around each unicast run, for
+    /// the inbox's figures (commits of a durable inbox per second, bytes per kept push).
+    #[arg(long)]
+    status: Option<SocketAddr>,
 }
 
 /// One row of a sweep: how many backends, each with how many pushes outstanding.
@@ -119,7 +127,7 @@ fn run(args: &Args) -> std::io::Result<()> {
             args.conns
         );
     }
-    let mut g = gen::Gen::new(args.ws, args.conns, args.pad)?;
+    let mut g = gen::Gen::new(args.ws, args.conns, args.pad, args.tls)?;
     let backends = args
         .sweep
         .iter()
@@ -138,8 +146,13 @@ fn run(args: &Args) -> std::io::Result<()> {
     if !args.sweep.is_empty() {
         let mut rows = Vec::new();
         for row in &args.sweep {
+            let before = args.status.map(sys::daemon_status);
+            let start = std::time::Instant::now();
             let mut v =
                 phases::unicast(&mut g, &args.pid, args.duration, row.backends, row.window)?;
+            if let (Some(before), Some(addr)) = (before, args.status) {
+                inbox_figures(&before, &sys::daemon_status(addr), start.elapsed(), &mut v);
+            }
             v["backends"] = json!(row.backends);
             v["in_flight"] = json!(row.backends * row.window);
             rows.push(v);
@@ -151,8 +164,14 @@ fn run(args: &Args) -> std::io::Result<()> {
         return Ok(());
     }
     if wants(Phase::Unicast) {
+        let before = args.status.map(sys::daemon_status);
+        let start = std::time::Instant::now();
         out["unicast"] =
             phases::unicast(&mut g, &args.pid, args.duration, args.backends, args.window)?;
+        if let (Some(before), Some(addr)) = (before, args.status) {
+            let after = sys::daemon_status(addr);
+            inbox_figures(&before, &after, start.elapsed(), &mut out["unicast"]);
+        }
     }
     if wants(Phase::Latency) {
         let runs: Vec<Value> = args
@@ -169,6 +188,32 @@ fn run(args: &Args) -> std::io::Result<()> {
     print_table(&out);
     println!("{out}");
     Ok(())
+}
+
+/// The daemon's inbox over a run (from its `/status` before and after): commits (syncs)
+/// of a durable inbox per second of the run and its drain, records per commit, and the
+/// bytes the inbox counts per kept push at the end.
+fn inbox_figures(before: &Value, after: &Value, elapsed: std::time::Duration, v: &mut Value) {
+    let delta = |key: &str| {
+        after["inbox_journal"][key].as_f64().unwrap_or(0.0)
+            - before["inbox_journal"][key].as_f64().unwrap_or(0.0)
+    };
+    if after["inbox_journal"].is_object() {
+        let commits = delta("commits");
+        v["commits_per_sec"] = json!(commits / elapsed.as_secs_f64());
+        v["records_per_commit"] = json!(delta("records") / commits.max(1.0));
+        v["commit_us"] = json!(delta("commit_us") / commits.max(1.0));
+        v["journal_failures"] = json!(delta("failures"));
+        v["journal_snapshots"] = json!(delta("snapshots"));
+    }
+    let inbox = &after["inbox"];
+    if let (Some(bytes), Some(messages)) = (inbox["bytes"].as_f64(), inbox["messages"].as_f64()) {
+        v["inbox_messages"] = json!(messages);
+        v["inbox_bytes_per_message"] = json!(bytes / messages.max(1.0));
+        if let Some(log) = after["inbox_journal"]["bytes"].as_f64() {
+            v["journal_bytes_per_message"] = json!(log / messages.max(1.0));
+        }
+    }
 }
 
 /// A phase's lost / duplicated / corrupted frames and `fail` answers, as one table row.
@@ -252,6 +297,25 @@ fn print_table(out: &Value) {
             pct(&row["gen_cpu"])
         );
         print_errors("  lost/dup/corrupt/fail", row);
+        if row.get("commits_per_sec").is_some() {
+            println!(
+                "{:<34} {:>14}",
+                "  commits/s (records, µs each)",
+                format!(
+                    "{} ({}, {} µs)",
+                    f(&row["commits_per_sec"]),
+                    f(&row["records_per_commit"]),
+                    f(&row["commit_us"])
+                )
+            );
+        }
+        if row.get("inbox_bytes_per_message").is_some() {
+            println!(
+                "{:<34} {:>14}",
+                "  inbox bytes per kept push",
+                f(&row["inbox_bytes_per_message"])
+            );
+        }
     }
     if let Some(b) = out.get("broadcast") {
         println!(

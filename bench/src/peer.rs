@@ -1,10 +1,12 @@
 //! The two kinds of sockets the harness drives: WebSocket clients (client framing written
 //! by hand: one handshake GET, masked frames out, unmasked frames in) and pipelined backends
 //! on the text port. Reads stop at a short read: on a stream socket a read that did not fill
-//! the buffer drained it, and edge-triggered readiness fires again for new data.
+//! the buffer drained it, and edge-triggered readiness fires again for new data. With
+//! `--tls` a client's bytes go through a rustls session (read until the socket would block).
 
 use crate::book::Book;
 use mio::net::TcpStream;
+use rustls::ClientConnection;
 use std::{
     collections::VecDeque,
     io::{self, Read, Write},
@@ -31,6 +33,8 @@ pub enum State {
 #[derive(Debug)]
 pub struct Client {
     pub sock: Option<TcpStream>,
+    /// `--tls`: the session the client's bytes go through.
+    pub tls: Option<Box<ClientConnection>>,
     pub state: State,
     /// An incomplete response head or frame carried to the next read.
     partial: Vec<u8>,
@@ -48,6 +52,7 @@ impl Client {
     pub fn new() -> Self {
         Self {
             sock: None,
+            tls: None,
             state: State::Idle,
             partial: Vec::new(),
         }
@@ -59,15 +64,98 @@ impl Client {
             "GET / HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
         );
-        let sock = self.sock.as_mut().ok_or(io::ErrorKind::NotConnected)?;
-        write_all_nb(sock, req.as_bytes())?;
+        self.send(req.as_bytes())?;
         self.state = State::Handshaking;
         Ok(())
+    }
+
+    /// Writes a small message (through TLS: sealed, then as much as the socket takes; the
+    /// rest leaves on the next writable edge, see [`Client::flush_tls`]).
+    fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let sock = self.sock.as_mut().ok_or(io::ErrorKind::NotConnected)?;
+        match self.tls.as_mut() {
+            None => write_all_nb(sock, bytes),
+            Some(tls) => {
+                tls.writer().write_all(bytes)?;
+                self.flush_tls()
+            }
+        }
+    }
+
+    /// Sends the ciphertext the session holds, until the socket would block.
+    pub fn flush_tls(&mut self) -> io::Result<()> {
+        let (Some(sock), Some(tls)) = (self.sock.as_mut(), self.tls.as_mut()) else {
+            return Ok(());
+        };
+        while tls.wants_write() {
+            match tls.write_tls(sock) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads through the TLS session until the socket would block.
+    fn read_tls(&mut self, index: usize, rbuf: &mut [u8], book: &mut Book, now_ns: u64) -> Flow {
+        loop {
+            let (Some(sock), Some(tls)) = (self.sock.as_mut(), self.tls.as_mut()) else {
+                return Flow::Gone;
+            };
+            match tls.read_tls(sock) {
+                Ok(0) => return Flow::Gone,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Flow::Open,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return Flow::Gone,
+            }
+            if tls.process_new_packets().is_err() {
+                return Flow::Gone;
+            }
+            loop {
+                let Some(tls) = self.tls.as_mut() else {
+                    return Flow::Gone;
+                };
+                let n = match tls.reader().read(rbuf) {
+                    Ok(0) => return Flow::Gone,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(_) => return Flow::Gone,
+                };
+                if self.consume(index, &rbuf[..n], book, now_ns) == Flow::Gone {
+                    return Flow::Gone;
+                }
+            }
+            if self.flush_tls().is_err() {
+                return Flow::Gone;
+            }
+        }
+    }
+
+    /// Hands `data` (after any partial item kept from before) to [`Client::process`].
+    fn consume(&mut self, index: usize, data: &[u8], book: &mut Book, now_ns: u64) -> Flow {
+        if self.partial.is_empty() {
+            let (used, r) = self.process(index, data, book, now_ns);
+            self.partial.extend_from_slice(&data[used..]);
+            r
+        } else {
+            let mut all = std::mem::take(&mut self.partial);
+            all.extend_from_slice(data);
+            let (used, r) = self.process(index, &all, book, now_ns);
+            all.drain(..used);
+            self.partial = all;
+            r
+        }
     }
 
     /// Reads what is available; completes the handshake (then sends `uid`) and hands every
     /// text frame to `book`. Returns `Gone` if the connection ended.
     pub fn read(&mut self, index: usize, rbuf: &mut [u8], book: &mut Book, now_ns: u64) -> Flow {
+        if self.tls.is_some() {
+            return self.read_tls(index, rbuf, book, now_ns);
+        }
         loop {
             let Some(sock) = self.sock.as_mut() else {
                 return Flow::Gone;
@@ -79,18 +167,7 @@ impl Client {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => return Flow::Gone,
             };
-            let result = if self.partial.is_empty() {
-                let (used, r) = self.process(index, &rbuf[..n], book, now_ns);
-                self.partial.extend_from_slice(&rbuf[used..n]);
-                r
-            } else {
-                let mut data = std::mem::take(&mut self.partial);
-                data.extend_from_slice(&rbuf[..n]);
-                let (used, r) = self.process(index, &data, book, now_ns);
-                data.drain(..used);
-                self.partial = data;
-                r
-            };
+            let result = self.consume(index, &rbuf[..n], book, now_ns);
             if result == Flow::Gone || n < rbuf.len() {
                 return result;
             }
@@ -119,8 +196,7 @@ impl Client {
             at = end + 4;
             let uid = format!("u{index}");
             let frame = masked_text(uid.as_bytes(), index as u32);
-            let sock = self.sock.as_mut().expect("handshaking without a socket");
-            if write_all_nb(sock, &frame).is_err() {
+            if self.send(&frame).is_err() {
                 return (at, Flow::Gone);
             }
             self.state = State::Open;

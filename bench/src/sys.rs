@@ -141,3 +141,24 @@ pub fn connect_from(
     std.set_nodelay(true)?;
     Ok(mio::net::TcpStream::from_std(std))
 }
+
+/// The pushman daemon's `GET /status` at `addr` (`Connection: close`: the server closes after the
+/// answer), or `null` if it cannot be read: the figures it feeds are then left out.
+pub fn daemon_status(addr: std::net::SocketAddr) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let read = || -> std::io::Result<String> {
+        let mut s = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2))?;
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+        // The Host is the address: the daemon refuses names it does not know (DNS rebinding).
+        let head = format!("GET /status HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        s.write_all(head.as_bytes())?;
+        let mut text = String::new();
+        s.read_to_string(&mut text)?;
+        Ok(text)
+    };
+    read()
+        .ok()
+        .and_then(|t| t.split_once("\r\n\r\n").map(|(_, body)| body.to_string()))
+        .and_then(|body| serde_json::from_str(&body).ok())
+        .unwrap_or(serde_json::Value::Null)
+}

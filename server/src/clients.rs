@@ -8,13 +8,20 @@
 use super::{
     config::{AuthMode, Config, SlowConsumer},
     inbox::{self, Greeting},
+    proxy,
     state::Daemon,
 };
 use pushman::{codec::http::Request, push::token, ConnId, Ctx, Limits, Message, Refusal, Worker};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::{
+    net::IpAddr,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
 
 /// The WebSocket worker's name, in status output.
 pub(crate) const NAME: &str = "websocket";
+/// The name of the plain `ws://` listener beside a TLS one (`tls.ws_plain`): the same
+/// callbacks, its own name so `status` tells the two apart.
+pub(crate) const PLAIN_NAME: &str = "websocket-plain";
 /// Longest uid accepted, in bytes.
 const MAX_UID: usize = 256;
 /// Close code for authentication failures and policy violations (RFC 6455 §7.4.1).
@@ -76,30 +83,25 @@ pub(crate) fn limits(config: &Config) -> Limits {
 /// Counts the connection, then refuses it if that passed a limit. Every connection is
 /// counted here and uncounted in `on_close`, which the library runs for each one, refused
 /// ones included (right after this callback, before the next accept): no marker needed.
+/// A trusted proxy's connection is counted per IP at its handshake, which names the client.
 fn on_connect(ctx: &mut Ctx<'_, Daemon>, conn: ConnId) {
     ctx.state.ws_connections += 1;
     let Some(ip) = ctx.io.peer_addr(conn).map(|a| a.ip()) else {
         return;
     };
-    let from_ip = ctx.state.per_ip.entry(ip).or_default();
-    *from_ip += 1;
-    let limits = &ctx.state.config.limits;
-    let reason = if ctx.state.ws_connections > limits.max_connections {
-        Some("max_connections")
-    } else if *from_ip > limits.max_connections_per_ip {
-        Some("max_connections_per_ip")
-    } else {
+    let per_ip = if proxy::is_trusted(&ctx.state.config.auth.trusted_proxies, ip) {
+        ctx.state.proxied.insert(conn, None);
         None
+    } else {
+        count_ip(ctx.state, ip)
+    };
+    let reason = if ctx.state.ws_connections > ctx.state.config.limits.max_connections {
+        Some("max_connections")
+    } else {
+        per_ip
     };
     if let Some(reason) = reason {
-        let now = ctx.io.now();
-        if let Some(suppressed) = ctx.state.refusal_log.admit(now) {
-            log::warn!(
-                "refusing connection {conn} from {ip}: {reason} reached \
-                 ({suppressed} more refused since the last such line)"
-            );
-        }
-        ctx.state.stats.connections_refused += 1;
+        refuse(ctx, conn, ip, reason);
         ctx.io.destroy(conn);
         return;
     }
@@ -107,7 +109,37 @@ fn on_connect(ctx: &mut Ctx<'_, Daemon>, conn: ConnId) {
     ctx.state.unwatched.push((conn, now));
 }
 
+/// Counts one more connection from `ip`; names the limit that passed, if one did.
+fn count_ip(state: &mut Daemon, ip: IpAddr) -> Option<&'static str> {
+    let from_ip = state.per_ip.entry(ip).or_default();
+    *from_ip += 1;
+    (*from_ip > state.config.limits.max_connections_per_ip).then_some("max_connections_per_ip")
+}
+
+/// Counts and logs a refused connection (at most one line per interval).
+fn refuse(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, ip: IpAddr, reason: &str) {
+    let now = ctx.io.now();
+    if let Some(suppressed) = ctx.state.refusal_log.admit(now) {
+        log::warn!(
+            "refusing connection {conn} from {ip}: {reason} reached \
+             ({suppressed} more refused since the last such line)"
+        );
+    }
+    ctx.state.stats.connections_refused += 1;
+}
+
+/// The client's address: the one a trusted proxy named, else the peer's.
+pub(crate) fn client_ip(ctx: &Ctx<'_, Daemon>, conn: ConnId) -> Option<IpAddr> {
+    match ctx.state.proxied.get(&conn) {
+        Some(Some(ip)) => Some(*ip),
+        _ => ctx.io.peer_addr(conn).map(|a| a.ip()),
+    }
+}
+
 fn on_handshake(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, req: &Request) -> Result<(), Refusal> {
+    if ctx.state.proxied.contains_key(&conn) {
+        forwarded_client(ctx, conn, req)?;
+    }
     let origins = &ctx.state.config.auth.origins;
     if !origins.is_empty() {
         let origin = req
@@ -136,6 +168,24 @@ fn on_handshake(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, req: &Request) -> Resul
         }
     }
     Ok(())
+}
+
+/// Reads the client's address from a trusted proxy's headers and counts it per IP; past
+/// `max_connections_per_ip` the upgrade is refused with 429 (the proxy passes it on).
+fn forwarded_client(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, req: &Request) -> Result<(), Refusal> {
+    let Some(peer) = ctx.io.peer_addr(conn).map(|a| a.ip()) else {
+        return Ok(());
+    };
+    let client = proxy::client_ip(&ctx.state.config.auth.trusted_proxies, peer, req);
+    ctx.state.proxied.insert(conn, Some(client));
+    let Some(reason) = count_ip(ctx.state, client) else {
+        return Ok(());
+    };
+    refuse(ctx, conn, client, reason);
+    Err(Refusal {
+        status: 429,
+        reason: "too many connections from this address".into(),
+    })
 }
 
 fn on_message(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, msg: Message<'_>) {
@@ -193,7 +243,7 @@ fn verify(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, token: &str) -> Result<String
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let peer = ctx.io.peer_addr(conn);
+    let peer = client_ip(ctx, conn);
     token::verify(ctx.state.config.auth.secret.as_bytes(), token, now).map_err(|e| {
         ctx.state.stats.auth_failures += 1;
         match peer {
@@ -217,7 +267,11 @@ fn on_close(ctx: &mut Ctx<'_, Daemon>, conn: ConnId) {
         crate::cluster::engine::on_last_tab(ctx, &uid);
     }
     ctx.state.ws_connections = ctx.state.ws_connections.saturating_sub(1);
-    if let Some(ip) = ctx.io.peer_addr(conn).map(|a| a.ip()) {
+    let counted = match ctx.state.proxied.remove(&conn) {
+        Some(client) => client,
+        None => ctx.io.peer_addr(conn).map(|a| a.ip()),
+    };
+    if let Some(ip) = counted {
         if let Some(n) = ctx.state.per_ip.get_mut(&ip) {
             *n -= 1;
             if *n == 0 {

@@ -161,9 +161,16 @@ impl Heartbeat {
             }
         }
 
-        let total = ctx.io.connection_count_of(clients::NAME);
+        let total = ctx.io.connection_count_of(clients::NAME)
+            + ctx.io.connection_count_of(clients::PLAIN_NAME);
         if let Some((cursor, n)) = self.checks.quota(now, check_period, total) {
-            let (ids, next) = ctx.io.connections_page_of(clients::NAME, cursor, n);
+            let (ids, next) = if ctx.state.config.tls.ws_plain.is_some() {
+                // Browsers on two listeners (`tls.ws_plain`): every connection is paged,
+                // `check_timeouts` skips the APIs'.
+                ctx.io.connections_page(cursor, n)
+            } else {
+                ctx.io.connections_page_of(clients::NAME, cursor, n)
+            };
             self.checks.advanced(next, now);
             check_timeouts(ctx, &ids);
         }
@@ -176,6 +183,12 @@ fn check_timeouts(ctx: &mut Ctx<'_, Daemon>, ids: &[ConnId]) {
     let hb = &ctx.state.config.heartbeat;
     let (idle_limit, bind_limit) = (hb.idle_timeout, hb.handshake_timeout);
     for &id in ids {
+        if !matches!(
+            ctx.io.worker_name(id),
+            Some(clients::NAME | clients::PLAIN_NAME)
+        ) {
+            continue;
+        }
         let Some((age, idle)) = ctx.io.age_and_idle(id) else {
             continue;
         };

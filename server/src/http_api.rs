@@ -9,6 +9,7 @@ use super::{
     replies::Ticket,
     state::Daemon,
     status::{Connections, StatusReport},
+    store::journal,
 };
 use pushman::{
     codec::http::{Request, Response},
@@ -145,7 +146,11 @@ fn authorize(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, req: &Request) -> Result<(
     if secret.is_empty() {
         return Ok(());
     }
-    let ip = ctx.io.peer_addr(conn).map(|a| a.ip());
+    let trusted = &ctx.state.config.auth.trusted_proxies;
+    let ip = ctx
+        .io
+        .peer_addr(conn)
+        .map(|a| crate::proxy::client_ip(trusted, a.ip(), req));
     let now = ctx.io.now();
     if ip.is_some_and(|ip| ctx.state.api_throttle.blocked(ip, now)) {
         ctx.state.stats.lines_refused += 1;
@@ -204,7 +209,8 @@ fn run(
         Err((mode, e)) => return Some(api::refuse(ctx, mode, &e).to_http()),
     };
     if ctx.state.cluster.is_none() {
-        return Some(api::run_parsed(ctx, command, line).to_http());
+        let reply = journal::after_commit(ctx, ticket, |ctx| api::run_parsed(ctx, command, line));
+        return reply.map(|r| r.to_http());
     }
     match crate::cluster::api::run_parsed(ctx, command, line, ticket) {
         Some(reply) => Some(reply.to_http()),

@@ -19,8 +19,10 @@ mod http_api;
 mod http_guard;
 mod inbox;
 mod logfile;
+mod logging;
 mod pidfile;
 mod process;
+mod proxy;
 mod replies;
 mod report;
 mod serve;
@@ -32,6 +34,7 @@ mod supervisor;
 mod systemd;
 mod table;
 mod text_api;
+mod tls;
 
 use clap::Parser;
 use cli::{load, Cli, Command, StoreAction};

@@ -15,6 +15,8 @@ use std::collections::VecDeque;
 pub(crate) struct Pending {
     base: u64,
     slots: VecDeque<Option<String>>,
+    /// Reading was paused for [`MAX_PENDING`] unanswered lines; resumed below half of it.
+    paused: bool,
 }
 
 /// Past this many unanswered lines, a connection is not read from until replies drain.
@@ -65,7 +67,8 @@ impl Ticket {
                     pending.base = slot;
                 }
                 pending.slots.push_back(None);
-                if pending.slots.len() >= MAX_PENDING {
+                if pending.slots.len() >= MAX_PENDING && !pending.paused {
+                    pending.paused = true;
                     ctx.io.pause_recv(conn);
                 }
             }
@@ -89,18 +92,20 @@ fn text_answer(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, slot: u64, line: String)
     } else {
         pending.slots[index] = Some(line);
     }
-    let was_full = pending.slots.len() >= MAX_PENDING;
     while let Some(Some(_)) = pending.slots.front() {
         if let Some(Some(line)) = pending.slots.pop_front() {
             pending.base += 1;
             let _ = ctx.io.send(conn, line);
         }
     }
+    // Resumed once half drained (not only by the answer that found it full: answers
+    // mostly come one at a time, and the next ones would never see it full again).
     let left = pending.slots.len();
+    if pending.paused && left < MAX_PENDING / 2 {
+        pending.paused = false;
+        ctx.io.resume_recv(conn);
+    }
     if left == 0 {
         ctx.state.text_pending.remove(&conn);
-    }
-    if was_full && left < MAX_PENDING / 2 {
-        ctx.io.resume_recv(conn);
     }
 }

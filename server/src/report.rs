@@ -50,6 +50,12 @@ pub(crate) fn status(config: &Config) -> Outcome {
         s.connections, s.uids_online, s.groups, s.scheduled_pending
     );
     println!("{}", store_line(&s.store));
+    if let Some(tls) = &s.tls {
+        let days = tls
+            .expires_in_days
+            .map_or("unknown".to_string(), |d| format!("in {d} days"));
+        println!("tls on   cert {}   expires {days}", tls.cert);
+    }
     if let Some(c) = &s.cluster {
         println!("{}", cluster_line(c));
     }
@@ -65,6 +71,19 @@ pub(crate) fn status(config: &Config) -> Outcome {
             e.uid_cap,
             e.memory,
             inbox.gaps
+        );
+    }
+    if let Some(j) = &s.inbox_journal {
+        println!(
+            "inbox journal {:.1} MiB   commits {}   records {}   snapshots {}   failures {}{}",
+            j.bytes as f64 / 1048576.0,
+            j.commits,
+            j.records,
+            j.snapshots,
+            j.failures,
+            j.last_error
+                .as_deref()
+                .map_or(String::new(), |e| format!(" (last: {e})"))
         );
     }
     let p = &s.pushes;
@@ -136,7 +155,10 @@ pub(crate) fn connections(config: &Config) -> Outcome {
         .map(|c| {
             vec![
                 c.id.to_string(),
-                c.peer,
+                match c.forwarded_for {
+                    Some(client) => format!("{client} via {}", c.peer),
+                    None => c.peer,
+                },
                 c.uid.unwrap_or_else(|| "-".to_string()),
                 c.protocol,
                 c.bytes_in.to_string(),

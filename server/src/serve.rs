@@ -8,7 +8,7 @@ use crate::{
     fd_limit, heartbeat, http_api, inbox, logfile,
     source::Source,
     state::Daemon,
-    store, systemd, text_api,
+    store, systemd, text_api, tls,
 };
 use pushman::Runtime;
 use std::{net::SocketAddr, time::Duration};
@@ -26,6 +26,8 @@ pub(crate) enum DaemonError {
     Runtime(pushman::Error),
     /// `[cluster]` cannot be used: a bad `redis` URL, or no node id.
     Cluster(String),
+    /// `[tls]`: the certificate or key cannot be loaded.
+    Tls(String),
 }
 
 impl std::fmt::Display for DaemonError {
@@ -33,7 +35,7 @@ impl std::fmt::Display for DaemonError {
         match self {
             Self::Store(e) => write!(f, "cannot open the schedule store: {e}"),
             Self::Runtime(e) => e.fmt(f),
-            Self::Cluster(e) => e.fmt(f),
+            Self::Cluster(e) | Self::Tls(e) => e.fmt(f),
         }
     }
 }
@@ -68,9 +70,15 @@ pub(crate) fn serve(
     if config.auth.mode == AuthMode::None {
         log::warn!("auth.mode = \"none\": a browser's first message is its uid, unverified (push.php behaviour); set auth.mode = \"token\" in production");
     }
+    let tls = tls::load(&config.tls).map_err(DaemonError::Tls)?;
     let mut runtime = Runtime::new(Daemon::new(config.clone(), source, schedule))?;
+    if config.inbox.durable {
+        store::journal::install(&mut runtime);
+    }
     let mut browsers = clients::worker(&config)?;
     browsers.on_worker_stop(|_| systemd::notify(systemd::STOPPING));
+    browsers.tls = tls.as_ref().map(|t| t.config.clone());
+    runtime.state().tls = tls;
     let mut bound = vec![(clients::NAME.to_string(), runtime.listen(browsers)?)];
     if let Some(addr) = config.listen.text {
         bound.push((
@@ -83,6 +91,13 @@ pub(crate) fn serve(
             http_api::NAME.to_string(),
             runtime.listen(http_api::worker(&config, addr)?)?,
         ));
+    }
+    if let Some(addr) = config.tls.ws_plain {
+        // The same clients' worker, without TLS, under its own name.
+        let mut plain = clients::worker(&config)?;
+        plain.addr = addr;
+        plain.name = clients::PLAIN_NAME.into();
+        bound.push((clients::PLAIN_NAME.to_string(), runtime.listen(plain)?));
     }
     if !config.cluster.redis.is_empty() {
         start_cluster(&mut runtime, &config)?;
@@ -143,8 +158,8 @@ fn reload(ctx: &mut pushman::Ctx<'_, Daemon>) {
 }
 
 /// Re-reads the config file. Secrets, limits (for new connections), the slow-consumer
-/// policy, origins, timeouts and the log level change; listeners and the store do not
-/// (they need a restart, and a warning says so).
+/// policy, origins, timeouts, the log level and the TLS certificate (for new connections)
+/// change; listeners and the store do not (they need a restart, and a warning says so).
 fn reload_config(ctx: &mut pushman::Ctx<'_, Daemon>) {
     let Some(path) = ctx.state.source.path.clone() else {
         log::info!("reload: no config file; nothing to re-read");
@@ -161,7 +176,7 @@ fn reload_config(ctx: &mut pushman::Ctx<'_, Daemon>) {
     let changed = old.restart_only_changes(&new);
     if !changed.is_empty() {
         log::warn!(
-            "reload: {} changed; [listen], [files] and inbox.enabled changes take effect at restart",
+            "reload: {} changed; [listen], [files], inbox.enabled, TLS on/off and tls.ws_plain changes take effect at restart",
             changed.join(", ")
         );
     }
@@ -169,6 +184,7 @@ fn reload_config(ctx: &mut pushman::Ctx<'_, Daemon>) {
         fd_limit::warn_if_short(&new, fd_limit::current());
     }
     log::set_max_level(new.log_level);
+    crate::logging::set_format(new.log_format);
     if let Some(inbox) = ctx.state.inbox.as_mut() {
         inbox.set_config(new.inbox.limits());
     }
@@ -176,14 +192,21 @@ fn reload_config(ctx: &mut pushman::Ctx<'_, Daemon>) {
         inbox.set_limits(&new.inbox);
     }
     ctx.io.set_limits(clients::NAME, clients::limits(&new));
+    ctx.io
+        .set_limits(clients::PLAIN_NAME, clients::limits(&new));
     ctx.io.set_limits(text_api::NAME, text_api::limits(&new));
     ctx.io.set_limits(http_api::NAME, http_api::limits(&new));
     log::info!("reloaded {}", path.display());
     if new.cluster != old.cluster {
         log::warn!("reload: [cluster] changes take effect at restart");
     }
+    tls::reload(ctx, &new.tls);
+    let old = &ctx.state.config;
     let mut new = new;
     new.inbox.enabled = old.inbox.enabled;
+    new.inbox.durable = old.inbox.durable;
+    // A listener: it changes at restart (the heartbeat reads it).
+    new.tls.ws_plain = old.tls.ws_plain;
     ctx.state.config = Config {
         listen: old.listen.clone(),
         files: old.files.clone(),

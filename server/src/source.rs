@@ -72,14 +72,20 @@ impl Source {
         ] {
             *file = self.base.join(&*file);
         }
+        for file in [&mut config.tls.cert, &mut config.tls.key] {
+            if !file.as_os_str().is_empty() {
+                *file = self.base.join(&*file);
+            }
+        }
         config.validate()?;
         Ok(config)
     }
 }
 
 impl Config {
-    /// The `[listen]` and `[files]` keys that differ in `new`, as `key (old → new)`: they
-    /// take effect only at restart, so `reload` names them.
+    /// The `[listen]` and `[files]` keys (and TLS on/off, `tls.ws_plain`) that differ in
+    /// `new`, as `key (old → new)`: they take effect only at restart, so `reload` names
+    /// them.
     pub(crate) fn restart_only_changes(&self, new: &Config) -> Vec<String> {
         let (a, b) = (&self.listen, &new.listen);
         let (f, g) = (&self.files, &new.files);
@@ -104,9 +110,26 @@ impl Config {
                 changed.push(format!("{key} ({} → {})", old.display(), new.display()));
             }
         }
+        let (t, u) = (&self.tls, &new.tls);
+        if t.enabled() != u.enabled() {
+            let onoff = |on: bool| if on { "on" } else { "off" };
+            changed.push(format!(
+                "tls ({} → {})",
+                onoff(t.enabled()),
+                onoff(u.enabled())
+            ));
+        }
+        if t.ws_plain != u.ws_plain {
+            let (old, new) = (as_in_file(t.ws_plain), as_in_file(u.ws_plain));
+            changed.push(format!("tls.ws_plain ({old:?} → {new:?})"));
+        }
         if self.inbox.enabled != new.inbox.enabled {
             let (old, new) = (self.inbox.enabled, new.inbox.enabled);
             changed.push(format!("inbox.enabled ({old} → {new})"));
+        }
+        if self.inbox.durable != new.inbox.durable {
+            let (old, new) = (self.inbox.durable, new.inbox.durable);
+            changed.push(format!("inbox.durable ({old} → {new})"));
         }
         changed
     }

@@ -53,11 +53,16 @@ pub(crate) struct Daemon {
     pub(crate) per_ip: HashMap<IpAddr, usize>,
     /// WebSocket connections open.
     pub(crate) ws_connections: usize,
+    /// WebSocket connections from a trusted proxy: the client's IP once the handshake named
+    /// it (then it is what `per_ip` counts), `None` before.
+    pub(crate) proxied: HashMap<ConnId, Option<IpAddr>>,
     /// Text-API connections that presented the API secret.
     pub(crate) api_authorized: HashSet<ConnId>,
     /// Pushes kept per uid for reconnecting and offline clients (`[inbox]`); `None` when
     /// off.
     pub(crate) inbox: Option<pushman::push::inbox::Inbox>,
+    /// The inbox's durable log (`inbox.durable`); `None` when off.
+    pub(crate) journal: Option<super::store::journal::Journal>,
     /// Connections that read `msg` frames with offsets (`resume=1`).
     pub(crate) resumers: HashSet<ConnId>,
     /// Throttles the "refusing connection" log line.
@@ -76,6 +81,8 @@ pub(crate) struct Daemon {
     /// The same, in Unix milliseconds: scheduled pushes that fell due before it wait for
     /// browsers to reconnect (see `api::deliver_due`).
     pub(crate) started_ms: u64,
+    /// The certificate of the WebSocket port (`[tls]`); `None` while TLS is off.
+    pub(crate) tls: Option<super::tls::Loaded>,
 }
 
 impl Daemon {
@@ -90,9 +97,11 @@ impl Daemon {
             stats: Stats::default(),
             per_ip: HashMap::new(),
             ws_connections: 0,
+            proxied: HashMap::new(),
             api_authorized: HashSet::new(),
             refusal_log: Default::default(),
             inbox,
+            journal: None,
             resumers: HashSet::new(),
             api_throttle: Default::default(),
             unwatched: Vec::new(),
@@ -100,6 +109,7 @@ impl Daemon {
             text_pending: HashMap::new(),
             started: Instant::now(),
             started_ms: unix_ms(),
+            tls: None,
         }
     }
 }

@@ -5,7 +5,7 @@ use crate::{
     cli::{load, Opts},
     clients,
     config::Config,
-    fd_limit, logfile,
+    fd_limit, logfile, logging,
     pidfile::{self, PidFile, PidState},
     process::{self, Signal},
     serve, systemd, Outcome,
@@ -20,11 +20,7 @@ pub(crate) fn start(opts: &Opts, detached: bool) -> Outcome {
     }
     let (config, source) = load(opts)?;
     let mut pid_file = PidFile::acquire(&config.files.pid).map_err(|e| e.to_string())?;
-    env_logger::Builder::new()
-        .filter_level(log::LevelFilter::Trace)
-        .format_target(false)
-        .init();
-    log::set_max_level(config.log_level);
+    logging::init(config.log_format, config.log_level);
     if detached {
         logfile::adopt(config.files.log.clone());
     }

@@ -7,6 +7,7 @@ use super::{
     config::Config,
     replies::Ticket,
     state::Daemon,
+    store::journal,
 };
 use pushman::{push::command, ConnId, Ctx, Limits, Message, Worker};
 use serde_json::json;
@@ -54,8 +55,10 @@ fn on_line(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, msg: Message<'_>) {
         return;
     }
     if ctx.state.cluster.is_none() {
-        let reply = api::execute(ctx, line);
-        let _ = ctx.io.send(conn, reply.to_line());
+        let ticket = Ticket::next_text(ctx, conn);
+        if let Some(reply) = journal::after_commit(ctx, ticket, |ctx| api::execute(ctx, line)) {
+            ticket.answer(ctx, reply);
+        }
         return;
     }
     let ticket = Ticket::next_text(ctx, conn);

@@ -61,9 +61,15 @@ struct Browser {
 
 impl Browser {
     fn start() -> Self {
+        Self::start_with("")
+    }
+
+    /// With more Chromium flags (space-separated).
+    fn start_with(chromium_args: &str) -> Self {
         require_prerequisites();
         let mut child = Command::new("node")
             .arg(e2e_dir().join("driver.mjs"))
+            .env("CHROMIUM_EXTRA_ARGS", chromium_args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -163,7 +169,11 @@ fn page_text(browser: &mut Browser, id: &str) -> String {
 }
 
 fn status_json(p: &Pushman) -> Value {
-    let mut resp = ureq::get(&format!("http://{}/status", p.http))
+    status_at(p.http)
+}
+
+fn status_at(http: SocketAddr) -> Value {
+    let mut resp = ureq::get(&format!("http://{http}/status"))
         .call()
         .expect("GET /status");
     serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap()
@@ -503,5 +513,226 @@ fn pushman_js_reports_a_gap_when_what_it_missed_is_no_longer_kept() {
     assert_eq!(
         browser.json("eval window.got"),
         json!([r#"{"uid":"gap","n":6}"#])
+    );
+}
+
+/// Three ports free now, for a server that must keep its addresses across a restart.
+fn free_ports() -> [u16; 3] {
+    let listeners: Vec<std::net::TcpListener> = (0..3)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().unwrap().port())
+}
+
+/// `dir`'s config with `extra`, on the fixed ports `ports` (ws, text, http).
+fn fixed_config(dir: &TempDir, extra: &str, ports: [u16; 3]) -> PathBuf {
+    let path = dir.config(extra);
+    let config = std::fs::read_to_string(&path).unwrap();
+    let config = config
+        .replace(
+            "ws = \"127.0.0.1:0\"",
+            &format!("ws = \"127.0.0.1:{}\"", ports[0]),
+        )
+        .replace(
+            "text = \"127.0.0.1:0\"",
+            &format!("text = \"127.0.0.1:{}\"", ports[1]),
+        )
+        .replace(
+            "http = \"127.0.0.1:0\"",
+            &format!("http = \"127.0.0.1:{}\"", ports[2]),
+        );
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+/// A backend that does not give up: sends `line` until the server acknowledges it
+/// (`"ok":true`), reconnecting while the server is down. Returns how many tries it took.
+fn push_until_acknowledged(text: SocketAddr, line: &str) -> u32 {
+    for attempt in 1.. {
+        let reply = std::net::TcpStream::connect_timeout(&text, Duration::from_millis(200))
+            .ok()
+            .and_then(|mut api| {
+                api.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+                api.write_all(format!("{line}\n").as_bytes()).ok()?;
+                let mut reply = String::new();
+                BufReader::new(api).read_line(&mut reply).ok()?;
+                Some(reply)
+            });
+        match reply {
+            Some(r) if r.contains(r#""ok":true"#) => return attempt,
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+        assert!(attempt < 400, "{line} never acknowledged");
+    }
+    unreachable!()
+}
+
+#[test]
+#[ignore = "needs chromium, php, curl, node and npm ci --prefix server/tests/e2e; .ci/run runs it"]
+fn pushman_js_keeps_every_push_across_pushman_restart_with_a_durable_inbox() {
+    const N: u32 = 50;
+    let dir = TempDir::new("browser-durable");
+    let ports = free_ports();
+    let config = fixed_config(&dir, "[inbox]\nenabled = true\ndurable = true\n", ports);
+    let c = config.to_str().unwrap();
+    let start = cli(&["start", "-d", "--config", c], &dir.0);
+    assert!(start.status.success(), "{start:?}");
+    let [ws, text, http] = ports.map(|port| SocketAddr::from(([127, 0, 0, 1], port)));
+    let pid = |http| status_at(http)["pid"].as_u64().unwrap();
+    let pid_before = pid(http);
+    let mut browser = Browser::start();
+    browser.run(&format!("open http://{ws}/"));
+    // Each push becomes an item of a list in the page, with its offset.
+    browser.run(
+        "eval (function () { var ul = document.createElement('ul'); ul.id = 'durable'; \
+         document.body.appendChild(ul); \
+         window.reconnects = 0; \
+         window.r = new Pushman('ws://' + location.host + '/', { uid: 'dur', \
+           minDelay: 200, maxDelay: 600, \
+           onstatus: function (s) { if (s === 'reconnecting') window.reconnects++; }, \
+           onmessage: function (d) { \
+             var li = document.createElement('li'); li.dataset.o = window.r.position.o; \
+             li.textContent = d; ul.appendChild(li); } }); \
+         window.r.connect(); return 1; })()",
+    );
+    browser.run("until window.r.status === 'open'");
+    let epoch = browser.json("eval window.r.position.e");
+    let pusher = std::thread::spawn(move || {
+        (1..=N)
+            .map(|n| {
+                let line = json!({"cmd": "push", "uid": "dur", "data": format!("m{n}")});
+                let tries = push_until_acknowledged(text, &line.to_string());
+                std::thread::sleep(Duration::from_millis(100));
+                tries
+            })
+            .collect::<Vec<u32>>()
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let restart = cli(&["restart", "--config", c], &dir.0);
+    assert!(restart.status.success(), "{restart:?}");
+    let tries = pusher.join().unwrap();
+    browser.run(&format!(
+        "until document.querySelectorAll('#durable li').length >= {N}"
+    ));
+    std::thread::sleep(Duration::from_millis(500));
+    let items = browser.json(
+        "eval [...document.querySelectorAll('#durable li')].map(function (li) { \
+         return [Number(li.dataset.o), li.textContent]; })",
+    );
+    let items = items.as_array().unwrap();
+    let texts: Vec<&str> = items.iter().map(|i| i[1].as_str().unwrap()).collect();
+    let want: Vec<String> = (1..=N).map(|n| format!("m{n}")).collect();
+    assert_eq!(texts, want, "every push exactly once, in order");
+    let offsets: Vec<u64> = items.iter().map(|i| i[0].as_u64().unwrap()).collect();
+    assert!(
+        offsets.windows(2).all(|w| w[1] == w[0] + 1),
+        "consecutive offsets: {offsets:?}"
+    );
+    assert_eq!(
+        browser.json("eval window.r.position.e"),
+        epoch,
+        "same epoch after the restart"
+    );
+    // It was another process: the offsets went on from the log, not from 1 in a new epoch.
+    let pid_after = pid(http);
+    assert_ne!(pid_before, pid_after, "pushman restart made a new process");
+    assert!(
+        browser.json("eval window.reconnects").as_u64().unwrap() >= 1,
+        "the tab's socket was closed by the restart"
+    );
+    // `pushman restart` may be quick enough that no push found the server down.
+    eprintln!("tries per push: {tries:?}");
+    let stop = cli(&["stop", "--config", c], &dir.0);
+    assert!(stop.status.success(), "{stop:?}");
+}
+
+#[test]
+#[ignore = "needs chromium, php, curl, node and npm ci --prefix server/tests/e2e; .ci/run runs it"]
+fn the_seed_snippets_get_pushes_queued_while_offline_in_order_even_across_kill9() {
+    let dir = TempDir::new("browser-offline");
+    let ports = free_ports();
+    let config = fixed_config(
+        &dir,
+        "[inbox]\nenabled = true\noffline = true\ndurable = true\n",
+        ports,
+    );
+    let server = Pushman::start(&config);
+    let text = server.text;
+    // The article's PHP snippet, for a uid nobody is connected as: push.php's truth is
+    // `fail`, but the push is kept.
+    for percent in ["10%", "20%", "30%"] {
+        assert_eq!(php_push(&dir, text, percent), "fail\n");
+    }
+    server.kill9();
+    let server = Pushman::start(&config);
+    assert_eq!(php_push(&dir, text, "40%"), "fail\n");
+    let mut browser = Browser::start();
+    browser.run(&format!("open http://{}/", server.ws));
+    // The article's plain JS snippet (alert replaced by a list in the page).
+    browser.run(
+        "eval (function () { var ul = document.createElement('ul'); ul.id = 'plain'; \
+         document.body.appendChild(ul); \
+         var ws = new WebSocket('ws://' + document.domain + ':' + location.port); \
+         ws.onopen = function () { var uid = 'uid1'; ws.send(uid); }; \
+         ws.onmessage = function (e) { var li = document.createElement('li'); \
+           li.textContent = e.data; ul.appendChild(li); }; \
+         return 1; })()",
+    );
+    browser.run("until document.querySelectorAll('#plain li').length >= 4");
+    // Live again: the next one is `ok` and follows the queue.
+    assert_eq!(php_push(&dir, text, "50%"), "ok\n");
+    browser.run("until document.querySelectorAll('#plain li').length >= 5");
+    std::thread::sleep(Duration::from_millis(300));
+    let got = browser.json("eval [...document.querySelectorAll('#plain li')].map(function (li) { return li.textContent; })");
+    let want: Vec<String> = ["10%", "20%", "30%", "40%", "50%"]
+        .iter()
+        .map(|p| format!(r#"{{"uid":"uid1","percent":"{p}"}}"#))
+        .collect();
+    assert_eq!(got, json!(want), "byte-exact, in order, once");
+}
+
+#[test]
+#[ignore = "needs chromium, php, curl, node and npm ci --prefix server/tests/e2e; .ci/run runs it"]
+fn demo_page_over_https_and_pushman_js_over_wss_receive_a_push() {
+    let dir = TempDir::new("browser-tls");
+    let ca = tls::TestCa::new();
+    let cert = ca.server_cert("chromium");
+    std::fs::write(dir.path("chain.pem"), &cert.chain_pem).unwrap();
+    std::fs::write(dir.path("key.pem"), &cert.key_pem).unwrap();
+    let config = dir.config(&format!(
+        "[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+        dir.path("chain.pem").display(),
+        dir.path("key.pem").display()
+    ));
+    let server = Pushman::start(&config);
+    // Chromium trusts the test certificate by its key's hash, nothing else.
+    let mut browser = Browser::start_with(&format!(
+        "--ignore-certificate-errors-spki-list={}",
+        cert.spki_sha256
+    ));
+    let port = server.ws.port();
+    browser.run(&format!(
+        "open https://localhost:{port}/?uid=uid1&autoconnect=1"
+    ));
+    assert_eq!(browser.run("status open"), "open (uid uid1)");
+    assert_eq!(browser.json("eval location.protocol"), json!("https:"));
+    assert_eq!(php_push(&dir, server.text, "42%"), "ok\n");
+    browser.run(r#"see {"uid":"uid1","percent":"42%"}"#);
+    // pushman.js on its own, as an application page would use it, over wss://.
+    browser.run(&format!(
+        "eval (window.__got = [], window.__p = new Pushman('wss://localhost:{port}/', \
+         {{ uid: 'uid2', onmessage: function (d) {{ window.__got.push(String(d)); }}, \
+         onstatus: function (s) {{ window.__st = s; }} }}), window.__p.connect(), 'started')"
+    ));
+    browser.run("until window.__st === 'open'");
+    let line = json!({"uid": "uid2", "percent": "7%"}).to_string();
+    assert_eq!(request_line(&mut tcp_connect(server.text), &line), "ok");
+    browser.run("until window.__got.length > 0");
+    assert_eq!(browser.json("eval window.__got[0]"), json!(line));
+    let status = status_json(&server);
+    assert_eq!(status["connections"], 2, "{status}");
+    assert!(
+        status["tls"]["expires_in_days"].as_u64().is_some(),
+        "{status}"
     );
 }

@@ -139,3 +139,54 @@ fn the_shipped_configs_parse() {
         assert!(said.contains("not running"), "{file}: {said}");
     }
 }
+
+/// Waits until `path` holds a line for which `found` is true; returns every line so far.
+fn wait_for_line(path: &std::path::Path, found: impl Fn(&str) -> bool) -> Vec<String> {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        if lines.iter().any(|l| found(l)) {
+            return lines;
+        }
+        assert!(Instant::now() < deadline, "no such line in:\n{text}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn log_format_json_writes_one_object_per_line_and_reload_switches_it() {
+    let dir = TempDir::new("log-json");
+    let config = dir.config("log_format = \"json\"");
+    let server = Pushman::start(&config);
+    let stderr = dir.path("stderr.log");
+    let mut ws = ws_connect(server.ws, "/");
+    ws.send("uid \"quoted\"\nnewline".into()).unwrap();
+    let lines = wait_for_line(&stderr, |l| l.contains("quoted"));
+    for line in &lines {
+        let value: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not one JSON object per line: {line:?}: {e}"));
+        for key in ["ts", "level", "target", "msg"] {
+            assert!(value[key].is_string(), "{key} missing in {line}");
+        }
+    }
+    let listening = lines
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["msg"].as_str().unwrap().contains("listening on"))
+        .expect("the listening line");
+    assert_eq!(listening["level"], "INFO");
+    assert!(listening["ts"].as_str().unwrap().ends_with('Z'));
+
+    // Back to text on reload: the reload's own line is the first plain one.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("log_format = \"json\"", "")).unwrap();
+    signal(server.child.id(), "HUP");
+    let lines = wait_for_line(&stderr, |l| l.starts_with('[') && l.contains("reloaded"));
+    let plain = lines.iter().find(|l| l.contains("reloaded")).unwrap();
+    assert!(
+        serde_json::from_str::<serde_json::Value>(plain).is_err(),
+        "{plain}"
+    );
+    server.stop();
+}

@@ -1,8 +1,9 @@
 //! Accepting connections, and pausing a listener while accepts fail (out of file
 //! descriptors) instead of spinning on it and logging every failure.
 
-use super::{conn::Conn, token, AcceptPause, ConnId, Reactor, Task};
+use super::{conn::Conn, tls::Tls, token, AcceptPause, ConnId, Reactor, Task};
 use mio::Interest;
+use rustls::ServerConnection;
 use std::io;
 
 impl<T> Reactor<T> {
@@ -39,6 +40,18 @@ impl<T> Reactor<T> {
                 continue;
             }
             let _ = socket.set_nodelay(true);
+            let tls = match self.workers[worker]
+                .tls
+                .as_ref()
+                .map(|c| ServerConnection::new(c.clone()))
+            {
+                None => None,
+                Some(Ok(session)) => Some(Tls::new(session)),
+                Some(Err(e)) => {
+                    log::warn!("cannot start TLS for {peer}: {e}");
+                    continue;
+                }
+            };
             let entry = self.conns.vacant_entry();
             let key = entry.key();
             if let Err(e) =
@@ -52,7 +65,7 @@ impl<T> Reactor<T> {
             self.next_seq += 1;
             let id = ConnId::new(self.next_seq, key);
             let meta = &self.workers[worker];
-            entry.insert(Conn::new(
+            let conn = entry.insert(Conn::new(
                 id,
                 socket,
                 peer,
@@ -61,6 +74,12 @@ impl<T> Reactor<T> {
                 &meta.limits,
                 self.now,
             ));
+            // The TLS handshake is a request from the first byte on: `request_timeout`
+            // bounds it even if the client never sends one.
+            if tls.is_some() {
+                conn.partial_since = Some(self.now);
+            }
+            conn.tls = tls;
             self.workers[worker].open += 1;
             self.arm_deadline(key);
             return Some((id, worker));

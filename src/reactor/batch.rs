@@ -6,7 +6,9 @@
 //! connection's chain. A flush walks each chain in the order its messages were sent and
 //! hands them to the socket in one `writev` (at most [`MAX_IOV`] at a time); whatever the
 //! socket does not take moves to the connection's own output buffer and WRITABLE interest
-//! carries it on. No `epoll_ctl` happens unless a socket is full.
+//! carries it on. No `epoll_ctl` happens unless a socket is full. With TLS the chain's
+//! messages are sealed together into full records and the ciphertext leaves the same way
+//! (see `tls.rs`).
 //!
 //! When flushes happen is the runtime's choice (`runtime::Runtime::run`): a connection's
 //! own replies at the end of its read batch, everything else at the end of the turn. The
@@ -14,6 +16,7 @@
 
 use super::{
     conn::{Conn, OutBuf, Phase, Progress},
+    tls::Wire,
     Reactor,
 };
 use std::io::{self, IoSlice, Write};
@@ -175,6 +178,10 @@ impl<T> Reactor<T> {
             }
             return Progress::Moved;
         }
+        if self.sealed {
+            self.write_sealed(key, parts);
+            return Progress::Moved;
+        }
         if parts.iter().map(|p| p.len()).sum::<usize>() >= BIG_MESSAGE {
             if conn.batched.is_some() {
                 self.flush_batched(key);
@@ -198,12 +205,33 @@ impl<T> Reactor<T> {
         Progress::Moved
     }
 
+    /// `write_parts` while sealed: nothing is written; a message goes into the batch (large
+    /// ones too) until it holds [`BATCH_LIMIT`], then into the connection's own buffer
+    /// (bounded by its send buffer limit, as ever), behind its chain so the order holds.
+    fn write_sealed(&mut self, key: usize, parts: &[&[u8]]) {
+        let conn = &mut self.conns[key];
+        if self.batch.len() < BATCH_LIMIT {
+            self.batch.push(key, &mut conn.batched, parts);
+            return;
+        }
+        if let Some(chain) = conn.batched.take() {
+            self.batch.keep_rest(chain.head, 0, &mut conn.output);
+        }
+        for part in parts {
+            conn.output.extend(part);
+        }
+        self.held.push(key);
+    }
+
     /// Writes slot `key`'s chain now, then settles the connection as [`Self::flush_output`]
-    /// does. Returns whether its output is now empty.
+    /// does. Returns whether its output is now empty. While sealed, nothing is written.
     pub(crate) fn flush_batched(&mut self, key: usize) -> bool {
         let Some(conn) = self.conns.get_mut(key) else {
             return false;
         };
+        if self.sealed {
+            return false;
+        }
         let Some(chain) = conn.batched.take() else {
             return conn.output.is_empty();
         };
@@ -218,17 +246,29 @@ impl<T> Reactor<T> {
         }
         let Conn {
             socket,
+            tls,
             output,
             bytes_out,
             ..
         } = conn;
-        let progress = self.batch.write(chain, socket, output, bytes_out);
+        let mut wire = Wire {
+            socket,
+            tls: tls.as_deref_mut(),
+        };
+        let mut progress = self.batch.write(chain, &mut wire, output, bytes_out);
+        if matches!(progress, Progress::Drained) && wire.tls.is_some_and(|t| t.pending()) {
+            // Sealed, but some ciphertext waits for the socket.
+            progress = Progress::Moved;
+        }
         self.after_write(key, progress)
     }
 
     /// Writes every chain in the batch (in the order connections first got output), then
-    /// empties it.
+    /// empties it. Nothing while sealed.
     pub(crate) fn flush_batch(&mut self) {
+        if self.sealed {
+            return;
+        }
         // Flushing adds no messages (it runs no callbacks), so the batch is empty after.
         let mut dirty = std::mem::take(&mut self.batch.dirty);
         for &key in &dirty {

@@ -36,12 +36,20 @@ impl<T> Reactor<T> {
             self.flush_batched(key);
             return;
         }
-        if conn.phase != Phase::Closing || !conn.output.is_empty() {
+        if conn.phase != Phase::Closing || !conn.output.is_empty() || conn.tls_pending() {
             self.update_interest(key);
             return;
         }
         if conn.peer_eof {
             self.kill(key, None);
+            return;
+        }
+        if let Some(tls) = conn.tls.as_mut().filter(|t| !t.close_sent) {
+            // TLS ends with our `close_notify` (RFC 8446 §6.1) before the FIN.
+            tls.close_sent = true;
+            tls.session.send_close_notify();
+            let flushed = conn.flush();
+            self.after_write(key, flushed);
             return;
         }
         let _ = conn.socket.shutdown(std::net::Shutdown::Write);
@@ -58,7 +66,20 @@ impl<T> Reactor<T> {
         let Some(conn) = self.conns.get_mut(key) else {
             return false;
         };
-        if matches!(conn.phase, Phase::Dead | Phase::Linger) || conn.hold_output {
+        if matches!(conn.phase, Phase::Dead | Phase::Linger) {
+            return false;
+        }
+        if conn.hold_output {
+            // Plaintext waits for the WebSocket 101; TLS handshake output does not.
+            if let Err(e) = conn.wire().send_held() {
+                self.kill(key, Some(ConnError::Io(e)));
+            } else {
+                self.update_interest(key);
+            }
+            return false;
+        }
+        if self.sealed {
+            self.held.push(key);
             return false;
         }
         let flushed = conn.flush();
@@ -94,10 +115,26 @@ impl<T> Reactor<T> {
         }
     }
 
+    /// Ends a held turn (see `sealed`): what would have been written during it is written
+    /// now, in the same shape: the read batches' replies (their chains) and what waited in
+    /// connections' own buffers. The rest of the batch is the runtime's to flush or defer,
+    /// as after any turn.
+    pub(crate) fn unseal(&mut self) {
+        self.sealed = false;
+        for key in std::mem::take(&mut self.held) {
+            if self.conns.contains(key) {
+                self.flush_batched(key);
+                self.flush_output(key);
+            }
+        }
+    }
+
     /// Ends a read batch: writes the replies it gathered in one go (other connections'
     /// output waits for the end of the turn).
     pub(crate) fn uncork(&mut self, key: usize) {
-        if self.conns.contains(key) {
+        if self.sealed {
+            self.held.push(key);
+        } else if self.conns.contains(key) {
             self.flush_batched(key);
         }
     }
@@ -113,8 +150,11 @@ impl<T> Reactor<T> {
                 if let Codec::Ws(_) = conn.codec {
                     self.kill(key, None);
                 } else if let Codec::Upgrading(_) = conn.codec {
-                    // `ws://`: the server hung up before its 101.
-                    let eof = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+                    // Our upgrade was never answered: the connect failed.
+                    let eof = std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the server closed the connection before answering the upgrade",
+                    );
                     self.kill(key, Some(ConnError::Connect(eof.into())));
                 } else {
                     self.close(id, crate::codec::ws::CloseCode::NORMAL.0, "");

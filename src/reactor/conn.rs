@@ -1,16 +1,13 @@
 //! One connection's socket, protocol state and buffers, and the only code that reads and
 //! writes sockets. `WouldBlock` never leaves this file: I/O results become [`Progress`].
 
-use super::{batch::Chain, ConnId};
+use super::{
+    batch::Chain,
+    tls::{Tls, Wire},
+    ConnId,
+};
 use crate::codec::{
-    frame::FrameCodec,
-    http::HttpCodec,
-    text::TextCodec,
-    ws::{
-        client::{ClientHandshake, Masker},
-        WsSession,
-    },
-    Limits, Protocol, WhenFull,
+    frame::FrameCodec, http::HttpCodec, text::TextCodec, ws::WsSession, Limits, Protocol, WhenFull,
 };
 use mio::net::TcpStream;
 use std::{
@@ -46,8 +43,8 @@ pub(crate) enum Codec {
     Frame(FrameCodec),
     Http(HttpCodec),
     Handshake(HttpCodec),
-    /// `ws://` outbound: waiting for the server's 101.
-    Upgrading(ClientHandshake),
+    /// Outbound `ws://`: our upgrade request is sent, the server's 101 awaited.
+    Upgrading(Box<super::connect::Upgrade>),
     Ws(Box<WsSession>),
     Detached,
 }
@@ -143,6 +140,12 @@ impl OutBuf {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// The queued bytes.
+    pub(crate) fn into_vec(mut self) -> Vec<u8> {
+        self.buf.drain(..self.head);
+        self.buf
+    }
+
     /// Puts `bytes` in front of everything queued (the WebSocket 101 before early sends).
     pub(crate) fn prepend(&mut self, bytes: &[u8]) {
         let mut buf = Vec::with_capacity(bytes.len() + self.len());
@@ -169,6 +172,9 @@ impl OutBuf {
 pub(crate) struct Conn {
     pub(crate) id: ConnId,
     pub(crate) socket: TcpStream,
+    /// The TLS session of a connection accepted by a worker with `tls`: every read and
+    /// write goes through it (see [`Wire`]).
+    pub(crate) tls: Option<Box<Tls>>,
     pub(crate) peer: SocketAddr,
     /// Index of the worker that accepted it.
     pub(crate) worker: usize,
@@ -190,11 +196,11 @@ pub(crate) struct Conn {
     pub(crate) writable: bool,
     /// WebSocket before the 101 is written: sends are queued, not written.
     pub(crate) hold_output: bool,
-    /// `ws://` outbound: the keys its frames are masked with (RFC 6455 §5.3).
-    pub(crate) masker: Option<Masker>,
     pub(crate) recv_paused: bool,
     /// An outbound connection whose connect has not completed yet (see `connect.rs`).
     pub(crate) connecting: bool,
+    /// An outbound WebSocket: the client side, whose frames are masked.
+    pub(crate) ws_client: bool,
     /// Closed by its owner (`close`, `destroy`): an outbound worker's automatic reconnect
     /// does not bring it back.
     pub(crate) closed_by_owner: bool,
@@ -231,6 +237,7 @@ impl Conn {
         Self {
             id,
             socket,
+            tls: None,
             peer,
             worker,
             protocol,
@@ -244,9 +251,9 @@ impl Conn {
             backlogged: false,
             writable: false,
             hold_output: protocol == Protocol::WebSocket,
-            masker: None,
             recv_paused: false,
             connecting: false,
+            ws_client: false,
             closed_by_owner: false,
             buffer_full: false,
             peer_eof: false,
@@ -272,10 +279,30 @@ impl Conn {
         self.output.len() + self.batched.map_or(0, |c| c.bytes)
     }
 
-    /// Reads once into `buf`'s free space.
+    /// The socket as reads and writes see it: through the TLS session, if any.
+    pub(crate) fn wire(&mut self) -> Wire<'_> {
+        Wire {
+            socket: &mut self.socket,
+            tls: self.tls.as_deref_mut(),
+        }
+    }
+
+    /// Whether TLS ciphertext waits for the socket (output not flushed yet).
+    pub(crate) fn tls_pending(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.pending())
+    }
+
+    /// Whether the TLS handshake is still under way (it counts as an incomplete request).
+    pub(crate) fn tls_handshaking(&self) -> bool {
+        self.tls
+            .as_ref()
+            .is_some_and(|t| t.session.is_handshaking())
+    }
+
+    /// Reads once into `buf`'s free space (plaintext, with TLS).
     pub(crate) fn read_into(&mut self, buf: &mut InBuf) -> Progress {
         loop {
-            return match self.socket.read(&mut buf.data[buf.end..]) {
+            return match self.wire().read(&mut buf.data[buf.end..]) {
                 Ok(0) => Progress::Eof,
                 Ok(n) => {
                     buf.end += n;
@@ -289,7 +316,8 @@ impl Conn {
         }
     }
 
-    /// Reads and discards; for lingering connections.
+    /// Reads and discards (ciphertext too: nothing more is decoded); for lingering
+    /// connections.
     pub(crate) fn read_discard(&mut self) -> Progress {
         let mut sink = [0u8; 4096];
         loop {
@@ -312,7 +340,7 @@ impl Conn {
             let slices: [IoSlice<'_>; 3] =
                 std::array::from_fn(|i| IoSlice::new(parts.get(i).copied().unwrap_or(&[])));
             loop {
-                match self.socket.write_vectored(&slices[..parts.len().min(3)]) {
+                match self.wire().write_vectored(&slices[..parts.len().min(3)]) {
                     Ok(n) => written = n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -334,10 +362,26 @@ impl Conn {
         Progress::Moved
     }
 
-    /// Writes queued output until it is empty (`Drained`) or the socket is full (`Moved`).
+    /// Writes queued output (with TLS: held ciphertext first) until it is empty
+    /// (`Drained`) or the socket is full (`Moved`).
     pub(crate) fn flush(&mut self) -> Progress {
+        match self.wire().send_held() {
+            Ok(true) => {}
+            Ok(false) => return Progress::Moved,
+            Err(e) => return Progress::Error(e),
+        }
         while !self.output.is_empty() {
-            match self.socket.write(&self.output.buf[self.output.head..]) {
+            let Self {
+                socket,
+                tls,
+                output,
+                ..
+            } = self;
+            let mut wire = Wire {
+                socket,
+                tls: tls.as_deref_mut(),
+            };
+            match wire.write(&output.buf[output.head..]) {
                 Ok(0) => return Progress::Error(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.output.consume(n);
@@ -348,6 +392,10 @@ impl Conn {
                 Err(e) => return Progress::Error(e),
             }
         }
-        Progress::Drained
+        if self.tls_pending() {
+            Progress::Moved
+        } else {
+            Progress::Drained
+        }
     }
 }

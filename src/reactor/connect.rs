@@ -8,13 +8,39 @@
 //! runtime calls [`Reactor::connect_ready`], which asks the socket (`SO_ERROR`, then
 //! `getpeername`, as mio's `TcpStream::connect` docs prescribe).
 
+//!
+//! An outbound WebSocket (`ws://`) is established in two steps: once the TCP connect
+//! completes, its upgrade request is written and the frames sent so far wait in its
+//! [`Upgrade`]; once the runtime has checked the server's 101 ([`Reactor::upgraded`]), they
+//! leave and `on_connect` runs. The connect deadline covers both steps.
+
 use super::{
-    conn::{Codec, Conn, MAX_HTTP_HEAD},
-    token, ConnError, ConnId, Deferred, Reactor, Task,
+    conn::{Codec, Conn, Phase},
+    token, ConnError, ConnId, Deferred, Reactor, SendError, Task,
 };
-use crate::codec::ws::client::{ClientHandshake, Masker};
+use crate::codec::ws::client::{self, ClientHandshake, ClientHandshakeError};
 use mio::{net::TcpStream, Interest};
 use std::{fmt, io, net::SocketAddr};
+
+/// An outbound WebSocket waiting for the server's 101.
+#[derive(Debug)]
+pub(crate) struct Upgrade {
+    pub(crate) handshake: ClientHandshake,
+    /// Frames sent before the 101, in order: "the client MUST wait for a response from the
+    /// server before sending any further data" (RFC 6455 §4.1).
+    held: Vec<u8>,
+}
+
+impl Upgrade {
+    /// Holds one more frame, within the connection's send buffer limit.
+    pub(crate) fn hold(&mut self, frame: &[u8], limit: usize) -> Result<(), SendError> {
+        if self.held.len() + frame.len() > limit {
+            return Err(SendError::BufferFull);
+        }
+        self.held.extend_from_slice(frame);
+        Ok(())
+    }
+}
 
 /// Why an outbound connection was not established; given to `on_error` (as
 /// [`ConnError::Connect`]) before `on_close`.
@@ -26,9 +52,9 @@ pub enum ConnectError {
     TimedOut,
     /// Any other failure the OS reported (unreachable network, reset, …).
     Io(io::Error),
-    /// `ws://`: the server did not accept the WebSocket upgrade (a status other than 101, a
-    /// wrong `Sec-WebSocket-Accept`, …).
-    Upgrade(crate::codec::ws::client::UpgradeError),
+    /// `ws://`: the server did not accept the upgrade (a status other than 101, a wrong
+    /// `Sec-WebSocket-Accept`, not HTTP at all).
+    Upgrade(ClientHandshakeError),
 }
 
 impl fmt::Display for ConnectError {
@@ -37,7 +63,7 @@ impl fmt::Display for ConnectError {
             Self::Refused => f.write_str("connection refused"),
             Self::TimedOut => f.write_str("connect timed out"),
             Self::Io(e) => e.fmt(f),
-            Self::Upgrade(e) => e.fmt(f),
+            Self::Upgrade(e) => write!(f, "websocket upgrade refused: {e}"),
         }
     }
 }
@@ -99,11 +125,12 @@ impl<T> Reactor<T> {
         );
         conn.connecting = true;
         conn.hold_output = true;
-        if meta.protocol == crate::codec::Protocol::WebSocket {
-            // `ws://`: the opening handshake is sent once connected; frames are masked.
-            let mut masker = Masker::new(seed(id));
-            conn.codec = Codec::Upgrading(ClientHandshake::new(&mut masker, MAX_HTTP_HEAD));
-            conn.masker = Some(masker);
+        if meta.ws_target.is_some() {
+            conn.ws_client = true;
+            conn.codec = Codec::Upgrading(Box::new(Upgrade {
+                handshake: ClientHandshake::new(client::nonce()),
+                held: Vec::new(),
+            }));
         }
         // Registered for both; `update_interest` must not see a reason to change that while
         // `hold_output` keeps `want` false, so it is recorded as not writable.
@@ -138,53 +165,58 @@ impl<T> Reactor<T> {
             return Connecting::Failed;
         }
         conn.connecting = false;
+        conn.hold_output = false;
         conn.last_active = self.now;
+        let upgrading = if let Codec::Upgrading(upgrade) = &mut conn.codec {
+            // What was sent while connecting waits for the 101 (`send` put the frames in
+            // `held`; anything else queued joins them in order); the request goes first.
+            let queued = std::mem::take(&mut conn.output).into_vec();
+            upgrade.held.splice(0..0, queued);
+            let meta = &self.workers[conn.worker];
+            let (host, path) = meta.ws_target.as_deref().cloned().unwrap_or_default();
+            let host = if conn.peer == meta.local_addr {
+                host
+            } else {
+                conn.peer.to_string()
+            };
+            let mut request = Vec::new();
+            upgrade.handshake.write_request(&host, &path, &mut request);
+            conn.output.extend(&request);
+            true
+        } else {
+            false
+        };
         // Interest goes back to READABLE (plus WRITABLE while output is queued): forced,
         // since the registration still has WRITABLE from the connect.
         conn.writable = true;
         let (id, worker) = (conn.id, conn.worker);
-        if let Codec::Upgrading(handshake) = &conn.codec {
-            // Sends stay held until the 101: "Once the client's opening handshake has been
-            // sent, the client MUST wait for a response from the server before sending any
-            // further data." (RFC 6455 §4.1). The request goes straight to the socket, whose
-            // buffer is empty on a new connection; `on_connect` follows the 101.
-            let mut request = Vec::new();
-            handshake.write_request(
-                &conn.peer.to_string(),
-                &self.workers[worker].path,
-                &mut request,
-            );
-            let written = std::io::Write::write(&mut conn.socket, &request);
-            if !matches!(written, Ok(n) if n == request.len()) {
-                let e = written
-                    .err()
-                    .unwrap_or_else(|| io::ErrorKind::WriteZero.into());
-                self.kill(key, Some(ConnError::Connect(e.into())));
-                return Connecting::Failed;
-            }
-            conn.bytes_out += request.len() as u64;
-        } else {
-            conn.hold_output = false;
-            self.deferred.push_back(Deferred::Connect(id, worker));
+        if !upgrading {
+            self.established(id, worker);
         }
+        self.update_interest(key);
+        Connecting::Established
+    }
+
+    /// The connection is ready for the application: `on_connect`, backoff reset, timeouts.
+    fn established(&mut self, id: ConnId, worker: usize) {
         let meta = &mut self.workers[worker];
         if let Some((min, _)) = meta.reconnect {
             meta.backoff = min;
         }
-        self.update_interest(key);
-        self.arm_deadline(key);
-        Connecting::Established
+        self.deferred.push_back(Deferred::Connect(id, worker));
+        self.arm_deadline(id.slot());
     }
 
-    /// `ws://`: the server's 101 was accepted: the held sends leave, `on_connect` follows.
-    pub(crate) fn upgraded(&mut self, key: usize) {
+    /// The runtime checked the server's 101 on slot `key`, whose codec it has replaced:
+    /// the frames held since the connect leave, `on_connect` follows.
+    pub(crate) fn upgraded(&mut self, key: usize, upgrade: Upgrade) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        conn.hold_output = false;
+        conn.output.extend(&upgrade.held);
         let (id, worker) = (conn.id, conn.worker);
-        self.deferred.push_back(Deferred::Connect(id, worker));
-        self.flush_output(key);
+        self.established(id, worker);
+        self.update_interest(key);
     }
 
     /// An outbound connection is gone: with automatic reconnect (and unless its owner
@@ -226,23 +258,18 @@ impl<T> Reactor<T> {
         }
     }
 
-    /// The connect deadline of `id` passed: fail it if it is still connecting.
+    /// The connect deadline of `id` passed: fail it if it is still connecting (or, for
+    /// `ws://`, still waiting for the 101).
     pub(crate) fn connect_deadline(&mut self, id: ConnId) -> bool {
         match self.conn(id) {
-            Some(conn) if conn.connecting || matches!(conn.codec, Codec::Upgrading(_)) => {
+            Some(conn)
+                if conn.connecting
+                    || (conn.phase == Phase::Open && matches!(conn.codec, Codec::Upgrading(_))) =>
+            {
                 self.kill(id.slot(), Some(ConnError::Connect(ConnectError::TimedOut)));
                 true
             }
             _ => false,
         }
     }
-}
-
-/// A seed for a connection's masking keys: `std`'s OS-seeded `RandomState` (new keys per
-/// call) over the connection id.
-fn seed(id: ConnId) -> u64 {
-    use std::hash::{BuildHasher as _, Hasher as _};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(id.slot() as u64);
-    h.finish()
 }

@@ -88,7 +88,10 @@ impl<T> Reactor<T> {
         }
         // One write into an empty socket buffer; a peer that sent its request already
         // gets the refusal before our FIN (any unread bytes are drained, so no reset).
-        let _ = socket.write(&meta.refusal);
+        // A TLS client gets just the FIN: plaintext would only be a protocol error to it.
+        if meta.tls.is_none() {
+            let _ = socket.write(&meta.refusal);
+        }
         let _ = socket.shutdown(std::net::Shutdown::Write);
         let _ = socket.read(&mut [0u8; 4096]);
         true
@@ -176,7 +179,9 @@ impl<T> Reactor<T> {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        if conn.input.pending() == 0 || conn.recv_paused || conn.backlogged {
+        // A TLS handshake under way is a request not complete yet.
+        let partial = conn.input.pending() > 0 || conn.tls_handshaking();
+        if !partial || conn.recv_paused || conn.backlogged {
             conn.partial_since = None;
         } else if conn.partial_since.is_none() {
             conn.partial_since = Some(self.now);

@@ -35,6 +35,7 @@ pub(crate) mod read;
 mod send;
 mod signal;
 pub(crate) mod timer;
+pub(crate) mod tls;
 pub(crate) mod token;
 
 pub(crate) use batch::BATCH_LIMIT;
@@ -157,8 +158,11 @@ pub(crate) struct WorkerMeta {
     pub(crate) reconnect: Option<(Duration, Duration)>,
     /// Outbound with `reconnect`: the wait before the next attempt.
     pub(crate) backoff: Duration,
-    /// Outbound `ws://`: the request path of the opening handshake.
-    pub(crate) path: String,
+    /// Outbound `ws://`: the upgrade's `Host` and path.
+    pub(crate) ws_target: Option<Box<(String, String)>>,
+    /// Listeners with TLS: each accepted connection gets a session of this configuration
+    /// (replaced by a certificate reload; sessions already made keep theirs).
+    pub(crate) tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 /// The reactor's state. The runtime drives it: it polls `poll`, hands readiness to the
@@ -187,6 +191,11 @@ pub(crate) struct Reactor<T> {
     /// Output gathered during the turn, written per connection in one `writev` when the
     /// runtime flushes it.
     pub(crate) batch: batch::Batch,
+    /// No socket write happens while set (the runtime's held turn, see `runtime::Runtime::
+    /// hold_output`): messages gather in the batch or in their connection's buffer.
+    pub(crate) sealed: bool,
+    /// Slots whose flush was skipped while sealed; flushed by [`Reactor::unseal`].
+    pub(crate) held: Vec<usize>,
     /// The open-files limit and the descriptors not used by connections (`fd_reserve`).
     pub(crate) fds: limits::FdBudget,
 }
@@ -219,6 +228,8 @@ impl<T> Reactor<T> {
             scratch: Vec::new(),
             read_buf: conn::InBuf::default(),
             batch: batch::Batch::default(),
+            sealed: false,
+            held: Vec::new(),
             fds: limits::FdBudget::default(),
         })
     }
@@ -314,7 +325,8 @@ impl<T> Reactor<T> {
     /// waits in the write batch, which the runtime flushes within the turn).
     pub(crate) fn update_interest(&mut self, key: usize) {
         let conn = &mut self.conns[key];
-        let want = !conn.output.is_empty() && !conn.hold_output;
+        // TLS ciphertext (the TLS handshake's, say) leaves even while plaintext is held.
+        let want = (!conn.output.is_empty() && !conn.hold_output) || conn.tls_pending();
         if want == conn.writable || conn.phase == Phase::Dead {
             return;
         }

@@ -47,9 +47,14 @@ impl<T> Reactor<T> {
         buf.reserve(4096);
         let room = buf.data.len() - buf.end;
         let end_before = buf.end;
-        match conn.read_into(buf) {
+        let progress = conn.read_into(buf);
+        if conn.tls_pending() && !conn.writable {
+            // The TLS handshake (or an alert) wrote more than the socket took.
+            self.update_interest(key);
+        }
+        match progress {
             Progress::Moved => {
-                conn.last_active = self.now;
+                self.conns[key].last_active = self.now;
                 Read::Data {
                     filled: buf.end - end_before == room,
                 }

@@ -1,6 +1,9 @@
 //! Outgoing messages framed by the connection's protocol, written or queued.
 
-use super::{conn::Phase, ConnId, Reactor, SendError};
+use super::{
+    conn::{Codec, Phase},
+    ConnId, Reactor, SendError,
+};
 use crate::codec::{frame, http::Response, text, ws, Protocol};
 
 type SendResult = std::result::Result<(), SendError>;
@@ -22,7 +25,7 @@ impl<T> Reactor<T> {
                 let head = frame::header(data.len()).map_err(|_| SendError::TooLarge)?;
                 self.queue(id.slot(), &[&head, data])
             }
-            Protocol::WebSocket if conn.masker.is_some() => self.send_masked(id, opcode, data),
+            Protocol::WebSocket if conn.ws_client => self.send_masked(id, opcode, data),
             Protocol::WebSocket => {
                 let mut head = [0u8; ws::header::MAX_SERVER_HEADER];
                 let n = ws::header::encode_header(true, opcode, data.len(), &mut head);
@@ -35,6 +38,21 @@ impl<T> Reactor<T> {
                 self.respond(id, &response)
             }
         }
+    }
+
+    /// Sends one frame of an outbound WebSocket: masked with a fresh key; held until the
+    /// server's 101 if it has not come yet.
+    fn send_masked(&mut self, id: ConnId, opcode: ws::OpCode, data: &[u8]) -> SendResult {
+        let mut frame = std::mem::take(&mut self.scratch);
+        frame.clear();
+        ws::header::encode_masked_frame(opcode, data, ws::client::masking_key(), &mut frame);
+        let conn = &mut self.conns[id.slot()];
+        let result = match &mut conn.codec {
+            Codec::Upgrading(upgrade) => upgrade.hold(&frame, conn.max_send_buffer),
+            _ => self.queue(id.slot(), &[&frame]),
+        };
+        self.scratch = frame;
+        result
     }
 
     /// Sends an HTTP response; closes the connection afterwards unless the request asked to
@@ -65,25 +83,13 @@ impl<T> Reactor<T> {
         result
     }
 
-    /// A `ws://` client's frame: masked with a fresh key (RFC 6455 §5.3), so copied once.
-    fn send_masked(&mut self, id: ConnId, opcode: ws::OpCode, data: &[u8]) -> SendResult {
-        let mut bytes = std::mem::take(&mut self.scratch);
-        bytes.clear();
-        if let Some(masker) = self.conns[id.slot()].masker.as_mut() {
-            ws::client::encode_masked(opcode, data, masker, &mut bytes);
-        }
-        let result = self.queue(id.slot(), &[&bytes]);
-        self.scratch = bytes;
-        result
-    }
-
     /// Sends a WebSocket ping; nothing for other protocols or before the handshake.
     pub(crate) fn ping(&mut self, id: ConnId) -> SendResult {
         let conn = self.open_conn(id)?;
         if conn.protocol != Protocol::WebSocket || conn.hold_output {
             return Ok(());
         }
-        if conn.masker.is_some() {
+        if conn.ws_client {
             return self.send_masked(id, ws::OpCode::Ping, &[]);
         }
         let mut head = [0u8; ws::header::MAX_SERVER_HEADER];

@@ -8,10 +8,11 @@ use super::{
 use crate::{
     codec::{
         http::Request,
-        ws::{self, client::Masker, handshake, Event, WsSession},
+        ws::{self, handshake, Event, WsSession},
         Decode,
     },
     reactor::conn::{Codec, InBuf, Phase},
+    ConnectError,
 };
 
 /// What one decode step asks the runtime to do next.
@@ -129,23 +130,17 @@ impl<S: 'static> Runtime<S> {
                     Step::Fail(ConnError::Http(e))
                 }
             },
-            Codec::Upgrading(handshake) => match handshake.decode_response(src) {
+            Codec::Upgrading(upgrade) => match upgrade.handshake.decode_response(src) {
                 Ok(Decode::Done { consumed, .. }) => {
                     let max = self.io.reactor.workers[worker].limits.max_package_size;
-                    let conn = &mut self.io.reactor.conns[key];
-                    // The session's own replies get keys of their own generator.
-                    let masker = conn.masker.as_mut().map(|m| Masker::new(m.next_u64()));
-                    let masker = masker.unwrap_or_else(|| Masker::new(0));
-                    *codec = Codec::Ws(Box::new(WsSession::client(max, masker)));
-                    self.io.reactor.upgraded(key);
+                    let session = Codec::Ws(Box::new(WsSession::client(max)));
+                    if let Codec::Upgrading(upgrade) = std::mem::replace(codec, session) {
+                        self.io.reactor.upgraded(key, *upgrade);
+                    }
                     Step::Next(consumed)
                 }
                 Ok(Decode::NeedMore) => Step::Wait,
-                Err(e) => {
-                    let error = ConnError::Connect(crate::reactor::ConnectError::Upgrade(e));
-                    self.io.reactor.kill(key, Some(error));
-                    Step::Wait
-                }
+                Err(e) => Step::Fail(ConnError::Connect(ConnectError::Upgrade(e))),
             },
             Codec::Ws(session) => self.ws_step(key, id, worker, open, session, src),
             Codec::Detached => Step::Wait,

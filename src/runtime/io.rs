@@ -9,6 +9,7 @@ use crate::{
     codec::{http::Response, ws, Limits},
     error::Result,
     reactor::{conn::Phase, timer::TimerId, Reactor, Task, WorkerMeta},
+    tls::TlsConfig,
 };
 use std::{
     any::Any,
@@ -73,7 +74,8 @@ impl<S: 'static> Io<S> {
             connect_timeout: worker.connect_timeout,
             reconnect: None,
             backoff: Duration::ZERO,
-            path: worker.path,
+            ws_target: None,
+            tls: worker.tls.map(|t| t.server),
         };
         let (_, addr) = self.reactor.bind(worker.addr, meta)?;
         self.new_handlers.push(worker.handlers);
@@ -83,16 +85,19 @@ impl<S: 'static> Io<S> {
     /// Registers `worker`'s callbacks for outbound connections (Workerman's
     /// `AsyncTcpConnection`) without listening; [`Io::connect`] then opens connections that
     /// use them. `worker.addr` is not used (pass the peer to `connect`); its protocol
-    /// (`tcp`, `text` or `frame`) frames what is sent and received, its limits apply, and
-    /// `connect_timeout` bounds each connect. `on_worker_start` runs right after, as for
-    /// [`Io::listen`].
+    /// (`tcp`, `text`, `frame` or `ws`) frames what is sent and received, its limits apply,
+    /// and `connect_timeout` bounds each connect (for `ws://`, the upgrade too).
+    /// `on_worker_start` runs right after, as for [`Io::listen`].
+    ///
+    /// A `ws://host:port/path` worker is a WebSocket client: each connection sends the
+    /// upgrade for `path` with `Host: host:port` (the peer's address when `connect` is
+    /// given another one), and `on_connect` runs once the server's 101 is checked; a
+    /// refused or invalid upgrade is a [`ConnectError::Upgrade`](crate::ConnectError).
+    /// Frames it sends are masked, as RFC 6455 asks of clients.
     ///
     /// # Errors
     /// [`Error::Address`](crate::Error::Address) for `http`: this end speaks only the
-    /// server side of it. A `ws://` (or `websocket://`) upstream is a WebSocket client:
-    /// once connected it sends the opening handshake for [`Worker::path`], holds sends
-    /// until the server's 101, masks its frames, and runs `on_connect` after the 101 (a
-    /// refused upgrade is `on_error` with `ConnectError::Upgrade`, then `on_close`).
+    /// server side of it.
     pub fn upstream(&mut self, worker: Worker<S>) -> Result<Upstream> {
         use crate::codec::Protocol;
         if worker.protocol == Protocol::Http {
@@ -101,6 +106,8 @@ impl<S: 'static> Io<S> {
                 reason: "outbound connections speak tcp, text, frame or ws",
             });
         }
+        let ws_target =
+            (worker.protocol == Protocol::WebSocket).then(|| Box::new(worker.ws_target));
         let index = self.reactor.workers.len();
         self.reactor.workers.push(WorkerMeta {
             name: worker.name,
@@ -115,7 +122,8 @@ impl<S: 'static> Io<S> {
             connect_timeout: worker.connect_timeout,
             reconnect: worker.reconnect.map(|r| (r.min, r.max.max(r.min))),
             backoff: worker.reconnect.map_or(Duration::ZERO, |r| r.min),
-            path: worker.path,
+            ws_target,
+            tls: None,
         });
         self.new_handlers.push(worker.handlers);
         Ok(Upstream(index))
@@ -427,6 +435,26 @@ impl<S: 'static> Io<S> {
             found = true;
         }
         found
+    }
+
+    /// Replaces the TLS configuration (a renewed certificate, say) of the worker named
+    /// `name` for connections accepted from now on; connections already open keep their
+    /// session. Returns whether such a worker exists and has TLS (a plain listener cannot
+    /// be turned into a TLS one, nor the reverse).
+    pub fn set_tls(&mut self, name: &str, tls: TlsConfig) -> bool {
+        let mut found = false;
+        for worker in self.reactor.workers.iter_mut().filter(|w| w.name == name) {
+            if let Some(config) = worker.tls.as_mut() {
+                *config = tls.server.clone();
+                found = true;
+            }
+        }
+        found
+    }
+
+    /// Whether the connection `id` speaks TLS.
+    pub fn is_tls(&self, id: ConnId) -> bool {
+        self.reactor.conn(id).is_some_and(|c| c.tls.is_some())
     }
 
     /// How many connections the worker named `name` has refused for its `max_connections`

@@ -58,6 +58,7 @@ impl StopHandle {
 }
 
 type ReloadFn<S> = Box<dyn FnMut(&mut Ctx<'_, S>)>;
+type TurnEndFn<S> = Box<dyn FnMut(&mut Ctx<'_, S>)>;
 
 /// The reactor with its workers' callbacks and the application state; [`Worker::run_all`]
 /// is the short way to build and run one.
@@ -81,6 +82,10 @@ pub struct Runtime<S> {
     fatal: Option<crate::Error>,
     /// Since when the write batch has been deferred (see `defer_flush`).
     batch_since: Option<Instant>,
+    /// Runs once per turn, before the turn's output may leave (see `on_turn_end`).
+    turn_end: Option<TurnEndFn<S>>,
+    /// Whether each turn's output is held until `turn_end` has run (see `hold_output`).
+    hold_output: bool,
 }
 
 impl<S> std::fmt::Debug for Runtime<S> {
@@ -112,6 +117,8 @@ impl<S: 'static> Runtime<S> {
             stop_deadline: None,
             fatal: None,
             batch_since: None,
+            turn_end: None,
+            hold_output: false,
         })
     }
 
@@ -168,6 +175,27 @@ impl<S: 'static> Runtime<S> {
         self.reload = Some(Box::new(f));
     }
 
+    /// Called once per turn of the loop: after the turn's readiness events, deferred
+    /// callbacks and due timers, before the output they produced is flushed (and before a
+    /// graceful stop returns). The place to make a turn's work durable in one step, e.g. one
+    /// database commit for a burst of pushes. Output the hook itself sends leaves with the
+    /// rest. What it costs is added to every turn: keep it O(work done in the turn).
+    pub fn on_turn_end(&mut self, f: impl FnMut(&mut Ctx<'_, S>) + 'static) {
+        self.turn_end = Some(Box::new(f));
+    }
+
+    /// With `on`, no socket write happens during a turn: every message sent (frames,
+    /// replies, handshake answers, close frames, large messages that would be written at
+    /// once) waits in the write batch or its connection's buffer until
+    /// [`on_turn_end`](Self::on_turn_end) has run, then leaves as usual. So a reply or frame
+    /// never reaches a peer before the hook that commits what it announces. Off by default;
+    /// costs at most one turn of latency. A held turn's batch may outgrow the usual
+    /// flush-at limit (4 MiB); past it messages wait in their connection's buffer, which
+    /// its send buffer limit bounds.
+    pub fn hold_output(&mut self, on: bool) {
+        self.hold_output = on;
+    }
+
     /// Schedules a timer before the loop starts (see [`Io::add_timer`]).
     pub fn add_timer(
         &mut self,
@@ -206,6 +234,7 @@ impl<S: 'static> Runtime<S> {
             if self.io.reactor.stop_requested && self.stop_deadline.is_none() {
                 self.begin_stop();
             }
+            self.end_turn();
             if let Some(deadline) = self.stop_deadline {
                 if self.io.reactor.conns.is_empty() || self.io.reactor.now >= deadline {
                     return Ok(());
@@ -217,6 +246,7 @@ impl<S: 'static> Runtime<S> {
                 self.flush_batch();
                 self.poll_timeout()
             };
+            self.io.reactor.sealed = self.hold_output;
             if let Err(e) = self.io.reactor.poll.poll(&mut events, timeout) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     return Err(e.into());
@@ -269,6 +299,20 @@ impl<S: 'static> Runtime<S> {
             self.run_timers();
             self.io.reactor.free_dead();
         }
+    }
+
+    /// Runs the turn-end hook, then lets held output go (see [`Runtime::hold_output`]):
+    /// connections' own buffers now, the batch by the usual flush that follows.
+    fn end_turn(&mut self) {
+        if let Some(f) = self.turn_end.as_mut() {
+            let mut ctx = Ctx {
+                state: &mut self.state,
+                io: &mut self.io,
+            };
+            f(&mut ctx);
+        }
+        self.io.reactor.unseal();
+        self.after_callback();
     }
 
     /// Whether the write batch may wait for one more turn: only under a burst, when the last

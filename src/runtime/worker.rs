@@ -29,6 +29,7 @@ use crate::{
         Limits, Protocol,
     },
     error::{Error, Result},
+    tls::TlsConfig,
 };
 use std::{fmt, net::SocketAddr, net::ToSocketAddrs, time::Duration};
 
@@ -116,12 +117,16 @@ pub struct Worker<S> {
     /// may take before it fails with [`ConnectError::TimedOut`](crate::ConnectError).
     /// Default: 5 s.
     pub connect_timeout: Duration,
+    /// TLS for a listener (Workerman's `transport = 'ssl'`): `websocket` becomes `wss`,
+    /// `http` becomes `https` (any protocol works). Default: none. Outbound workers ignore
+    /// it. See [`crate::tls`].
+    pub tls: Option<TlsConfig>,
     /// Outbound workers only: connect again automatically when a connection fails or
     /// closes (see [`Io::connect`](crate::Io::connect)). Default: off.
     pub reconnect: Option<Reconnect>,
-    /// Outbound `ws://` workers: the path (and query) of the opening handshake, from the
-    /// address (`ws://10.0.0.5:1234/feed?x=1`). Default `/`.
-    pub path: String,
+    /// Outbound `ws://` workers: the `Host` header and request path of the upgrade, from
+    /// the address (`ws://example.com:8080/chat`; path `/` if none).
+    pub(crate) ws_target: (String, String),
     pub(crate) handlers: Handlers<S>,
 }
 
@@ -149,6 +154,7 @@ impl<S> fmt::Debug for Worker<S> {
             .field("protocol", &self.protocol)
             .field("addr", &self.addr)
             .field("limits", &self.limits)
+            .field("tls", &self.tls.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -168,11 +174,12 @@ impl<S: 'static> Worker<S> {
         })?;
         let protocol = Protocol::from_scheme(scheme)
             .ok_or_else(|| bad("unknown scheme; supported: tcp, text, frame, websocket, http"))?;
-        let (hostport, path) = match rest.find('/') {
-            Some(i) if protocol == Protocol::WebSocket => (&rest[..i], &rest[i..]),
+        // A WebSocket address may name a path: the request target of outbound connections.
+        let (host, path) = match rest.find('/') {
+            Some(at) if protocol == Protocol::WebSocket => rest.split_at(at),
             _ => (rest, "/"),
         };
-        let addr = resolve(hostport).ok_or_else(|| bad("expected host:port, e.g. 0.0.0.0:1234"))?;
+        let addr = resolve(host).ok_or_else(|| bad("expected host:port, e.g. 0.0.0.0:1234"))?;
         Ok(Self {
             name: address.to_string(),
             protocol,
@@ -186,7 +193,8 @@ impl<S: 'static> Worker<S> {
             http_error: plain_error,
             connect_timeout: Duration::from_secs(5),
             reconnect: None,
-            path: path.to_string(),
+            ws_target: (host.to_string(), path.to_string()),
+            tls: None,
             handlers: Handlers::default(),
         })
     }
@@ -307,5 +315,21 @@ mod tests {
         );
         assert!(Worker::<()>::new("127.0.0.1:1").is_err());
         assert!(Worker::<()>::new("text://nohostport").is_err());
+    }
+
+    #[test]
+    fn a_websocket_address_may_name_a_path_others_may_not() {
+        let worker = Worker::<()>::new("ws://127.0.0.1:8080/chat?room=1").unwrap();
+        assert_eq!(worker.addr, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(
+            worker.ws_target,
+            ("127.0.0.1:8080".to_string(), "/chat?room=1".to_string())
+        );
+        let worker = Worker::<()>::new("ws://localhost:80").unwrap();
+        assert_eq!(
+            worker.ws_target,
+            ("localhost:80".to_string(), "/".to_string())
+        );
+        assert!(Worker::<()>::new("tcp://127.0.0.1:1/path").is_err());
     }
 }

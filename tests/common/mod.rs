@@ -3,6 +3,7 @@
 
 mod clients;
 pub use clients::*;
+pub mod tls;
 
 use pushman::{Runtime, StopHandle, Worker};
 use std::{
@@ -49,10 +50,19 @@ impl Drop for Server {
 /// Starts a runtime in a thread with the workers `build` makes (their addresses should use
 /// port 0); returns once every worker listens.
 pub fn serve<S: 'static>(build: impl FnOnce() -> (S, Vec<Worker<S>>) + Send + 'static) -> Server {
+    serve_with(build, |_| {})
+}
+
+/// [`serve`], with `configure` called on the runtime before it listens (hooks, options).
+pub fn serve_with<S: 'static>(
+    build: impl FnOnce() -> (S, Vec<Worker<S>>) + Send + 'static,
+    configure: impl FnOnce(&mut Runtime<S>) + Send + 'static,
+) -> Server {
     let (tx, rx) = mpsc::channel();
     let thread = std::thread::spawn(move || {
         let (state, workers) = build();
         let mut runtime = Runtime::new(state)?;
+        configure(&mut runtime);
         runtime.handle_signals(false);
         let addrs = workers
             .into_iter()

@@ -69,3 +69,18 @@ pub(super) fn log_level<'de, D: Deserializer<'de>>(d: D) -> Result<log::LevelFil
     name.parse()
         .map_err(|_| D::Error::custom("log_level must be error, warn, info, debug or trace"))
 }
+
+/// CIDRs (`10.0.0.0/8`, `fd00::/8`) or single addresses (`127.0.0.1`, a `/32` or `/128`).
+pub(super) fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|text| parse_network(text).map_err(D::Error::custom))
+        .collect()
+}
+
+/// One CIDR or address; the error names the text.
+fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{text:?} is not an address or CIDR (e.g. \"10.0.0.0/8\")"))
+}

@@ -25,6 +25,9 @@ pub(crate) struct InboxSettings {
     pub(crate) offline: bool,
     /// The compat reply for a line that only got queued.
     pub(crate) offline_reply: OfflineReply,
+    /// Keep the inbox in `files.store` too: it survives a restart or a crash, and a push
+    /// is acknowledged only once committed (`crate::store::journal`).
+    pub(crate) durable: bool,
 }
 
 /// What a compat line that reached nobody but was queued answers.
@@ -49,6 +52,7 @@ impl Default for InboxSettings {
             idle_ttl: Duration::from_millis(limits.idle_ttl_ms),
             offline: false,
             offline_reply: OfflineReply::Fail,
+            durable: false,
         }
     }
 }
@@ -71,6 +75,9 @@ impl InboxSettings {
     pub(crate) fn validate(&self) -> Result<(), String> {
         if self.max_per_uid == 0 || self.max_memory < 1024 {
             return Err("inbox.max_per_uid must be at least 1, inbox.max_memory 1024".into());
+        }
+        if self.durable && !self.enabled {
+            return Err("inbox.durable = true needs inbox.enabled = true".into());
         }
         Ok(())
     }

@@ -4,11 +4,13 @@ mod de;
 mod inbox;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 pub(crate) use de::{parse_addr, parse_optional_addr};
 pub(crate) use inbox::{InboxSettings, OfflineReply};
 use serde::Deserialize;
 use std::{fmt, net::SocketAddr, path::Path, path::PathBuf, time::Duration};
+pub(crate) use tls::TlsSettings;
 
 /// Everything `pushman.toml` can set. See [`DEFAULT_TOML`] for the commented defaults.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -29,10 +31,25 @@ pub(crate) struct Config {
     /// `error`, `warn`, `info`, `debug` or `trace` (or `off`).
     #[serde(deserialize_with = "de::log_level")]
     pub(crate) log_level: log::LevelFilter,
+    /// `text` (one readable line per event) or `json` (one JSON object per line).
+    pub(crate) log_format: LogFormat,
     /// Serve the demo page and `pushman.js` on the WebSocket port for plain `GET`s.
     pub(crate) demo_page: bool,
     /// Several nodes as one push server, on Redis (off unless `redis` is set).
     pub(crate) cluster: Cluster,
+    /// `wss://` on the WebSocket port (off unless `cert` is set).
+    pub(crate) tls: TlsSettings,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LogFormat {
+    /// `[2026-12-05T12:00:00Z INFO ] message`: for people.
+    #[default]
+    Text,
+    /// `{"ts":..,"level":..,"target":..,"msg":..}`: for log collectors.
+    Json,
 }
 
 /// `[cluster]`: see docs/CLUSTER.md.
@@ -94,6 +111,10 @@ pub(crate) struct Auth {
     /// DNS names the HTTP API answers to besides IP addresses and `localhost` (a name
     /// not listed is refused: DNS rebinding).
     pub(crate) api_hosts: Vec<String>,
+    /// Reverse proxies (CIDRs or addresses) whose `X-Forwarded-For` / `X-Real-IP` name the
+    /// client; from anyone else those headers are ignored.
+    #[serde(deserialize_with = "de::networks")]
+    pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Client authentication modes.
@@ -209,8 +230,10 @@ impl Default for Config {
             files: Files::default(),
             inbox: Default::default(),
             log_level: log::LevelFilter::Info,
+            log_format: LogFormat::Text,
             demo_page: true,
             cluster: Cluster::default(),
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -234,6 +257,7 @@ impl Default for Auth {
             origins: Vec::new(),
             api_origins: Vec::new(),
             api_hosts: Vec::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -342,8 +366,12 @@ impl Config {
             if !(lease.is_finite() && (1.0..=3600.0).contains(&lease)) {
                 return invalid("cluster.lease is seconds, from 1 to 3600");
             }
+            if self.inbox.durable {
+                return invalid("inbox.durable is for a single node: with [cluster] redis the inbox lives in Redis, and Redis's persistence (appendonly) keeps it (docs/CLUSTER.md)");
+            }
         }
         self.inbox.validate().map_err(ConfigError::Invalid)?;
+        self.tls.validate().map_err(ConfigError::Invalid)?;
         if self.limits.max_client_message < 16
             || self.limits.max_api_line < 16
             || self.limits.send_buffer < 1024

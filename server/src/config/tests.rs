@@ -44,6 +44,19 @@ fn values_keep_the_files_syntax() {
     assert_eq!(l.http_idle_timeout, Some(Duration::from_secs(75)));
     assert_eq!(config.heartbeat.ping_interval, Duration::from_millis(250));
     assert_eq!(config.heartbeat.idle_timeout, Duration::from_secs(3));
+
+    let config = load(
+        "proxies",
+        "[auth]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\", \"fd00::/8\"]\n",
+    )
+    .unwrap();
+    let nets: Vec<String> = config
+        .auth
+        .trusted_proxies
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(nets, ["127.0.0.1/32", "10.0.0.0/8", "fd00::/8"]);
 }
 
 /// The message of loading `text`, which must fail.
@@ -109,6 +122,16 @@ fn bad_typed_values_are_parse_errors_at_their_line() {
             "invalid type: string",
         ),
         (
+            "[auth]\ntrusted_proxies = [\"10.0.0.0/33\"]\n",
+            2,
+            "\"10.0.0.0/33\" is not an address or CIDR",
+        ),
+        (
+            "[auth]\ntrusted_proxies = [\"proxy.internal\"]\n",
+            2,
+            "is not an address or CIDR",
+        ),
+        (
             "log_level = \"loud\"\n",
             1,
             "log_level must be error, warn, info, debug or trace",
@@ -155,4 +178,9 @@ fn cluster_settings_are_checked() {
     assert!(lease.contains("cluster.lease"), "{lease}");
     // The inbox lives in Redis then (cluster::inbox).
     assert!(with("[inbox]\nenabled = true\n[cluster]\nredis = \"redis://127.0.0.1\"\n").is_ok());
+    // ... so its durability is Redis's: the embedded log is refused, not silently ignored.
+    let durable =
+        with("[inbox]\nenabled = true\ndurable = true\n[cluster]\nredis = \"redis://127.0.0.1\"\n")
+            .unwrap_err();
+    assert!(durable.contains("inbox.durable"), "{durable}");
 }

@@ -4,7 +4,12 @@
 
 mod prometheus;
 
-use super::{fd_limit, http_api, state::Daemon, store::Store, text_api};
+use super::{
+    fd_limit, http_api,
+    state::Daemon,
+    store::{journal::JournalStatus, Store},
+    text_api,
+};
 use pushman::Ctx;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -33,6 +38,9 @@ pub(crate) struct StatusReport {
     /// The inbox (`[inbox] enabled`), `null` when off.
     #[serde(default)]
     pub(crate) inbox: Option<InboxStatus>,
+    /// The durable inbox's log (`inbox.durable`), `null` when off.
+    #[serde(default)]
+    pub(crate) inbox_journal: Option<JournalStatus>,
     /// Backend lines and requests refused as malformed, unknown or unauthorized.
     pub(crate) lines_refused: u64,
     /// Every listener, with its open connections.
@@ -59,6 +67,9 @@ pub(crate) struct StatusReport {
     pub(crate) store: StoreStatus,
     /// Connections closed by idle or handshake timeouts.
     pub(crate) timeouts: u64,
+    /// The WebSocket port's certificate (`[tls]`); `null` while TLS is off.
+    #[serde(default)]
+    pub(crate) tls: Option<crate::tls::TlsStatus>,
     /// Uids with at least one connection.
     pub(crate) uids_online: usize,
     /// Seconds since start.
@@ -243,6 +254,7 @@ impl StatusReport {
             connections_refused: s.connections_refused,
             groups: state.registry.groups_total(),
             inbox: state.inbox.as_ref().map(InboxStatus::of),
+            inbox_journal: state.journal.as_ref().map(|j| j.stats.clone()),
             lines_refused: s.lines_refused,
             listeners,
             memory_rss_bytes: rss_bytes(),
@@ -265,6 +277,7 @@ impl StatusReport {
             slow_consumers_closed: s.slow_consumers_closed,
             store: StoreStatus::of(&state.schedule),
             timeouts: s.timeouts,
+            tls: state.tls.as_ref().map(crate::tls::TlsStatus::of),
             uids_online: state.registry.uid_total(),
             uptime_s: state.started.elapsed().as_secs(),
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -311,6 +324,10 @@ pub(crate) struct Connection {
     pub(crate) idle_s: f64,
     /// The peer's address.
     pub(crate) peer: String,
+    /// The client's address as a trusted proxy named it (`auth.trusted_proxies`); absent
+    /// for direct connections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) forwarded_for: Option<String>,
     /// `websocket`, `text` or `http`.
     pub(crate) protocol: String,
     /// Bytes waiting in its send buffer.
@@ -336,6 +353,13 @@ impl Connections {
                     id: id.seq(),
                     idle_s: info.idle.as_secs_f64(),
                     peer: info.peer.to_string(),
+                    forwarded_for: ctx
+                        .state
+                        .proxied
+                        .get(&id)
+                        .copied()
+                        .flatten()
+                        .map(|ip| ip.to_string()),
                     protocol: info.protocol.to_string(),
                     send_buffered: info.send_buffered,
                     uid: ctx.state.registry.uid_of(id).map(str::to_string),

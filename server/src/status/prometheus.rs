@@ -1,6 +1,6 @@
 //! `GET /metrics`: a [`StatusReport`] as Prometheus text exposition (format 0.0.4).
 
-use super::{ClusterStatus, InboxStatus, StatusReport};
+use super::{ClusterStatus, InboxStatus, JournalStatus, StatusReport};
 use std::fmt::{Display, Write};
 
 impl StatusReport {
@@ -123,6 +123,15 @@ impl StatusReport {
         }
         if let Some(inbox) = &self.inbox {
             inbox.prometheus(&mut out);
+        }
+        if let Some(journal) = &self.inbox_journal {
+            journal_metrics(journal, &mut out);
+        }
+        if let Some(at) = self.tls.as_ref().and_then(|t| t.not_after) {
+            let _ = writeln!(
+                out,
+                "# HELP pushman_tls_cert_not_after_seconds When the WebSocket port's certificate expires (Unix time).\n# TYPE pushman_tls_cert_not_after_seconds gauge\npushman_tls_cert_not_after_seconds {at}"
+            );
         }
         let _ = writeln!(
             out,
@@ -359,6 +368,53 @@ fn redis_inbox(i: &crate::cluster::inbox::RedisInboxStatus, out: &mut String) {
         let _ = writeln!(
             out,
             "# HELP pushman_cluster_inbox_{name} {help}\n# TYPE pushman_cluster_inbox_{name} {kind}\npushman_cluster_inbox_{name} {value}"
+        );
+    }
+}
+
+/// The `pushman_inbox_journal_*` metrics (durable inbox).
+fn journal_metrics(j: &JournalStatus, out: &mut String) {
+    for (name, kind, help, value) in [
+        (
+            "bytes",
+            "gauge",
+            "Bytes in the inbox's log in files.store.",
+            j.bytes,
+        ),
+        (
+            "commits_total",
+            "counter",
+            "Commits (one sync each) of a turn's inbox records.",
+            j.commits,
+        ),
+        (
+            "failures_total",
+            "counter",
+            "Inbox commits that failed (their pushes were not acknowledged).",
+            j.failures,
+        ),
+        (
+            "pushes_not_acked_total",
+            "counter",
+            "Pushes answered with a failure because their commit failed.",
+            j.pushes_not_acked,
+        ),
+        (
+            "records_total",
+            "counter",
+            "Inbox records committed.",
+            j.records,
+        ),
+        (
+            "snapshots_total",
+            "counter",
+            "Snapshots that replaced the inbox's log.",
+            j.snapshots,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP pushman_inbox_journal_{name} {help}\n# TYPE pushman_inbox_journal_{name} {kind}\npushman_inbox_journal_{name} {value}"
         );
     }
 }

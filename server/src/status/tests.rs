@@ -26,6 +26,7 @@ fn report() -> StatusReport {
             replayed: 31,
             uids: 32,
         }),
+        inbox_journal: None,
         lines_refused: 7,
         listeners: vec![Listener {
             addr: "127.0.0.1:1234".into(),
@@ -59,6 +60,11 @@ fn report() -> StatusReport {
             unremoved: 0,
         },
         timeouts: 19,
+        tls: Some(crate::tls::TlsStatus {
+            cert: "/c.pem".into(),
+            expires_in_days: Some(33),
+            not_after: Some(34),
+        }),
         uids_online: 20,
         uptime_s: 21,
         version: "9.9.9".into(),
@@ -88,6 +94,7 @@ fn the_json_keeps_its_documented_keys_and_reads_back_equal() {
             "connections_refused",
             "groups",
             "inbox",
+            "inbox_journal",
             "lines_refused",
             "listeners",
             "memory_rss_bytes",
@@ -101,6 +108,7 @@ fn the_json_keeps_its_documented_keys_and_reads_back_equal() {
             "slow_consumers_closed",
             "store",
             "timeouts",
+            "tls",
             "uids_online",
             "uptime_s",
             "version",
@@ -148,6 +156,7 @@ fn prometheus_names_each_figure_once_with_its_value() {
         "pushman_inbox_evicted_total{reason=\"uid_cap\"} 25",
         "pushman_inbox_evicted_total{reason=\"memory\"} 23",
         "pushman_build_info{version=\"9.9.9\"} 1",
+        "pushman_tls_cert_not_after_seconds 34",
     ] {
         assert_eq!(
             text.lines().filter(|l| *l == line).count(),
@@ -156,14 +165,15 @@ fn prometheus_names_each_figure_once_with_its_value() {
         );
     }
     let samples = text.lines().filter(|l| !l.starts_with('#')).count();
-    assert_eq!(samples, 31, "{text}");
-    assert_eq!(text.matches("# TYPE ").count(), 28, "{text}");
+    assert_eq!(samples, 32, "{text}");
+    assert_eq!(text.matches("# TYPE ").count(), 29, "{text}");
 }
 
 #[test]
 fn without_an_inbox_the_json_says_null_and_metrics_name_no_inbox_figure() {
     let r = StatusReport {
         inbox: None,
+        inbox_journal: None,
         ..report()
     };
     let value = serde_json::to_value(&r).unwrap();

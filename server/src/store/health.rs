@@ -186,6 +186,21 @@ impl Store {
         }
     }
 
+    /// Runs `f` on the open database, for tables kept beside the schedule in the same file
+    /// (the inbox journal): the same lock, integrity check, fault handling and reopening.
+    /// A panic in redb becomes [`ScheduleError::Panicked`]; a store fault closes the file.
+    ///
+    /// # Errors
+    /// [`ScheduleError::Unavailable`] while the store is down or if `f` brings it down;
+    /// whatever else `f` returns.
+    pub(crate) fn with_db<T>(&mut self, f: impl FnOnce(&redb::Database) -> Result<T>) -> Result<T> {
+        let result = {
+            let schedule = self.up()?;
+            super::schedule::guard(|| f(schedule.db()))
+        };
+        self.check(result)
+    }
+
     /// Reopens a store that is down, if its backoff has passed. Call on every timer tick:
     /// it costs nothing while healthy.
     pub(crate) fn tick(&mut self, now: Instant) {
@@ -214,6 +229,11 @@ impl Store {
     /// How many entries are pending (the count at the fault while down).
     pub(crate) fn len(&self) -> usize {
         self.schedule.as_ref().map_or(self.last_len, Schedule::len)
+    }
+
+    /// Whether the file is open (not down after a fault).
+    pub(crate) fn is_up(&self) -> bool {
+        self.schedule.is_some()
     }
 
     /// The store's health at `now`.
@@ -318,4 +338,4 @@ impl Store {
 
 #[cfg(test)]
 #[path = "health_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -14,13 +14,13 @@ use std::{
 
 /// One in-memory file shared by every (re)open, with a switch that makes writes fail.
 #[derive(Debug, Clone, Default)]
-struct Disk {
+pub(crate) struct Disk {
     bytes: Arc<InMemoryBackend>,
     full: Arc<AtomicBool>,
 }
 
 impl Disk {
-    fn set_full(&self, full: bool) {
+    pub(crate) fn set_full(&self, full: bool) {
         self.full.store(full, Ordering::SeqCst);
     }
 
@@ -31,7 +31,7 @@ impl Disk {
         Ok(())
     }
 
-    fn store(&self) -> Store {
+    pub(crate) fn store(&self) -> Store {
         let disk = self.clone();
         Store::with_opener(
             Path::new("mem.redb"),

@@ -2,6 +2,7 @@
 //! opened, and `pushman store check`.
 
 pub(crate) mod health;
+pub(crate) mod journal;
 pub(crate) mod schedule;
 
 pub(crate) use health::Store;
@@ -78,8 +79,9 @@ pub(crate) fn check(path: &Path) -> Result<String, String> {
         || "none pending".to_owned(),
         |(id, at_ms, _)| format!("next: id {id} at_ms {at_ms}"),
     );
+    let inbox = journal::check(schedule.db()).map_or(String::new(), |line| format!("; {line}"));
     Ok(format!(
-        "{}: ok, every page verified, {len} scheduled pushes ({next})",
+        "{}: ok, every page verified, {len} scheduled pushes ({next}){inbox}",
         path.display()
     ))
 }

@@ -330,6 +330,12 @@ impl Schedule {
         self.index.len()
     }
 
+    /// The database, for the other tables kept in the same file (the inbox journal,
+    /// `store::journal`).
+    pub(crate) fn db(&self) -> &Database {
+        &self.db
+    }
+
     /// Whether no entries are stored.
     #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
@@ -342,7 +348,7 @@ impl Schedule {
 /// defence (the integrity check on open catches what it can first), so a damaged file costs
 /// the store, not the daemon. The default panic hook still prints the panic, which is the
 /// evidence of a redb bug worth reporting.
-fn guard<T>(op: impl FnOnce() -> Result<T>) -> Result<T> {
+pub(crate) fn guard<T>(op: impl FnOnce() -> Result<T>) -> Result<T> {
     catch_unwind(AssertUnwindSafe(op)).unwrap_or(Err(ScheduleError::Panicked))
 }
 

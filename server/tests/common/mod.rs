@@ -5,6 +5,8 @@
 #[path = "../../../tests/common/clients.rs"]
 mod clients;
 pub use clients::*;
+#[path = "../../../tests/common/tls.rs"]
+pub mod tls;
 
 pub mod cluster;
 pub mod daemon;

@@ -24,7 +24,9 @@ const context = await chromium.launchPersistentContext(userDataDir, {
   headless: true,
   viewport: { width: 1000, height: 760 },
   args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-         '--disable-component-update', '--disable-sync', '--disable-quic'],
+         '--disable-component-update', '--disable-sync', '--disable-quic',
+         // More flags from the test, e.g. --ignore-certificate-errors-spki-list=HASH.
+         ...(process.env.CHROMIUM_EXTRA_ARGS || '').split(' ').filter(Boolean)],
 });
 const page = context.pages()[0] || await context.newPage();
 page.on('console', (msg) => process.stderr.write(`[page] ${msg.text()}\n`));

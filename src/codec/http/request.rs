@@ -27,10 +27,7 @@ impl Request {
     }
 
     /// Every header named `name` (ASCII case-insensitive), in order.
-    pub(super) fn headers_named<'s>(
-        &'s self,
-        name: &'s str,
-    ) -> impl Iterator<Item = &'s [u8]> + 's {
+    pub fn headers_named<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s [u8]> + 's {
         self.headers
             .iter()
             .filter(move |(n, _)| n.eq_ignore_ascii_case(name))

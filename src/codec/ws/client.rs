@@ -1,274 +1,270 @@
-//! The client side of RFC 6455: the opening handshake a client sends and the `101` it must
-//! check (§4.1), and masked frames (§5.3). Sans-IO like the rest of `codec`: bytes in,
-//! bytes out; the randomness of keys and masks comes from a seed the caller passes.
+//! The client side of RFC 6455, for outbound `ws://` connections: the opening handshake's
+//! request and the check of the server's answer (§4.1), and the masking keys every
+//! client frame carries (§5.3).
 
-use super::{
-    handshake::accept_key,
-    header::{OpCode, MAX_SERVER_HEADER},
-    mask::apply_mask,
-};
+use super::handshake::accept_key;
 use crate::codec::Decode;
-use base64::{engine::general_purpose::STANDARD, Engine as _};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use std::fmt;
 
-/// Longest client frame header: 2 bytes, a 64-bit length and the 4-byte masking key.
-pub const MAX_CLIENT_HEADER: usize = MAX_SERVER_HEADER + 4;
-/// Most response headers read in a `101`.
-const MAX_HEADERS: usize = 32;
+/// Largest response head accepted before the 101 is complete.
+const MAX_RESPONSE_HEAD: usize = 8 << 10;
 
-/// Masking keys and handshake nonces: xorshift64* over a caller-given seed. RFC 6455 §5.3
-/// asks for keys a proxy cannot predict from earlier ones; the seed carries the entropy
-/// (the runtime seeds each connection from the OS-seeded `RandomState`).
-#[derive(Debug, Clone)]
-pub struct Masker(u64);
-
-impl Masker {
-    /// A generator from `seed` (0 is replaced: xorshift needs a non-zero state).
-    pub fn new(seed: u64) -> Self {
-        Self(if seed == 0 {
-            0x9e37_79b9_7f4a_7c15
-        } else {
-            seed
-        })
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A fresh masking key.
-    pub fn key(&mut self) -> [u8; 4] {
-        let [a, b, c, d, ..] = self.next_u64().to_le_bytes();
-        [a, b, c, d]
-    }
-}
-
-/// Appends a complete masked, unfragmented client frame to `out`: "A client MUST mask all
-/// frames that it sends to the server" (§5.1).
-pub fn encode_masked(opcode: OpCode, payload: &[u8], masker: &mut Masker, out: &mut Vec<u8>) {
-    let mut head = [0u8; MAX_SERVER_HEADER];
-    let n = super::header::encode_header(true, opcode, payload.len(), &mut head);
-    head[1] |= 0x80;
-    let key = masker.key();
-    out.reserve(n + 4 + payload.len());
-    out.extend_from_slice(&head[..n]);
-    out.extend_from_slice(&key);
-    let start = out.len();
-    out.extend_from_slice(payload);
-    apply_mask(&mut out[start..], key);
-}
-
-/// Why a server's answer to our opening handshake is refused (the connection is failed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpgradeError {
-    /// Not an HTTP response head, or longer than the head limit.
+/// Why the server's answer to our upgrade is not a WebSocket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientHandshakeError {
+    /// Not an HTTP response, or more than [`MAX_RESPONSE_HEAD`] bytes without its end.
     Malformed,
-    /// "If the status code received from the server is not 101, the client handles the
-    /// response per HTTP procedures" (§4.1): here, a failed connect with the status.
+    /// A status other than 101, e.g. 403 or 404.
     Status(u16),
-    /// The `Upgrade` header must be `websocket` and `Connection` must list `Upgrade` (§4.1).
+    /// 101 without `Upgrade: websocket` and `Connection: upgrade` (§4.1, items 2 and 3).
     NotUpgrade,
-    /// `Sec-WebSocket-Accept` must be the hash of our key (§4.1).
+    /// `Sec-WebSocket-Accept` missing or not the one our key calls for (§4.1, item 4).
     BadAccept,
 }
 
-impl fmt::Display for UpgradeError {
+impl fmt::Display for ClientHandshakeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Malformed => f.write_str("the server's handshake response is not valid HTTP"),
-            Self::Status(s) => write!(f, "the server answered the upgrade with HTTP {s}"),
-            Self::NotUpgrade => f.write_str("the server's response is not a websocket upgrade"),
-            Self::BadAccept => f.write_str("Sec-WebSocket-Accept does not match our key"),
+            Self::Malformed => f.write_str("the server's answer is not an HTTP response"),
+            Self::Status(status) => write!(f, "the server answered {status}, not 101"),
+            Self::NotUpgrade => f.write_str("the server's 101 does not upgrade to websocket"),
+            Self::BadAccept => f.write_str("the server's Sec-WebSocket-Accept does not match"),
         }
     }
 }
 
-impl std::error::Error for UpgradeError {}
+impl std::error::Error for ClientHandshakeError {}
 
-/// One opening handshake, client side: the request to send and the response to check.
+/// One client handshake: the key we sent and the answer it calls for.
 #[derive(Debug, Clone)]
 pub struct ClientHandshake {
-    /// `Sec-WebSocket-Key`: 16 random bytes, base64 (§4.1, item 7).
     key: String,
-    /// Longest response head accepted.
-    max_head: usize,
 }
 
 impl ClientHandshake {
-    /// A handshake with a key from `masker`; responses longer than `max_head` bytes fail.
-    pub fn new(masker: &mut Masker, max_head: usize) -> Self {
-        let mut nonce = [0u8; 16];
-        nonce[..8].copy_from_slice(&masker.next_u64().to_le_bytes());
-        nonce[8..].copy_from_slice(&masker.next_u64().to_le_bytes());
+    /// A handshake with `nonce` as its key: "a nonce consisting of a randomly selected
+    /// 16-byte value that has been base64-encoded" (§4.1); see [`nonce`].
+    pub fn new(nonce: [u8; 16]) -> Self {
         Self {
             key: STANDARD.encode(nonce),
-            max_head,
         }
     }
 
-    /// The key sent.
+    /// The `Sec-WebSocket-Key` sent.
     pub fn key(&self) -> &str {
         &self.key
     }
 
-    /// Appends the `GET` upgrade request for `path` on `host` (`host:port`) to `out`.
+    /// Appends the upgrade request for `path` on `host` (`host[:port]`, as the URL says).
     pub fn write_request(&self, host: &str, path: &str, out: &mut Vec<u8>) {
-        let path = if path.starts_with('/') { path } else { "/" };
+        let path = if path.is_empty() { "/" } else { path };
         out.extend_from_slice(
             format!(
-                "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                 Sec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
+                 Connection: Upgrade\r\nSec-WebSocket-Key: {}\r\n\
+                 Sec-WebSocket-Version: 13\r\n\r\n",
                 self.key
             )
             .as_bytes(),
         );
     }
 
-    /// Checks the server's response head at the front of `src`; `consumed` is its length
-    /// (frames may follow it in the same read).
+    /// Reads the server's answer from the front of `src`: `Done` with the head's length
+    /// once a valid 101 is complete (what follows is already WebSocket frames).
     ///
     /// # Errors
-    /// [`UpgradeError`]: the connection is to be failed.
-    pub fn decode_response(&self, src: &[u8]) -> Result<Decode<()>, UpgradeError> {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    /// [`ClientHandshakeError`] for anything but an acceptable 101.
+    pub fn decode_response(&self, src: &[u8]) -> Result<Decode<()>, ClientHandshakeError> {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut response = httparse::Response::new(&mut headers);
         let consumed = match response.parse(src) {
-            Ok(httparse::Status::Complete(n)) if n <= self.max_head => n,
-            Ok(httparse::Status::Partial) if src.len() <= self.max_head => {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) if src.len() <= MAX_RESPONSE_HEAD => {
                 return Ok(Decode::NeedMore)
             }
-            _ => return Err(UpgradeError::Malformed),
+            _ => return Err(ClientHandshakeError::Malformed),
         };
-        // "If the status code received from the server is not 101, [...]" (§4.1)
-        match response.code {
-            Some(101) => {}
-            Some(code) => return Err(UpgradeError::Status(code)),
-            None => return Err(UpgradeError::Malformed),
+        // "If the status code received from the server is not 101, the client handles the
+        // response per HTTP [RFC2616] procedures." (§4.1): for us, a failed connect.
+        let status = response.code.unwrap_or(0);
+        if status != 101 {
+            return Err(ClientHandshakeError::Status(status));
         }
+        let headers = &*response.headers;
         let has = |name: &str, token: &str| {
-            response.headers.iter().any(|h| {
-                h.name.eq_ignore_ascii_case(name)
-                    && h.value
-                        .split(|&b| b == b',')
-                        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+            values(headers, name).any(|v| {
+                v.split(|&b| b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
             })
         };
-        // "If the response lacks an |Upgrade| header field or [it] contains a value that is
-        // not an ASCII case-insensitive match for the value "websocket", the client MUST
-        // _Fail the WebSocket Connection_." (§4.1; the same for |Connection| and "Upgrade")
+        // "If the response lacks an |Upgrade| header field or the |Upgrade| header field
+        // contains a value that is not an ASCII case-insensitive match for the value
+        // "websocket", the client MUST _Fail the WebSocket Connection_." (§4.1; likewise
+        // for |Connection| and "Upgrade")
         if !has("upgrade", "websocket") || !has("connection", "upgrade") {
-            return Err(UpgradeError::NotUpgrade);
+            return Err(ClientHandshakeError::NotUpgrade);
         }
         // "If the response lacks a |Sec-WebSocket-Accept| header field or the
         // |Sec-WebSocket-Accept| contains a value other than the base64-encoded SHA-1 of the
-        // concatenation of the |Sec-WebSocket-Key| [...] with the string
-        // "258EAFA5-E914-47DA-95CA-C5AB0DC85B11" [...] the client MUST _Fail_" (§4.1)
+        // concatenation of the |Sec-WebSocket-Key| (as a string, not base64-decoded) with
+        // the string "258EAFA5-E914-47DA-95CA-C5AB0DC85B11" [...] the client MUST _Fail the
+        // WebSocket Connection_." (§4.1)
         let expected = accept_key(self.key.as_bytes());
-        let mut accepts = response
-            .headers
-            .iter()
-            .filter(|h| h.name.eq_ignore_ascii_case("sec-websocket-accept"));
+        let mut accepts = values(headers, "sec-websocket-accept");
         match (accepts.next(), accepts.next()) {
-            (Some(h), None) if h.value.trim_ascii() == expected.as_bytes() => {}
-            _ => return Err(UpgradeError::BadAccept),
+            (Some(v), None) if v.trim_ascii() == expected.as_bytes() => {}
+            _ => return Err(ClientHandshakeError::BadAccept),
         }
         Ok(Decode::Done { item: (), consumed })
+    }
+}
+
+/// The values of every header named `name`, ASCII case-insensitively.
+fn values<'h>(
+    headers: &'h [httparse::Header<'h>],
+    name: &'h str,
+) -> impl Iterator<Item = &'h [u8]> + 'h {
+    headers
+        .iter()
+        .filter(move |h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value)
+}
+
+/// A fresh masking key: "The masking key needs to be unpredictable; thus, the masking key
+/// MUST be derived from a strong source of entropy" (§5.3).
+pub fn masking_key() -> [u8; 4] {
+    let mut key = [0; 4];
+    MASKER.with_borrow_mut(|m| m.fill(&mut key));
+    key
+}
+
+/// A fresh handshake nonce for [`ClientHandshake::new`].
+pub fn nonce() -> [u8; 16] {
+    let mut nonce = [0; 16];
+    MASKER.with_borrow_mut(|m| m.fill(&mut nonce));
+    nonce
+}
+
+thread_local! {
+    /// One pool per thread (the reactor's): no memory per connection, no lock.
+    static MASKER: std::cell::RefCell<Masker> = const {
+        std::cell::RefCell::new(Masker { pool: [0; 256], used: 256 })
+    };
+}
+
+/// Random bytes from the operating system, drawn in blocks so a frame costs no system call.
+struct Masker {
+    pool: [u8; 256],
+    used: usize,
+}
+
+impl Masker {
+    fn fill(&mut self, out: &mut [u8]) {
+        if self.used + out.len() > self.pool.len() {
+            // The OS source does not fail on Linux once booted; if it ever did, keys would
+            // still change per frame, which is what keeps proxies' caches from being poisoned.
+            if getrandom::fill(&mut self.pool).is_err() {
+                for (i, b) in self.pool.iter_mut().enumerate() {
+                    *b = b.wrapping_add(i as u8).wrapping_add(1);
+                }
+            }
+            self.used = 0;
+        }
+        out.copy_from_slice(&self.pool[self.used..self.used + out.len()]);
+        self.used += out.len();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::ws::handshake::write_accept;
 
-    fn handshake() -> ClientHandshake {
-        ClientHandshake::new(&mut Masker::new(7), 16 << 10)
+    /// The RFC's own example: key "dGhlIHNhbXBsZSBub25jZQ==" (§1.3).
+    fn rfc_handshake() -> ClientHandshake {
+        let handshake = ClientHandshake::new(*b"the sample nonce");
+        assert_eq!(handshake.key(), "dGhlIHNhbXBsZSBub25jZQ==");
+        handshake
     }
 
+    const GOOD: &str = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                        Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+
     #[test]
-    fn the_request_carries_a_16_byte_key_and_version_13() {
-        let hs = handshake();
-        assert_eq!(STANDARD.decode(hs.key()).unwrap().len(), 16);
+    fn the_request_carries_the_key_host_and_path() {
         let mut out = Vec::new();
-        hs.write_request("127.0.0.1:9", "/chat?x=1", &mut out);
+        rfc_handshake().write_request("example.com:8080", "/chat?x=1", &mut out);
         let text = String::from_utf8(out).unwrap();
-        assert!(text.starts_with("GET /chat?x=1 HTTP/1.1\r\nHost: 127.0.0.1:9\r\n"));
-        assert!(text.contains(&format!("Sec-WebSocket-Key: {}\r\n", hs.key())));
-        assert!(text.ends_with("Sec-WebSocket-Version: 13\r\n\r\n"));
-        // Two handshakes from one generator use different keys.
-        let mut m = Masker::new(7);
-        assert_ne!(
-            ClientHandshake::new(&mut m, 100).key(),
-            ClientHandshake::new(&mut m, 100).key()
-        );
+        assert!(text.starts_with("GET /chat?x=1 HTTP/1.1\r\nHost: example.com:8080\r\n"));
+        assert!(text.contains("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"));
+        assert!(text.contains("Sec-WebSocket-Version: 13\r\n"));
+        assert!(text.ends_with("\r\n\r\n"));
+        let mut out = Vec::new();
+        rfc_handshake().write_request("h", "", &mut out);
+        assert!(out.starts_with(b"GET / HTTP/1.1\r\n"));
     }
 
     #[test]
-    fn the_servers_101_is_accepted_whole_and_every_prefix_needs_more() {
-        let hs = handshake();
-        let mut response = Vec::new();
-        write_accept(&accept_key(hs.key().as_bytes()), &[], &mut response);
-        let len = response.len();
-        response.extend_from_slice(&[0x81, 0x00]); // a frame right behind it
+    fn a_valid_101_is_done_at_the_end_of_its_head() {
+        let handshake = rfc_handshake();
+        let mut src = GOOD.as_bytes().to_vec();
+        src.extend_from_slice(&[0x81, 0x00]);
         assert_eq!(
-            hs.decode_response(&response),
+            handshake.decode_response(&src),
             Ok(Decode::Done {
                 item: (),
-                consumed: len
+                consumed: GOOD.len()
             })
         );
-        for i in 0..len {
-            assert_eq!(hs.decode_response(&response[..i]), Ok(Decode::NeedMore));
-        }
-    }
-
-    #[test]
-    fn a_wrong_status_accept_or_upgrade_fails_the_connection() {
-        let hs = handshake();
-        let mut wrong = Vec::new();
-        write_accept(&accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="), &[], &mut wrong);
-        assert_eq!(hs.decode_response(&wrong), Err(UpgradeError::BadAccept));
-        let refused = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n";
-        assert_eq!(hs.decode_response(refused), Err(UpgradeError::Status(403)));
-        let accept = accept_key(hs.key().as_bytes());
-        let plain = format!("HTTP/1.1 101 OK\r\nSec-WebSocket-Accept: {accept}\r\n\r\n");
-        assert_eq!(
-            hs.decode_response(plain.as_bytes()),
-            Err(UpgradeError::NotUpgrade)
-        );
-        assert_eq!(
-            hs.decode_response(b"SSH-2.0-OpenSSH\r\n\r\n"),
-            Err(UpgradeError::Malformed)
-        );
-        let long = vec![b'a'; 17 << 10];
-        assert_eq!(hs.decode_response(&long), Err(UpgradeError::Malformed));
-    }
-
-    #[test]
-    fn masked_frames_unmask_to_the_payload_with_the_key_they_carry() {
-        let mut masker = Masker::new(42);
-        for len in [0usize, 5, 125, 126, 65_535, 65_536] {
-            let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
-            let mut out = Vec::new();
-            encode_masked(OpCode::Binary, &payload, &mut masker, &mut out);
-            let header = match super::super::FrameHeader::parse(&out).unwrap() {
-                Decode::Done { item, consumed } => (item, consumed),
-                Decode::NeedMore => panic!("incomplete"),
-            };
-            let (h, n) = header;
+        for cut in 0..GOOD.len() {
             assert_eq!(
-                (h.fin, h.opcode, h.payload_len),
-                (true, OpCode::Binary, len as u64)
+                handshake.decode_response(&GOOD.as_bytes()[..cut]),
+                Ok(Decode::NeedMore),
+                "{cut}"
             );
-            let mut body = out[n..].to_vec();
-            apply_mask(&mut body, h.mask.expect("masked"));
-            assert_eq!(body, payload);
         }
+    }
+
+    #[test]
+    fn anything_else_fails_with_its_reason() {
+        let handshake = rfc_handshake();
+        let bad = |text: &str| handshake.decode_response(text.as_bytes()).unwrap_err();
+        assert_eq!(
+            bad("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"),
+            ClientHandshakeError::Status(403)
+        );
+        assert_eq!(
+            bad(&GOOD.replace("Upgrade: websocket", "Upgrade: h2c")),
+            ClientHandshakeError::NotUpgrade
+        );
+        assert_eq!(
+            bad(&GOOD.replace("Connection: Upgrade", "Connection: close")),
+            ClientHandshakeError::NotUpgrade
+        );
+        assert_eq!(
+            bad(&GOOD.replace(
+                "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAA="
+            )),
+            ClientHandshakeError::BadAccept
+        );
+        assert_eq!(
+            bad(&GOOD.replace("Sec-WebSocket-Accept", "X-Other")),
+            ClientHandshakeError::BadAccept
+        );
+        assert_eq!(
+            bad("SSH-2.0-OpenSSH\r\n\r\n"),
+            ClientHandshakeError::Malformed
+        );
+        let endless = format!("HTTP/1.1 101 OK\r\nX: {}", "a".repeat(MAX_RESPONSE_HEAD));
+        assert_eq!(bad(&endless), ClientHandshakeError::Malformed);
+    }
+
+    #[test]
+    fn keys_and_nonces_differ() {
+        let keys: std::collections::HashSet<[u8; 4]> = (0..1000).map(|_| masking_key()).collect();
+        assert!(keys.len() > 990, "{} distinct of 1000", keys.len());
+        assert_ne!(nonce(), nonce());
     }
 }

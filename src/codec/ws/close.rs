@@ -41,7 +41,7 @@ pub enum ProtocolError {
     ReservedOpcode(u8),
     /// A client must mask every frame it sends (§5.1).
     UnmaskedFrame,
-    /// A server must not mask the frames it sends (§5.1; seen by the client side).
+    /// A server must not mask any frame it sends (§5.1).
     MaskedFrame,
     /// The most significant bit of a 64-bit length must be 0 (§5.2).
     LengthHighBit,
@@ -139,7 +139,6 @@ mod tests {
         assert_eq!(ProtocolError::InvalidUtf8.close_code(), CloseCode(1007));
         assert_eq!(ProtocolError::TooBig.close_code(), CloseCode(1009));
         assert_eq!(ProtocolError::UnmaskedFrame.close_code(), CloseCode(1002));
-        assert_eq!(ProtocolError::MaskedFrame.close_code(), CloseCode(1002));
         assert_eq!(
             ProtocolError::ReservedOpcode(3).close_code(),
             CloseCode(1002)

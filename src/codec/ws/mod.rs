@@ -1,6 +1,6 @@
-//! RFC 6455 WebSocket: the handshake, frame headers, masking, close codes, and
-//! [`WsSession`], the per-connection state machine that turns frames into messages; the
-//! server side, and the client side of outbound `ws://` connections ([`client`]).
+//! RFC 6455 WebSocket: the handshake (server side, and the client side in [`client`]),
+//! frame headers, masking, close codes, and [`WsSession`], the per-connection state machine
+//! that turns frames into messages.
 
 pub mod client;
 pub mod close;

@@ -258,6 +258,11 @@ impl Inbox {
         self.journal.get_or_insert_with(Vec::new);
     }
 
+    /// How many records wait for [`drain_journal`](Self::drain_journal) (0 when off).
+    pub fn journal_len(&self) -> usize {
+        self.journal.as_ref().map_or(0, Vec::len)
+    }
+
     /// The records written since the last call, oldest first: one reactor turn's batch.
     pub fn drain_journal(&mut self) -> impl Iterator<Item = Record> + '_ {
         self.journal.iter_mut().flat_map(|j| j.drain(..))

@@ -176,5 +176,19 @@ pub fn encode_frame(opcode: OpCode, payload: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(payload);
 }
 
+/// Appends a complete masked, unfragmented client frame to `out`: the header with the MASK
+/// bit and `mask`, then the payload XORed with it (§5.3).
+pub fn encode_masked_frame(opcode: OpCode, payload: &[u8], mask: [u8; 4], out: &mut Vec<u8>) {
+    let mut head = [0u8; MAX_SERVER_HEADER];
+    let n = encode_header(true, opcode, payload.len(), &mut head);
+    head[1] |= 0x80;
+    out.reserve(n + 4 + payload.len());
+    out.extend_from_slice(&head[..n]);
+    out.extend_from_slice(&mask);
+    let start = out.len();
+    out.extend_from_slice(payload);
+    super::mask::apply_mask(&mut out[start..], mask);
+}
+
 #[cfg(test)]
 mod tests;

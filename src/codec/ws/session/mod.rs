@@ -1,9 +1,8 @@
 //! The per-connection state machine: frames in, messages out, protocol replies written into a
 //! caller-owned buffer.
 
-use super::client::{encode_masked, Masker};
 use super::close::{CloseCode, ProtocolError};
-use super::header::{encode_frame, FrameHeader, OpCode};
+use super::header::{encode_frame, encode_masked_frame, FrameHeader, OpCode};
 use super::mask::apply_mask;
 use crate::codec::Decode;
 
@@ -40,9 +39,9 @@ pub enum Event<'a> {
     },
 }
 
-/// One WebSocket connection after the handshake: the server side ([`WsSession::new`]),
-/// or the client side ([`WsSession::client`]), which expects unmasked frames and masks the
-/// replies it writes.
+/// One WebSocket connection after the handshake: the server side ([`WsSession::new`]), or
+/// the client side of an outbound connection ([`WsSession::client`]), which expects
+/// unmasked frames and masks its own.
 ///
 /// Memory is kept only for a fragmented message in progress; an idle session holds no buffer.
 #[derive(Debug)]
@@ -59,8 +58,8 @@ pub struct WsSession {
     /// How much of `buf` is known to be valid UTF-8, so each text fragment is checked once
     /// (plus at most 3 bytes of a character split across fragments): O(n) per message.
     validated: usize,
-    /// The client side: masks for the frames it writes. `None`: the server side.
-    masker: Option<Masker>,
+    /// The client side: frames in are unmasked, frames out (pongs, closes) masked.
+    client: bool,
 }
 
 /// The kind of a data message.
@@ -90,17 +89,22 @@ impl WsSession {
             message: None,
             buf: Vec::new(),
             validated: 0,
-            masker: None,
+            client: false,
         }
     }
 
-    /// The client side of a session: frames from the server must be unmasked, and the
-    /// frames this session writes (pongs, close frames) are masked with keys from `masker`.
-    pub fn client(max_message: usize, masker: Masker) -> Self {
+    /// The client side of a connection we opened, accepting messages of at most
+    /// `max_message` bytes.
+    pub fn client(max_message: usize) -> Self {
         Self {
-            masker: Some(masker),
+            client: true,
             ..Self::new(max_message)
         }
+    }
+
+    /// Whether this is the client side.
+    pub fn is_client(&self) -> bool {
+        self.client
     }
 
     /// The closing handshake's state.
@@ -144,8 +148,12 @@ impl WsSession {
             Step::Reassembled(Kind::Text) => match std::str::from_utf8(&self.buf) {
                 Ok(text) => Event::Text(text),
                 Err(_) => {
-                    let masker = self.masker.as_mut();
-                    fail_close(&mut self.state, masker, ProtocolError::InvalidUtf8, out);
+                    fail_close(
+                        &mut self.state,
+                        self.client,
+                        ProtocolError::InvalidUtf8,
+                        out,
+                    );
                     return Err(ProtocolError::InvalidUtf8);
                 }
             },
@@ -158,7 +166,7 @@ impl WsSession {
     /// unless the state is [`State::Open`].
     pub fn close(&mut self, code: u16, reason: &str, out: &mut Vec<u8>) {
         if self.state == State::Open {
-            write_close(Some(code), reason, self.masker.as_mut(), out);
+            write_close(self.client, Some(code), reason, out);
             self.state = State::ClosingByUs;
             // What the peer still sends is discarded, so a half-received message is too.
             self.drop_message();
@@ -175,14 +183,13 @@ impl WsSession {
             Decode::Done { item, consumed } => (item, consumed),
             Decode::NeedMore => return Ok(Decode::NeedMore),
         };
-        match (header.mask, &self.masker) {
-            // "The server MUST close the connection upon receiving a frame that is not
-            // masked." (§5.1)
-            (None, None) => return Err(ProtocolError::UnmaskedFrame),
-            // "A client MUST close a connection if it detects a masked frame." (§5.1)
-            (Some(_), Some(_)) => return Err(ProtocolError::MaskedFrame),
-            _ => {}
-        }
+        // "The server MUST close the connection upon receiving a frame that is not masked."
+        // "A client MUST close a connection if it detects a masked frame." (§5.1)
+        let mask = match (self.client, header.mask) {
+            (false, None) => return Err(ProtocolError::UnmaskedFrame),
+            (true, Some(_)) => return Err(ProtocolError::MaskedFrame),
+            (_, mask) => mask,
+        };
         // Everything the header alone can tell is checked before waiting for the payload,
         // so an announced 2^63 - 1 bytes fails now and nothing is ever reserved for it.
         let len = self.check_header(&header)?;
@@ -191,7 +198,7 @@ impl WsSession {
             return Ok(Decode::NeedMore);
         };
         // "A server MUST remove masking for data frames received from a client" (§5.1)
-        if let Some(mask) = header.mask {
+        if let Some(mask) = mask {
             apply_mask(payload, mask);
         }
         let step = self.on_frame(header, payload, out)?;
@@ -240,7 +247,7 @@ impl WsSession {
                 // frame, the endpoint MUST send a Close frame in response. [...] it typically
                 // echos the status code it received." (§5.5.1)
                 if self.state == State::Open {
-                    write_close(code, "", self.masker.as_mut(), out);
+                    write_close(self.client, code, "", out);
                 }
                 self.state = State::Closed;
                 self.drop_message();
@@ -250,7 +257,7 @@ impl WsSession {
             // [...] The Pong frame sent in response to a Ping frame must have identical
             // "Application data"" (§5.5.2, §5.5.3)
             (State::Open, OpCode::Ping, _) => {
-                emit(self.masker.as_mut(), OpCode::Pong, payload, out);
+                encode(self.client, OpCode::Pong, payload, out);
                 Event::Control
             }
             (_, OpCode::Ping | OpCode::Pong, _) | (State::ClosingByUs, _, _) => Event::Control,
@@ -304,7 +311,7 @@ impl WsSession {
 
     /// Ends the session for `e`: a close frame if we had not sent one, then `Closed`.
     fn fail(&mut self, e: ProtocolError, out: &mut Vec<u8>) -> ProtocolError {
-        fail_close(&mut self.state, self.masker.as_mut(), e, out);
+        fail_close(&mut self.state, self.client, e, out);
         self.drop_message();
         e
     }
@@ -312,11 +319,11 @@ impl WsSession {
 
 /// Writes the close frame for `e` unless one was already sent, and moves to `Closed`.
 /// Takes the state alone so it can run while the session's buffer is lent out.
-fn fail_close(state: &mut State, masker: Option<&mut Masker>, e: ProtocolError, out: &mut Vec<u8>) {
+fn fail_close(state: &mut State, client: bool, e: ProtocolError, out: &mut Vec<u8>) {
     if *state == State::Open {
         // "_Fail the WebSocket Connection_ [...] the endpoint MAY send a Close frame with an
         // appropriate status code" (§7.1.7)
-        write_close(Some(e.close_code().0), &e.to_string(), masker, out);
+        write_close(client, Some(e.close_code().0), &e.to_string(), out);
     }
     *state = State::Closed;
 }
@@ -347,7 +354,7 @@ fn parse_close(payload: &[u8]) -> Result<(Option<u16>, &str), ProtocolError> {
 
 /// Appends a close frame: `code` in network byte order, then `reason` cut to
 /// [`MAX_REASON`] bytes on a character boundary; no code means an empty payload.
-fn write_close(code: Option<u16>, reason: &str, masker: Option<&mut Masker>, out: &mut Vec<u8>) {
+fn write_close(client: bool, code: Option<u16>, reason: &str, out: &mut Vec<u8>) {
     let mut payload = [0u8; 2 + MAX_REASON];
     let len = match code {
         None => 0,
@@ -358,14 +365,16 @@ fn write_close(code: Option<u16>, reason: &str, masker: Option<&mut Masker>, out
             2 + reason.len()
         }
     };
-    emit(masker, OpCode::Close, &payload[..len], out);
+    encode(client, OpCode::Close, &payload[..len], out);
 }
 
-/// Appends a frame this session writes by itself: masked on the client side (§5.1).
-fn emit(masker: Option<&mut Masker>, opcode: OpCode, payload: &[u8], out: &mut Vec<u8>) {
-    match masker {
-        Some(masker) => encode_masked(opcode, payload, masker, out),
-        None => encode_frame(opcode, payload, out),
+/// Appends one frame as this side sends it: masked with a fresh key by a client (§5.3),
+/// plain by a server.
+fn encode(client: bool, opcode: OpCode, payload: &[u8], out: &mut Vec<u8>) {
+    if client {
+        encode_masked_frame(opcode, payload, super::client::masking_key(), out);
+    } else {
+        encode_frame(opcode, payload, out);
     }
 }
 

@@ -3,6 +3,7 @@
 use super::*;
 use crate::codec::ws::test_util::{client, feed, feed_new, frame, server, Ev, KEY};
 
+mod client_side;
 mod errors;
 mod fragments;
 
@@ -307,82 +308,5 @@ fn arbitrary_bytes_never_panic() {
         }
         let chunk = (next() % 9 + 1) as usize;
         feed(&mut WsSession::new((next() % 64) as usize), &stream, chunk);
-    }
-}
-
-/// The client side: the frames the server sends, unmasked, read as they are.
-mod client_side {
-    use super::*;
-    use crate::codec::ws::client::Masker;
-
-    fn unmask_frame(out: &[u8]) -> (FrameHeader, Vec<u8>) {
-        let (h, n) = match FrameHeader::parse(out).unwrap() {
-            Decode::Done { item, consumed } => (item, consumed),
-            Decode::NeedMore => panic!("incomplete"),
-        };
-        let mut body = out[n..].to_vec();
-        apply_mask(&mut body, h.mask.expect("a client frame is masked"));
-        (h, body)
-    }
-
-    #[test]
-    fn rfc_unmasked_hello_is_text_for_a_client() {
-        let mut ws = WsSession::client(1024, Masker::new(1));
-        let (mut src, mut out) = (vec![0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f], Vec::new());
-        let got = ws.decode(&mut src, &mut out);
-        assert_eq!(
-            got,
-            Ok(Decode::Done {
-                item: Event::Text("Hello"),
-                consumed: 7
-            })
-        );
-        assert!(out.is_empty());
-    }
-
-    #[test]
-    fn a_masked_server_frame_fails_with_a_masked_close_1002() {
-        let mut ws = WsSession::client(1024, Masker::new(2));
-        let (mut src, mut out) = (MASKED_HELLO.to_vec(), Vec::new());
-        assert_eq!(
-            ws.decode(&mut src, &mut out),
-            Err(ProtocolError::MaskedFrame)
-        );
-        let (h, body) = unmask_frame(&out);
-        assert_eq!(h.opcode, OpCode::Close);
-        assert_eq!(&body[..2], &1002u16.to_be_bytes());
-        assert_eq!(ws.state(), State::Closed);
-    }
-
-    #[test]
-    fn a_ping_gets_a_masked_pong_and_close_a_masked_echo() {
-        let mut ws = WsSession::client(1024, Masker::new(3));
-        let (mut src, mut out) = (vec![0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f], Vec::new());
-        assert!(matches!(
-            ws.decode(&mut src, &mut out),
-            Ok(Decode::Done {
-                item: Event::Control,
-                ..
-            })
-        ));
-        let (h, body) = unmask_frame(&out);
-        assert_eq!((h.opcode, body.as_slice()), (OpCode::Pong, &b"Hello"[..]));
-        out.clear();
-        let mut close = vec![0x88, 0x02, 0x03, 0xe8];
-        assert!(matches!(
-            ws.decode(&mut close, &mut out),
-            Ok(Decode::Done {
-                item: Event::Close {
-                    code: Some(1000),
-                    ..
-                },
-                ..
-            })
-        ));
-        let (h, body) = unmask_frame(&out);
-        assert_eq!(
-            (h.opcode, body.as_slice()),
-            (OpCode::Close, &[0x03, 0xe8][..])
-        );
     }
 }
