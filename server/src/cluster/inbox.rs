@@ -214,8 +214,9 @@ pub(crate) fn on_bind(
     match eval(ctx, Script::Bind, &args, Some(then)) {
         Ok(()) if first_here => engine::count_route_write(ctx),
         Ok(()) => {}
-        // The route is written again when the link comes back up (`on_link_up`).
-        Err(e) => on_read(ctx, conn, uid, resume, false, Err(e)),
+        // Not sent (link down, or too many commands waiting): the plain route write is
+        // tried too (the link's coming back up rewrites every route anyway).
+        Err(e) => on_read(ctx, conn, uid, resume, first_here, Err(e)),
     }
     Ok(())
 }
@@ -284,7 +285,12 @@ fn on_read(
                 .zip(Read::parse(items.get(1)))
                 .zip(Read::parse(items.get(2)))
         }
-        Err(_) => None,
+        Err(_) => {
+            if first_here {
+                engine::on_first_tab(ctx, uid);
+            }
+            None
+        }
     };
     let Some(((epoch, own), all)) = read else {
         if let Some(inbox) = get(ctx) {
