@@ -14,7 +14,7 @@ const MAX_RESPONSE_HEAD: usize = 8 << 10;
 /// Why the server's answer to our upgrade is not a WebSocket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientHandshakeError {
-    /// Not an HTTP response, or more than [`MAX_RESPONSE_HEAD`] bytes without its end.
+    /// Not an HTTP response, or 8 KiB without the end of its head.
     Malformed,
     /// A status other than 101, e.g. 403 or 404.
     Status(u16),
