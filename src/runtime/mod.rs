@@ -41,6 +41,9 @@ const DEFER_MIN: usize = 4 << 10;
 const DEFER_LIMIT: usize = crate::reactor::BATCH_LIMIT;
 /// ...or once its oldest message has waited this long.
 const DEFER_MAX_AGE: Duration = Duration::from_millis(50);
+/// How long the loop may stay quiet before the write batch gives back the memory a burst
+/// made it grow to.
+const BATCH_IDLE_RELEASE: Duration = Duration::from_millis(250);
 
 /// Stops a running [`Runtime`] from another thread.
 #[derive(Debug, Clone)]
@@ -246,6 +249,14 @@ impl<S: 'static> Runtime<S> {
                 self.flush_batch();
                 self.poll_timeout()
             };
+            // Memory a burst's write batch needed is returned after a quiet moment (a poll
+            // that finds nothing), never while work keeps coming.
+            let holds_excess = self.io.reactor.batch.holds_excess();
+            let timeout = match timeout {
+                _ if !holds_excess => timeout,
+                Some(t) => Some(t.min(BATCH_IDLE_RELEASE)),
+                None => Some(BATCH_IDLE_RELEASE),
+            };
             self.io.reactor.sealed = self.hold_output;
             if let Err(e) = self.io.reactor.poll.poll(&mut events, timeout) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
@@ -253,6 +264,9 @@ impl<S: 'static> Runtime<S> {
                 }
             }
             found = events.iter().count();
+            if found == 0 && holds_excess {
+                self.io.reactor.batch.release();
+            }
             self.io.reactor.now = Instant::now();
             for event in events.iter() {
                 match token::target(event.token()) {
