@@ -156,6 +156,14 @@ pub struct Stats {
     pub pending_delivered: u64,
 }
 
+/// A push [`Inbox::append_uid`] kept: its offset, and where, for [`Inbox::settle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    stream: usize,
+    /// The push's offset in its uid's stream.
+    pub offset: Offset,
+}
+
 /// Where a resume-capable connection starts reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
@@ -275,6 +283,43 @@ impl Inbox {
         let now = self.tick(now_ms);
         let id = self.open(uid, now);
         self.push(id, payload.into(), now)
+    }
+
+    /// [`append`](Self::append) for the hot path: the [`Appended`] it returns settles the
+    /// push ([`settle`](Self::settle)) without looking `uid` up again.
+    pub fn append_uid(&mut self, uid: &str, payload: &str, now_ms: u64) -> Appended {
+        let now = self.tick(now_ms);
+        let stream = self.open(uid, now);
+        let offset = self.push(stream, payload.into(), now);
+        Appended { stream, offset }
+    }
+
+    /// After a push's connections were tried: if one `taken` it, it leaves the offline queue
+    /// ([`mark_delivered`](Self::mark_delivered)); returns whether it is still pending
+    /// ([`is_pending`](Self::is_pending)). `appended` is what [`append_uid`](Self::append_uid)
+    /// returned for `uid`; if its stream was forgotten since (its slot possibly reused), this
+    /// looks `uid` up instead.
+    pub fn settle(&mut self, uid: &str, appended: Appended, taken: bool) -> bool {
+        let Appended { stream, offset } = appended;
+        let same = self
+            .streams
+            .get(stream)
+            .is_some_and(|s| s.uid.as_deref() == Some(uid));
+        let id = if same {
+            stream
+        } else {
+            match self.by_uid.get(uid) {
+                Some(&id) => id,
+                None => return false,
+            }
+        };
+        if taken {
+            self.deliver(id, offset);
+            false
+        } else {
+            let s = &self.streams[id];
+            offset >= s.pending_from && offset < s.next()
+        }
     }
 
     /// Keeps a broadcast in the broadcast stream and returns its offset there.
