@@ -52,9 +52,10 @@ pub use codec::DecodeError;
 pub use record::{ApplyError, Record, StreamName};
 pub use stream::Replay;
 
+use evict::Age;
 use slab::Slab;
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::{BTreeSet, HashMap, VecDeque},
     fmt,
     hash::{BuildHasher as _, Hasher as _},
     str::FromStr,
@@ -218,9 +219,18 @@ pub struct Inbox {
     by_uid: HashMap<Arc<str>, usize>,
     /// The broadcast stream's id; it is never dropped.
     all: usize,
-    /// `(oldest message's at_ms, id)` of every stream holding messages: the global oldest
-    /// message (memory cap) and the next to expire (ttl) are its first entry.
-    by_age: BTreeSet<(u64, usize)>,
+    /// Every retained message as `(stream id, offset)`, oldest first (appends come in time
+    /// order): the global oldest message (memory cap) and the next to expire (ttl) are its
+    /// first live entry. Messages that left by another way (uid cap, a replayed eviction)
+    /// stay as stale entries, skipped at the front and dropped in bulk when they outnumber
+    /// the live ones: O(1) amortized per push, where a B-tree of streams by age cost two
+    /// O(log streams) updates for every eviction.
+    ages: VecDeque<Age>,
+    /// Whether `ages` is in time order. Only a recovery's snapshot (streams one after the
+    /// other) appends out of time order; the first lookup then sorts it once.
+    ages_sorted: bool,
+    /// The latest time appended to `ages`.
+    ages_last_ms: u64,
     /// `(touched_ms, id)` of every empty uid stream (tombstone), oldest first.
     idle: BTreeSet<(u64, usize)>,
     /// Not below any offset given out in this epoch: where a stream opened again starts.
@@ -243,14 +253,16 @@ impl Inbox {
             streams,
             by_uid: HashMap::new(),
             all,
-            by_age: BTreeSet::new(),
+            ages: VecDeque::new(),
+            ages_sorted: true,
+            ages_last_ms: 0,
             idle: BTreeSet::new(),
             high_water: 1,
             clock_ms: 0,
             stats: Stats::default(),
             journal: None,
         };
-        inbox.stats.bytes = inbox.streams[all].base_cost();
+        inbox.stats.bytes = inbox.streams[all].base_cost() + evict::AGE_BASE;
         inbox
     }
 
