@@ -1,11 +1,34 @@
-//! How messages enter and leave: appends, caps, expiry, and the age indexes that make the
-//! global oldest message an O(log n) lookup.
+//! How messages enter and leave: appends, caps, expiry, the queue of messages by age that
+//! makes the global oldest message an O(1) amortized lookup, and the index of tombstones.
 
 use super::{
     stream::{Entry, MESSAGE_COST},
     Inbox, Offset, Record, StreamName,
 };
 use std::{collections::VecDeque, sync::Arc};
+
+/// A message in the inbox's age queue: stream `id`'s message `offset`. Stale once that
+/// message left (its offset is below the stream's first, or the slot holds another stream,
+/// whose offsets start above every offset given out before it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Age {
+    pub(super) id: usize,
+    pub(super) offset: Offset,
+}
+
+/// Bytes of one entry of the age queue.
+pub(super) const AGE_SLOT: usize = std::mem::size_of::<Age>();
+
+/// What the age queue costs per retained message, as the memory cap counts it: a fixed
+/// amount, so the count depends on what is retained and not on the queue's history (a
+/// recovered inbox counts what the live one counted, and evicts the same). An upper bound:
+/// `compact_ages` keeps the queue's length within 1.5 × messages + 8 and its capacity
+/// within twice its length + 8, so it never holds more than 3 entries a message
+/// plus [`AGE_BASE`].
+pub(super) const AGE_COST: usize = 3 * AGE_SLOT;
+
+/// The age queue's allowance beyond [`AGE_COST`] per message, counted from the start.
+pub(super) const AGE_BASE: usize = 24 * AGE_SLOT;
 
 /// Why a message left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +46,7 @@ impl Inbox {
         let offset = self.push_raw(id, payload, now);
         self.trim(id, now);
         self.enforce_memory(now);
+        self.compact_ages();
         offset
     }
 
@@ -45,6 +69,11 @@ impl Inbox {
         self.stats.bytes += cost;
         self.stats.appended += 1;
         self.reindex(id, before);
+        if now < self.ages_last_ms {
+            self.ages_sorted = false;
+        }
+        self.ages_last_ms = self.ages_last_ms.max(now);
+        self.ages.push_back(Age { id, offset });
         if let Some(payload) = copy {
             self.log(|me| Record::Append {
                 stream: me.name(id),
@@ -74,6 +103,7 @@ impl Inbox {
             self.trim(id, now);
         }
         self.enforce_memory(now);
+        self.compact_ages();
     }
 
     /// Everything up to `through` of stream `id` has reached a connection.
@@ -161,7 +191,7 @@ impl Inbox {
         while self.stats.bytes.saturating_add(extra) > self.config.max_bytes {
             if let Some(&(_, id)) = self.idle.first() {
                 self.forget(id);
-            } else if let Some(&(_, id)) = self.by_age.first() {
+            } else if let Some((_, id)) = self.oldest() {
                 self.evict_front(id, 1, Reason::Memory, now);
             } else {
                 break; // only the empty broadcast stream is left
@@ -177,7 +207,7 @@ impl Inbox {
         let now = self.tick(now_ms);
         let mut done = 0;
         while done < budget {
-            let Some(&(at, id)) = self.by_age.first() else {
+            let Some((at, id)) = self.oldest() else {
                 break;
             };
             if at.saturating_add(self.config.ttl_ms) > now {
@@ -204,15 +234,20 @@ impl Inbox {
             self.forget(id);
             done += 1;
         }
+        self.compact_ages();
         done
     }
 
     /// When [`expire`](Self::expire) next has work (Unix ms), or `None` if never.
     pub fn next_deadline(&self) -> Option<u64> {
-        let msg = self
-            .by_age
-            .first()
-            .map(|&(at, _)| at.saturating_add(self.config.ttl_ms));
+        // Not on the hot path: without `&mut`, stale entries are skipped, not dropped.
+        let live = self.ages.iter().filter_map(|&a| self.live_at(a));
+        let oldest = if self.ages_sorted {
+            live.take(1).min()
+        } else {
+            live.min()
+        };
+        let msg = oldest.map(|at| at.saturating_add(self.config.ttl_ms));
         let idle = self
             .idle
             .first()
@@ -230,31 +265,87 @@ impl Inbox {
         (key.0 || id != self.all).then_some(key)
     }
 
-    /// Moves stream `id` in the age indexes from `before` to where it belongs now.
+    /// Moves stream `id` in or out of the tombstone index, from `before` to what it is now.
+    /// A stream holding messages is in none (the age queue has its messages).
     pub(super) fn reindex(&mut self, id: usize, before: Option<(bool, u64)>) {
         let after = self.key(id);
         if before != after {
             if let Some(key) = before {
                 self.unindex(id, key);
             }
-            if let Some((busy, age)) = after {
-                let set = if busy {
-                    &mut self.by_age
-                } else {
-                    &mut self.idle
-                };
-                set.insert((age, id));
+            if let Some((false, touched)) = after {
+                self.idle.insert((touched, id));
             }
         }
     }
 
-    fn unindex(&mut self, id: usize, (busy, age): (bool, u64)) {
-        let set = if busy {
-            &mut self.by_age
-        } else {
-            &mut self.idle
-        };
-        set.remove(&(age, id));
+    fn unindex(&mut self, id: usize, (busy, touched): (bool, u64)) {
+        if !busy {
+            self.idle.remove(&(touched, id));
+        }
+    }
+
+    /// The time of the message `a` names, if it is still retained.
+    pub(super) fn live_at(&self, a: Age) -> Option<u64> {
+        let s = self.streams.get(a.id)?;
+        let index = usize::try_from(a.offset.checked_sub(s.first)?).ok()?;
+        s.entries.get(index).map(|e| e.at_ms)
+    }
+
+    /// The oldest retained message's `(at_ms, stream id)`, dropping stale entries on the way.
+    pub(super) fn oldest(&mut self) -> Option<(u64, usize)> {
+        if !self.ages_sorted {
+            self.sort_ages();
+        }
+        while let Some(&a) = self.ages.front() {
+            if let Some(at) = self.live_at(a) {
+                return Some((at, a.id));
+            }
+            self.ages.pop_front();
+        }
+        None
+    }
+
+    /// The retained messages, oldest first (stale entries left out; sorted as `sort_ages`
+    /// would if the queue is not in order yet).
+    pub(super) fn ages_in_order(&self) -> Vec<Age> {
+        let mut live: Vec<(u64, usize, Offset)> = self
+            .ages
+            .iter()
+            .filter_map(|&a| self.live_at(a).map(|at| (at, a.id, a.offset)))
+            .collect();
+        if !self.ages_sorted {
+            live.sort_unstable();
+        }
+        live.into_iter()
+            .map(|(_, id, offset)| Age { id, offset })
+            .collect()
+    }
+
+    /// Puts the age queue in time order (after a recovery): oldest first, ties by stream
+    /// and offset, as a scan of every stream's oldest message would find them.
+    fn sort_ages(&mut self) {
+        let live = self.ages_in_order();
+        self.ages.clear();
+        self.ages.extend(live);
+        self.ages_sorted = true;
+    }
+
+    /// Keeps the age queue within what [`AGE_COST`] counts: drops its stale entries once
+    /// they are more than half the live ones (O(len) then: amortized O(1) per message that
+    /// left), and gives back a buffer more than twice as large as needed. Cheap to call
+    /// when there is nothing to do; called after every push, expiry and cap change.
+    pub(super) fn compact_ages(&mut self) {
+        let live = self.stats.messages;
+        if self.ages.len() > live + live / 2 + 8 {
+            let mut ages = std::mem::take(&mut self.ages);
+            ages.retain(|&a| self.live_at(a).is_some());
+            self.ages = ages;
+        }
+        let len = self.ages.len();
+        if self.ages.capacity() > 2 * len + 8 {
+            self.ages.shrink_to(len + len / 2 + 4);
+        }
     }
 
     /// The durable name of stream `id`.

@@ -52,9 +52,10 @@ pub use codec::DecodeError;
 pub use record::{ApplyError, Record, StreamName};
 pub use stream::Replay;
 
+use evict::Age;
 use slab::Slab;
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::{BTreeSet, HashMap, VecDeque},
     fmt,
     hash::{BuildHasher as _, Hasher as _},
     str::FromStr,
@@ -156,6 +157,14 @@ pub struct Stats {
     pub pending_delivered: u64,
 }
 
+/// A push [`Inbox::append_uid`] kept: its offset, and where, for [`Inbox::settle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    stream: usize,
+    /// The push's offset in its uid's stream.
+    pub offset: Offset,
+}
+
 /// Where a resume-capable connection starts reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
@@ -210,9 +219,18 @@ pub struct Inbox {
     by_uid: HashMap<Arc<str>, usize>,
     /// The broadcast stream's id; it is never dropped.
     all: usize,
-    /// `(oldest message's at_ms, id)` of every stream holding messages: the global oldest
-    /// message (memory cap) and the next to expire (ttl) are its first entry.
-    by_age: BTreeSet<(u64, usize)>,
+    /// Every retained message as `(stream id, offset)`, oldest first (appends come in time
+    /// order): the global oldest message (memory cap) and the next to expire (ttl) are its
+    /// first live entry. Messages that left by another way (uid cap, a replayed eviction)
+    /// stay as stale entries, skipped at the front and dropped in bulk when they outnumber
+    /// the live ones: O(1) amortized per push, where a B-tree of streams by age cost two
+    /// O(log streams) updates for every eviction.
+    ages: VecDeque<Age>,
+    /// Whether `ages` is in time order. Only a recovery's snapshot (streams one after the
+    /// other) appends out of time order; the first lookup then sorts it once.
+    ages_sorted: bool,
+    /// The latest time appended to `ages`.
+    ages_last_ms: u64,
     /// `(touched_ms, id)` of every empty uid stream (tombstone), oldest first.
     idle: BTreeSet<(u64, usize)>,
     /// Not below any offset given out in this epoch: where a stream opened again starts.
@@ -235,14 +253,16 @@ impl Inbox {
             streams,
             by_uid: HashMap::new(),
             all,
-            by_age: BTreeSet::new(),
+            ages: VecDeque::new(),
+            ages_sorted: true,
+            ages_last_ms: 0,
             idle: BTreeSet::new(),
             high_water: 1,
             clock_ms: 0,
             stats: Stats::default(),
             journal: None,
         };
-        inbox.stats.bytes = inbox.streams[all].base_cost();
+        inbox.stats.bytes = inbox.streams[all].base_cost() + evict::AGE_BASE;
         inbox
     }
 
@@ -275,6 +295,43 @@ impl Inbox {
         let now = self.tick(now_ms);
         let id = self.open(uid, now);
         self.push(id, payload.into(), now)
+    }
+
+    /// [`append`](Self::append) for the hot path: the [`Appended`] it returns settles the
+    /// push ([`settle`](Self::settle)) without looking `uid` up again.
+    pub fn append_uid(&mut self, uid: &str, payload: &str, now_ms: u64) -> Appended {
+        let now = self.tick(now_ms);
+        let stream = self.open(uid, now);
+        let offset = self.push(stream, payload.into(), now);
+        Appended { stream, offset }
+    }
+
+    /// After a push's connections were tried: if one `taken` it, it leaves the offline queue
+    /// ([`mark_delivered`](Self::mark_delivered)); returns whether it is still pending
+    /// ([`is_pending`](Self::is_pending)). `appended` is what [`append_uid`](Self::append_uid)
+    /// returned for `uid`; if its stream was forgotten since (its slot possibly reused), this
+    /// looks `uid` up instead.
+    pub fn settle(&mut self, uid: &str, appended: Appended, taken: bool) -> bool {
+        let Appended { stream, offset } = appended;
+        let same = self
+            .streams
+            .get(stream)
+            .is_some_and(|s| s.uid.as_deref() == Some(uid));
+        let id = if same {
+            stream
+        } else {
+            match self.by_uid.get(uid) {
+                Some(&id) => id,
+                None => return false,
+            }
+        };
+        if taken {
+            self.deliver(id, offset);
+            false
+        } else {
+            let s = &self.streams[id];
+            offset >= s.pending_from && offset < s.next()
+        }
     }
 
     /// Keeps a broadcast in the broadcast stream and returns its offset there.

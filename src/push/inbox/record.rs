@@ -13,7 +13,7 @@
 //! replaces them with [`Inbox::snapshot`] (the same records a fresh log of the current state
 //! would hold). Records are idempotent where a replay may repeat them (`Delivered`, `Evict`).
 
-use super::{evict::Reason, stream::Stream, Config, Epoch, Inbox, Offset};
+use super::{evict::Reason, Config, Epoch, Inbox, Offset};
 use std::{fmt, sync::Arc};
 
 /// Which stream a record is about.
@@ -268,40 +268,41 @@ impl Inbox {
         self.journal.iter_mut().flat_map(|j| j.drain(..))
     }
 
-    /// The current state as records: `Epoch`, then per stream `Open`, its `Append`s and
-    /// `Delivered`. [`recover`](Self::recover) of these equals this inbox (with the same caps).
+    /// The current state as records: `Epoch`, an `Open` per stream, every retained message's
+    /// `Append` oldest first (the order of the age queue, so messages of the same
+    /// millisecond leave in the same order after a recovery), then the `Delivered` ones.
+    /// [`recover`](Self::recover) of these equals this inbox (with the same caps).
     pub fn snapshot(&self) -> impl Iterator<Item = Record> + '_ {
         let head = Record::Epoch {
             epoch: self.epoch,
             high_water: self.high_water,
         };
-        std::iter::once(head).chain(
-            self.streams
-                .iter()
-                .flat_map(move |(id, s)| self.stream_records(id, s)),
-        )
-    }
-
-    fn stream_records<'a>(&'a self, id: usize, s: &'a Stream) -> impl Iterator<Item = Record> + 'a {
-        let open = Record::Open {
+        let opens = self.streams.iter().map(move |(id, s)| Record::Open {
             stream: self.name(id),
             next: s.first,
             at_ms: s.touched_ms,
-        };
-        let appends = s
-            .entries
-            .iter()
-            .zip(s.first..)
-            .map(move |(e, offset)| Record::Append {
-                stream: self.name(id),
-                offset,
+        });
+        let appends = self.ages_in_order().into_iter().map(move |a| {
+            let s = &self.streams[a.id];
+            let e = &s.entries[(a.offset - s.first) as usize];
+            Record::Append {
+                stream: self.name(a.id),
+                offset: a.offset,
                 at_ms: e.at_ms,
                 payload: e.payload.clone(),
-            });
-        let delivered = (s.pending_from > s.first).then(|| Record::Delivered {
-            stream: self.name(id),
-            through: s.pending_from - 1,
+            }
         });
-        std::iter::once(open).chain(appends).chain(delivered)
+        let delivered = self
+            .streams
+            .iter()
+            .filter(|(_, s)| s.pending_from > s.first)
+            .map(move |(id, s)| Record::Delivered {
+                stream: self.name(id),
+                through: s.pending_from - 1,
+            });
+        std::iter::once(head)
+            .chain(opens)
+            .chain(appends)
+            .chain(delivered)
     }
 }

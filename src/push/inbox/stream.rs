@@ -6,8 +6,9 @@ use std::{collections::VecDeque, mem::size_of, ops::Range, sync::Arc};
 
 /// What a retained message costs beyond its payload and its slot, as the memory cap counts
 /// it: the `Arc<str>` header (two counts, 16 bytes) and the allocator's chunk header and
-/// rounding (glibc: 8 bytes plus up to 15). Slots are counted by capacity, exactly.
-pub(super) const MESSAGE_COST: usize = 2 * size_of::<usize>() + 24;
+/// rounding (glibc: 8 bytes plus up to 15), and its share of the inbox's age queue
+/// ([`AGE_COST`](super::evict::AGE_COST)). Slots are counted by capacity, exactly.
+pub(super) const MESSAGE_COST: usize = 2 * size_of::<usize>() + 24 + super::evict::AGE_COST;
 
 /// One message's slot in a stream's `VecDeque`.
 pub(super) const SLOT: usize = size_of::<Entry>();

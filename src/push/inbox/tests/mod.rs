@@ -45,7 +45,7 @@ fn owned(r: Replay<'_>) -> Vec<(Offset, String)> {
 #[track_caller]
 fn check(inbox: &Inbox) {
     let (mut bytes, mut messages, mut uids) = (0, 0, 0);
-    let (mut by_age, mut idle) = (BTreeSet::new(), BTreeSet::new());
+    let (mut retained, mut idle) = (BTreeSet::new(), BTreeSet::new());
     for (id, s) in &inbox.streams {
         bytes += s.cost();
         messages += s.entries.len();
@@ -69,15 +69,33 @@ fn check(inbox: &Inbox) {
             }
             (None, _) => assert_eq!(id, inbox.all),
         }
-        match s.entries.front() {
-            Some(e) => by_age.insert((e.at_ms, id)),
-            None if id != inbox.all => idle.insert((s.touched_ms, id)),
-            None => false,
-        };
+        retained.extend((s.first..s.next()).map(|offset| (id, offset)));
+        if s.entries.is_empty() && id != inbox.all {
+            idle.insert((s.touched_ms, id));
+        }
     }
     assert_eq!(inbox.by_uid.len(), uids);
-    assert_eq!(inbox.by_age, by_age);
     assert_eq!(inbox.idle, idle);
+    // The age queue names every retained message once (stale entries aside), oldest first
+    // once sorted, and holds no more stale entries than its compaction allows.
+    let live: Vec<(u64, usize, Offset)> = inbox
+        .ages
+        .iter()
+        .filter_map(|&a| inbox.live_at(a).map(|at| (at, a.id, a.offset)))
+        .collect();
+    let named: BTreeSet<(usize, Offset)> = live.iter().map(|&(_, id, o)| (id, o)).collect();
+    assert_eq!(named.len(), live.len(), "a message twice in the age queue");
+    assert_eq!(named, retained);
+    if inbox.ages_sorted {
+        assert!(
+            live.windows(2).all(|w| w[0].0 <= w[1].0),
+            "age queue out of order"
+        );
+    }
+    // What AGE_COST and AGE_BASE count is an upper bound of the queue's buffer.
+    let ages = inbox.ages.capacity() * evict::AGE_SLOT;
+    assert!(ages <= messages * evict::AGE_COST + evict::AGE_BASE);
+    bytes += evict::AGE_BASE;
     let st = inbox.stats();
     assert_eq!((st.bytes, st.messages, st.uids), (bytes, messages, uids));
 }

@@ -253,3 +253,45 @@ fn epoch_is_16_hex_digits_on_the_wire() {
     );
     assert_ne!(Epoch::random(), Epoch::random());
 }
+
+#[test]
+fn settle_is_mark_delivered_or_is_pending_without_a_second_lookup() {
+    let mut ib = inbox(Config::default());
+    let a = ib.append_uid("u", "one", 1_000);
+    assert!(ib.settle("u", a, false), "nobody took it: still queued");
+    assert_eq!(ib.pending("u"), 1);
+    let b = ib.append_uid("u", "two", 1_001);
+    assert_eq!(b.offset, a.offset + 1);
+    assert!(!ib.settle("u", b, true));
+    assert_eq!(ib.pending("u"), 0, "taking the second delivers both");
+    assert!(!ib.settle("u", a, false), "delivered is not pending");
+    check(&ib);
+}
+
+#[test]
+fn settle_after_the_stream_was_forgotten_and_its_slot_reused_touches_no_other_uid() {
+    let cfg = Config {
+        ttl_ms: 10,
+        idle_ttl_ms: 10,
+        ..Config::default()
+    };
+    let mut ib = inbox(cfg);
+    let gone = ib.append_uid("gone", "m", 1_000);
+    // Its message expires, then its tombstone is forgotten: the slot is free.
+    ib.expire(2_000, 100);
+    ib.expire(3_000, 100);
+    assert_eq!(ib.last_offset("gone"), None);
+    let other = ib.append_uid("other", "m", 3_000);
+    assert_eq!(other.offset, gone.offset + 1);
+    // A stale ticket for "gone": nothing happens to "other" (slot reused or not).
+    assert!(!ib.settle("gone", gone, true));
+    assert!(!ib.settle("gone", gone, false));
+    assert_eq!(ib.pending("other"), 1);
+    // A ticket whose uid is the slot's new owner but another stream: found by uid.
+    let again = ib.append_uid("gone", "back", 3_001);
+    assert!(ib.settle("gone", again, false));
+    assert!(!ib.settle("gone", again, true));
+    assert_eq!(ib.pending("gone"), 0);
+    assert_eq!(ib.pending("other"), 1);
+    check(&ib);
+}
