@@ -37,21 +37,6 @@ fn read_msg(ws: &mut Ws) -> (u64, String) {
     )
 }
 
-/// Nothing but pings within `wait`.
-#[track_caller]
-fn assert_silent(ws: &mut Ws, wait: Duration) {
-    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_ref() {
-        s.set_read_timeout(Some(wait)).unwrap();
-    }
-    loop {
-        match ws.read() {
-            Ok(Message::Ping(_) | Message::Pong(_)) => {}
-            Ok(other) => panic!("expected nothing, got {other:?}"),
-            Err(_) => break,
-        }
-    }
-}
-
 /// An extended push to `uid`; returns the reply.
 fn push(api: &mut TcpStream, uid: &str, data: &str) -> Value {
     parse(&request_line(

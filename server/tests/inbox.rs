@@ -39,21 +39,6 @@ fn read_msg(ws: &mut Ws) -> (String, u64, String) {
     )
 }
 
-/// Nothing more arrives within `wait`.
-#[track_caller]
-fn assert_silent(ws: &mut Ws, wait: Duration) {
-    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_ref() {
-        s.set_read_timeout(Some(wait)).unwrap();
-    }
-    loop {
-        match ws.read() {
-            Ok(Message::Ping(_) | Message::Pong(_)) => {}
-            Ok(other) => panic!("expected nothing, got {other:?}"),
-            Err(_) => break,
-        }
-    }
-}
-
 fn compat(uid: &str, n: usize) -> String {
     format!(r#"{{"uid":"{uid}","n":{n}}}"#)
 }

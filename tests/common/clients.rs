@@ -45,6 +45,21 @@ pub fn ws_read_text(ws: &mut Ws) -> String {
     }
 }
 
+/// Asserts that nothing but pings and pongs arrives on `ws` within `wait`.
+#[track_caller]
+pub fn assert_silent(ws: &mut Ws, wait: Duration) {
+    if let MaybeTlsStream::Plain(s) = ws.get_ref() {
+        s.set_read_timeout(Some(wait)).unwrap();
+    }
+    loop {
+        match ws.read() {
+            Ok(tungstenite::Message::Ping(_) | tungstenite::Message::Pong(_)) => {}
+            Ok(other) => panic!("expected nothing, got {other:?}"),
+            Err(_) => break,
+        }
+    }
+}
+
 /// A TCP client with read timeouts.
 #[track_caller]
 pub fn tcp_connect(addr: SocketAddr) -> TcpStream {
