@@ -1,19 +1,40 @@
 //! How messages enter and leave: appends, caps, expiry, the queue of messages by age that
 //! makes the global oldest message an O(1) amortized lookup, and the index of tombstones.
 
-use super::{
-    stream::{Entry, MESSAGE_COST},
-    Inbox, Offset, Record, StreamName,
-};
-use std::{collections::VecDeque, sync::Arc};
+use super::{stream::message_cost, Inbox, Offset, Record, StreamName};
+use std::{collections::HashMap, sync::Arc};
 
-/// A message in the inbox's age queue: stream `id`'s message `offset`. Stale once that
-/// message left (its offset is below the stream's first, or the slot holds another stream,
-/// whose offsets start above every offset given out before it).
+/// A message in the inbox's age queue: stream `id`'s message `offset`, of `len` bytes of
+/// text ([`Age::UNKNOWN_LEN`] past `u32::MAX`), so evicting it for memory reads nothing but
+/// its stream. Stale once that message left (its offset is below the stream's first, or the
+/// slot holds another stream, whose offsets start above every offset given out before it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Age {
-    pub(super) id: usize,
+    pub(super) id: u32,
+    pub(super) len: u32,
     pub(super) offset: Offset,
+}
+
+impl Age {
+    /// `len` of a text too long for it: read from the stream instead.
+    const UNKNOWN_LEN: u32 = u32::MAX;
+
+    fn new(id: usize, offset: Offset, len: usize) -> Self {
+        Self {
+            // Every stream costs memory (`STREAM_COST`): 2^32 of them cannot exist.
+            id: u32::try_from(id).expect("fewer than 2^32 streams"),
+            len: u32::try_from(len).unwrap_or(Self::UNKNOWN_LEN),
+            offset,
+        }
+    }
+
+    fn stream(self) -> usize {
+        self.id as usize
+    }
+
+    fn known_len(self) -> Option<usize> {
+        (self.len != Self::UNKNOWN_LEN).then_some(self.len as usize)
+    }
 }
 
 /// Bytes of one entry of the age queue.
@@ -42,7 +63,7 @@ pub(super) enum Reason {
 
 impl Inbox {
     /// Appends to stream `id` and enforces the per-stream and memory caps.
-    pub(super) fn push(&mut self, id: usize, payload: Arc<str>, now: u64) -> Offset {
+    pub(super) fn push(&mut self, id: usize, payload: &str, now: u64) -> Offset {
         let offset = self.push_raw(id, payload, now);
         self.trim(id, now);
         self.enforce_memory(now);
@@ -51,30 +72,26 @@ impl Inbox {
     }
 
     /// Appends to stream `id`, caps aside (a replayed log carries its own evictions).
-    pub(super) fn push_raw(&mut self, id: usize, payload: Arc<str>, now: u64) -> Offset {
-        let before = self.key(id);
-        let copy = self.journal.is_some().then(|| payload.clone());
+    pub(super) fn push_raw(&mut self, id: usize, payload: &str, now: u64) -> Offset {
         let s = &mut self.streams[id];
         let offset = s.next();
-        let slots = s.slots();
-        let mut cost = MESSAGE_COST + payload.len();
-        s.entries.push_back(Entry {
-            at_ms: now,
-            payload,
-        });
+        let tombstone = (s.messages.is_empty() && id != self.all).then_some(s.touched_ms);
+        s.messages.push_back(now, payload);
         s.touched_ms = now;
-        cost += s.slots() - slots;
+        if let Some(touched) = tombstone {
+            self.idle.remove(&(touched, id));
+        }
         self.high_water = self.high_water.max(offset + 1);
         self.stats.messages += 1;
-        self.stats.bytes += cost;
+        self.stats.bytes += message_cost(payload.len());
         self.stats.appended += 1;
-        self.reindex(id, before);
         if now < self.ages_last_ms {
             self.ages_sorted = false;
         }
         self.ages_last_ms = self.ages_last_ms.max(now);
-        self.ages.push_back(Age { id, offset });
-        if let Some(payload) = copy {
+        self.ages.push_back(Age::new(id, offset, payload.len()));
+        if self.journal.is_some() {
+            let payload: Arc<str> = payload.into();
             self.log(|me| Record::Append {
                 stream: me.name(id),
                 offset,
@@ -88,7 +105,7 @@ impl Inbox {
     /// Evicts the oldest messages of stream `id` over `max_per_uid`.
     pub(super) fn trim(&mut self, id: usize, now: u64) {
         let over = self.streams[id]
-            .entries
+            .messages
             .len()
             .saturating_sub(self.config.max_per_uid);
         self.evict_front(id, over, Reason::UidCap, now);
@@ -121,28 +138,39 @@ impl Inbox {
 
     /// Removes the `count` oldest messages of stream `id`.
     pub(super) fn evict_front(&mut self, id: usize, count: usize, reason: Reason, now: u64) {
+        self.remove_front(id, count, None, reason, now);
+    }
+
+    /// Removes the `count` oldest messages of stream `id`; `first_len` is the first one's
+    /// length if known.
+    fn remove_front(
+        &mut self,
+        id: usize,
+        count: usize,
+        mut first_len: Option<usize>,
+        reason: Reason,
+        now: u64,
+    ) {
         if count == 0 {
             return;
         }
-        let before = self.key(id);
         let s = &mut self.streams[id];
-        let slots = s.slots();
-        let mut freed: usize = s
-            .entries
-            .drain(..count)
-            .map(|e| MESSAGE_COST + e.payload.len())
-            .sum();
+        let mut freed = 0;
+        for _ in 0..count {
+            let Some(len) = s.messages.pop_front(first_len.take()) else {
+                break;
+            };
+            freed += message_cost(len);
+        }
         s.first += count as u64;
         s.pending_from = s.pending_from.max(s.first);
-        if s.entries.is_empty() {
-            s.touched_ms = now;
-            s.entries = VecDeque::new(); // a tombstone keeps no buffer
-        } else if s.entries.capacity() > 4 * s.entries.len().max(4) {
-            // Mostly empty after expiry: give most of it back (amortized O(1) per eviction).
-            s.entries.shrink_to(2 * s.entries.len());
-        }
-        freed += slots - s.slots();
         let through = s.first - 1;
+        if s.messages.is_empty() {
+            s.touched_ms = now;
+            if id != self.all {
+                self.idle.insert((now, id));
+            }
+        }
         self.stats.messages -= count;
         self.stats.bytes -= freed;
         let n = count as u64;
@@ -152,7 +180,6 @@ impl Inbox {
             Reason::Memory => self.stats.evicted_memory += n,
             Reason::Replay => {}
         }
-        self.reindex(id, before);
         self.log(|me| Record::Evict {
             stream: me.name(id),
             through,
@@ -163,7 +190,7 @@ impl Inbox {
     /// Forgets the empty uid stream `id` (a tombstone): its uid starts afresh, at the
     /// high-water mark, on its next append.
     pub(super) fn forget(&mut self, id: usize) {
-        debug_assert!(id != self.all && self.streams[id].entries.is_empty());
+        debug_assert!(id != self.all && self.streams[id].messages.is_empty());
         if let Some(key) = self.key(id) {
             self.unindex(id, key);
         }
@@ -191,8 +218,11 @@ impl Inbox {
         while self.stats.bytes.saturating_add(extra) > self.config.max_bytes {
             if let Some(&(_, id)) = self.idle.first() {
                 self.forget(id);
-            } else if let Some((_, id)) = self.oldest() {
-                self.evict_front(id, 1, Reason::Memory, now);
+            } else if let Some(a) = self.oldest() {
+                // The oldest message is its stream's first: its length is all it takes.
+                let first = self.streams[a.stream()].first;
+                let len = a.known_len().filter(|_| a.offset == first);
+                self.remove_front(a.stream(), 1, len, Reason::Memory, now);
             } else {
                 break; // only the empty broadcast stream is left
             }
@@ -207,20 +237,20 @@ impl Inbox {
         let now = self.tick(now_ms);
         let mut done = 0;
         while done < budget {
-            let Some((at, id)) = self.oldest() else {
+            let Some(a) = self.oldest() else {
                 break;
             };
-            if at.saturating_add(self.config.ttl_ms) > now {
-                break;
-            }
+            let id = a.stream();
             let ttl = self.config.ttl_ms;
-            let s = &self.streams[id];
-            let n = s
-                .entries
+            let n = self.streams[id]
+                .messages
                 .iter()
                 .take(budget - done)
-                .take_while(|e| e.at_ms.saturating_add(ttl) <= now)
+                .take_while(|&(at, _)| at.saturating_add(ttl) <= now)
                 .count();
+            if n == 0 {
+                break;
+            }
             self.evict_front(id, n, Reason::Ttl, now);
             done += n;
         }
@@ -240,12 +270,16 @@ impl Inbox {
 
     /// When [`expire`](Self::expire) next has work (Unix ms), or `None` if never.
     pub fn next_deadline(&self) -> Option<u64> {
-        // Not on the hot path: without `&mut`, stale entries are skipped, not dropped.
-        let live = self.ages.iter().filter_map(|&a| self.live_at(a));
+        // Not on the hot path: without `&mut`, stale entries are skipped, not dropped. The
+        // oldest message is some stream's first.
         let oldest = if self.ages_sorted {
-            live.take(1).min()
+            let a = self.ages.iter().find(|&&a| self.is_live(a));
+            a.and_then(|a| self.streams[a.stream()].messages.front_at())
         } else {
-            live.min()
+            self.streams
+                .iter()
+                .filter_map(|(_, s)| s.messages.front_at())
+                .min()
         };
         let msg = oldest.map(|at| at.saturating_add(self.config.ttl_ms));
         let idle = self
@@ -285,47 +319,64 @@ impl Inbox {
         }
     }
 
-    /// The time of the message `a` names, if it is still retained.
-    pub(super) fn live_at(&self, a: Age) -> Option<u64> {
-        let s = self.streams.get(a.id)?;
-        let index = usize::try_from(a.offset.checked_sub(s.first)?).ok()?;
-        s.entries.get(index).map(|e| e.at_ms)
+    /// Whether the message `a` names is still retained.
+    pub(super) fn is_live(&self, a: Age) -> bool {
+        self.streams
+            .get(a.stream())
+            .is_some_and(|s| a.offset >= s.first && a.offset < s.next())
     }
 
-    /// The oldest retained message's `(at_ms, stream id)`, dropping stale entries on the way.
-    pub(super) fn oldest(&mut self) -> Option<(u64, usize)> {
+    /// The oldest retained message, dropping stale entries on the way.
+    pub(super) fn oldest(&mut self) -> Option<Age> {
         if !self.ages_sorted {
             self.sort_ages();
         }
         while let Some(&a) = self.ages.front() {
-            if let Some(at) = self.live_at(a) {
-                return Some((at, a.id));
+            if self.is_live(a) {
+                return Some(a);
             }
             self.ages.pop_front();
         }
         None
     }
 
-    /// The retained messages, oldest first (stale entries left out; sorted as `sort_ages`
-    /// would if the queue is not in order yet).
-    pub(super) fn ages_in_order(&self) -> Vec<Age> {
-        let mut live: Vec<(u64, usize, Offset)> = self
-            .ages
-            .iter()
-            .filter_map(|&a| self.live_at(a).map(|at| (at, a.id, a.offset)))
-            .collect();
-        if !self.ages_sorted {
-            live.sort_unstable();
+    /// The retained messages, oldest first, as `(at_ms, age, text)` (stale entries left
+    /// out; sorted as `sort_ages` would if the queue is not in order yet). One pass: a
+    /// stream's messages come in the queue in offset order, so a cursor per stream reads
+    /// their times and texts.
+    pub(super) fn ages_in_order(&self) -> Vec<(u64, Age, &str)> {
+        let mut cursors = HashMap::new();
+        let mut live = Vec::with_capacity(self.stats.messages);
+        for &a in &self.ages {
+            if !self.is_live(a) {
+                continue;
+            }
+            let s = &self.streams[a.stream()];
+            let (next, messages) = cursors
+                .entry(a.id)
+                .or_insert_with(|| (s.first, s.messages.iter()));
+            let Some(skip) = a.offset.checked_sub(*next) else {
+                continue; // not reached: the queue has each message once, in stream order
+            };
+            if let Some((at, text)) = messages.nth(skip as usize) {
+                *next = a.offset + 1;
+                live.push((at, a, text));
+            }
         }
-        live.into_iter()
-            .map(|(_, id, offset)| Age { id, offset })
-            .collect()
+        if !self.ages_sorted {
+            live.sort_unstable_by_key(|&(at, a, _)| (at, a.id, a.offset));
+        }
+        live
     }
 
     /// Puts the age queue in time order (after a recovery): oldest first, ties by stream
     /// and offset, as a scan of every stream's oldest message would find them.
     fn sort_ages(&mut self) {
-        let live = self.ages_in_order();
+        let live: Vec<Age> = self
+            .ages_in_order()
+            .into_iter()
+            .map(|(_, a, _)| a)
+            .collect();
         self.ages.clear();
         self.ages.extend(live);
         self.ages_sorted = true;
@@ -339,7 +390,7 @@ impl Inbox {
         let live = self.stats.messages;
         if self.ages.len() > live + live / 2 + 8 {
             let mut ages = std::mem::take(&mut self.ages);
-            ages.retain(|&a| self.live_at(a).is_some());
+            ages.retain(|&a| self.is_live(a));
             self.ages = ages;
         }
         let len = self.ages.len();

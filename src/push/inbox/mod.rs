@@ -42,6 +42,7 @@
 
 mod codec;
 mod evict;
+mod messages;
 mod record;
 mod stream;
 #[cfg(test)]
@@ -134,8 +135,9 @@ impl Default for Config {
 pub struct Stats {
     /// Messages retained now (all streams).
     pub messages: usize,
-    /// Bytes retained now: payloads, plus a fixed cost per message and per stream (an upper
-    /// bound on the heap used, since a group push shares one payload among its members).
+    /// Bytes retained now: each message's text and header with room for its stream's
+    /// buffer to grow, plus a fixed cost per message and per stream: an upper bound on the
+    /// heap used (docs/PROTOCOL.md §7).
     pub bytes: usize,
     /// uid streams now, tombstones included (the broadcast stream not).
     pub uids: usize,
@@ -291,10 +293,10 @@ impl Inbox {
     /// Keeps `payload` for `uid` and returns its offset. It is pending (queued) until
     /// [`mark_delivered`](Self::mark_delivered) or a replay hands it to a connection.
     /// A payload larger than `max_bytes` gets an offset but is evicted at once.
-    pub fn append(&mut self, uid: &str, payload: impl Into<Arc<str>>, now_ms: u64) -> Offset {
+    pub fn append(&mut self, uid: &str, payload: impl AsRef<str>, now_ms: u64) -> Offset {
         let now = self.tick(now_ms);
         let id = self.open(uid, now);
-        self.push(id, payload.into(), now)
+        self.push(id, payload.as_ref(), now)
     }
 
     /// [`append`](Self::append) for the hot path: the [`Appended`] it returns settles the
@@ -302,7 +304,7 @@ impl Inbox {
     pub fn append_uid(&mut self, uid: &str, payload: &str, now_ms: u64) -> Appended {
         let now = self.tick(now_ms);
         let stream = self.open(uid, now);
-        let offset = self.push(stream, payload.into(), now);
+        let offset = self.push(stream, payload, now);
         Appended { stream, offset }
     }
 
@@ -335,9 +337,9 @@ impl Inbox {
     }
 
     /// Keeps a broadcast in the broadcast stream and returns its offset there.
-    pub fn append_all(&mut self, payload: impl Into<Arc<str>>, now_ms: u64) -> Offset {
+    pub fn append_all(&mut self, payload: impl AsRef<str>, now_ms: u64) -> Offset {
         let now = self.tick(now_ms);
-        self.push(self.all, payload.into(), now)
+        self.push(self.all, payload.as_ref(), now)
     }
 
     /// Records that a connection of `uid` took every message up to `through`: they leave

@@ -167,12 +167,14 @@ impl Inbox {
                 }
                 self.tick(at_ms);
                 // A snapshot lists streams in no particular time order: keep each message's
-                // own time (only never before its predecessor's).
-                let at = self.streams[id]
-                    .entries
-                    .back()
-                    .map_or(at_ms, |e| e.at_ms.max(at_ms));
-                self.push_raw(id, payload, at);
+                // own time (only never before its predecessor's, the stream's last touch).
+                let s = &self.streams[id];
+                let at = if s.messages.is_empty() {
+                    at_ms
+                } else {
+                    s.touched_ms.max(at_ms)
+                };
+                self.push_raw(id, &payload, at);
                 Ok(())
             }
             Record::Delivered { stream, through } => {
@@ -200,7 +202,7 @@ impl Inbox {
             }
             Record::Forget { stream } => {
                 let id = self.find(&stream)?;
-                if id == self.all || !self.streams[id].entries.is_empty() {
+                if id == self.all || !self.streams[id].messages.is_empty() {
                     return Err(ApplyError::Beyond(stream));
                 }
                 self.forget(id);
@@ -231,7 +233,7 @@ impl Inbox {
             },
         };
         let s = &self.streams[id];
-        if !s.entries.is_empty() || next < s.next() {
+        if !s.messages.is_empty() || next < s.next() {
             return Err(ApplyError::Reopen(stream));
         }
         self.high_water = self.high_water.max(next);
@@ -282,16 +284,15 @@ impl Inbox {
             next: s.first,
             at_ms: s.touched_ms,
         });
-        let appends = self.ages_in_order().into_iter().map(move |a| {
-            let s = &self.streams[a.id];
-            let e = &s.entries[(a.offset - s.first) as usize];
-            Record::Append {
-                stream: self.name(a.id),
+        let appends = self
+            .ages_in_order()
+            .into_iter()
+            .map(move |(at_ms, a, text)| Record::Append {
+                stream: self.name(a.id as usize),
                 offset: a.offset,
-                at_ms: e.at_ms,
-                payload: e.payload.clone(),
-            }
-        });
+                at_ms,
+                payload: text.into(),
+            });
         let delivered = self
             .streams
             .iter()

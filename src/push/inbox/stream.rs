@@ -1,37 +1,31 @@
 //! One stream: the retained messages of one uid (or of broadcasts), their offsets and how
 //! far they were delivered.
 
-use super::Offset;
-use std::{collections::VecDeque, mem::size_of, ops::Range, sync::Arc};
+use super::{
+    messages::{self, Messages},
+    Offset,
+};
+use std::{mem::size_of, ops::Range, sync::Arc};
 
-/// What a retained message costs beyond its payload and its slot, as the memory cap counts
-/// it: the `Arc<str>` header (two counts, 16 bytes) and the allocator's chunk header and
-/// rounding (glibc: 8 bytes plus up to 15), and its share of the inbox's age queue
-/// ([`AGE_COST`](super::evict::AGE_COST)). Slots are counted by capacity, exactly.
-pub(super) const MESSAGE_COST: usize = 2 * size_of::<usize>() + 24 + super::evict::AGE_COST;
-
-/// One message's slot in a stream's `VecDeque`.
-pub(super) const SLOT: usize = size_of::<Entry>();
+/// What a retained message costs beyond its text, as the memory cap counts it: its share of
+/// the stream's buffer beyond the text ([`messages::charge`]) and of the inbox's age queue
+/// ([`AGE_COST`](super::evict::AGE_COST)).
+pub(super) const fn message_cost(len: usize) -> usize {
+    messages::charge(len) + super::evict::AGE_COST
+}
 
 /// What a stream costs beyond its uid and messages, amortized over the containers'
-/// growth (each at most doubles): its slab slot (the `Stream` and a tag, ×2), the uid map's entry and control
-/// byte (×2), the uid's `Arc` header and allocator overhead (40), its key in an age index
-/// (a B-tree entry, ×2), and the allocator header of its message buffer (16).
-/// Measured against RSS by `tests/memory.rs`; see `docs/PROTOCOL.md` §7.
+/// growth (each at most doubles): its slab slot (the `Stream` and a tag, ×2), the uid map's
+/// entry and control byte (×2), the uid's `Arc` header and allocator overhead (40), its key
+/// in the tombstone index (a B-tree entry, ×2), and its message buffer's allocator header
+/// (16) and slack ([`messages::SLACK`]). Measured against RSS by `tests/memory.rs`; see
+/// `docs/PROTOCOL.md` §7.
 pub(super) const STREAM_COST: usize = 2 * (size_of::<Stream>() + 8)
     + 2 * (size_of::<(Arc<str>, usize)>() + 1)
     + 40
     + 2 * size_of::<(u64, usize)>()
-    + 16;
-
-/// A retained message. Its offset is implicit: `Stream::first` plus its index.
-#[derive(Debug, Clone)]
-pub(super) struct Entry {
-    /// When it was appended (Unix ms, never earlier than the message before it).
-    pub(super) at_ms: u64,
-    /// The frame text plain clients get. Shared: a group push keeps one copy for all members.
-    pub(super) payload: Arc<str>,
-}
+    + 16
+    + messages::SLACK;
 
 /// The messages of one uid, oldest first.
 ///
@@ -46,7 +40,7 @@ pub(super) struct Stream {
     /// Offset of `entries[0]` (or, when empty, the offset the next append gets).
     pub(super) first: Offset,
     /// Retained messages, oldest first.
-    pub(super) entries: VecDeque<Entry>,
+    pub(super) messages: Messages,
     /// First offset not yet delivered to any connection of the uid (the offline queue is
     /// `pending_from..next()`). Never below `first`: a message evicted before delivery is lost.
     pub(super) pending_from: Offset,
@@ -60,7 +54,7 @@ impl Stream {
         Self {
             uid,
             first: next,
-            entries: VecDeque::new(),
+            messages: Messages::default(),
             pending_from: next,
             touched_ms: now_ms,
         }
@@ -68,14 +62,14 @@ impl Stream {
 
     /// The offset the next append gets.
     pub(super) fn next(&self) -> Offset {
-        self.first + self.entries.len() as u64
+        self.first + self.messages.len() as u64
     }
 
     /// Where this stream sits in the inbox's age indexes: `(true, oldest at_ms)` while it holds
     /// messages, `(false, touched_ms)` as a tombstone.
     pub(super) fn age_key(&self) -> (bool, u64) {
-        match self.entries.front() {
-            Some(e) => (true, e.at_ms),
+        match self.messages.front_at() {
+            Some(at) => (true, at),
             None => (false, self.touched_ms),
         }
     }
@@ -85,31 +79,30 @@ impl Stream {
         STREAM_COST + self.uid.as_ref().map_or(0, |u| u.len())
     }
 
-    /// Bytes of the message buffer (by capacity, used or not).
-    pub(super) fn slots(&self) -> usize {
-        self.entries.capacity() * SLOT
-    }
-
     /// Everything the memory cap counts for this stream.
     #[cfg(test)]
     pub(super) fn cost(&self) -> usize {
         let messages: usize = self
-            .entries
+            .messages
             .iter()
-            .map(|e| MESSAGE_COST + e.payload.len())
+            .map(|(_, text)| message_cost(text.len()))
             .sum();
-        self.base_cost() + self.slots() + messages
+        self.base_cost() + messages
     }
 
     /// The retained messages with offsets in `range` (clamped to what is retained).
     pub(super) fn replay(&self, range: Range<Offset>) -> Replay<'_> {
         let start = range.start.max(self.first);
         let end = range.end.min(self.next()).max(start);
-        let (from, to) = ((start - self.first) as usize, (end - self.first) as usize);
+        let mut messages = self.messages.iter();
+        if start > self.first {
+            messages.nth((start - self.first - 1) as usize);
+        }
         Replay {
             after: start.saturating_sub(1),
             next: start,
-            entries: self.entries.range(from..to),
+            left: (end - start) as usize,
+            messages,
         }
     }
 }
@@ -119,7 +112,8 @@ impl Stream {
 pub struct Replay<'a> {
     after: Offset,
     next: Offset,
-    entries: std::collections::vec_deque::Iter<'a, Entry>,
+    left: usize,
+    messages: messages::Iter<'a>,
 }
 
 impl<'a> Replay<'a> {
@@ -128,7 +122,8 @@ impl<'a> Replay<'a> {
         Self {
             after,
             next: after.saturating_add(1),
-            entries: Default::default(),
+            left: 0,
+            messages: Default::default(),
         }
     }
 
@@ -143,14 +138,18 @@ impl<'a> Iterator for Replay<'a> {
     type Item = (Offset, &'a str);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let e = self.entries.next()?;
+        if self.left == 0 {
+            return None;
+        }
+        let (_, text) = self.messages.next()?;
+        self.left -= 1;
         let offset = self.next;
         self.next += 1;
-        Some((offset, &e.payload))
+        Some((offset, text))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        self.entries.size_hint()
+        (self.left, Some(self.left))
     }
 }
 

@@ -1,7 +1,7 @@
 //! Unit tests for the inbox: each file takes one concern; `check` verifies the inbox's
 //! internal invariants from scratch and runs after every step of the randomized tests.
 
-use super::{stream::MESSAGE_COST, *};
+use super::{stream::message_cost, *};
 
 mod bounds;
 mod codec;
@@ -48,7 +48,7 @@ fn check(inbox: &Inbox) {
     let (mut retained, mut idle) = (BTreeSet::new(), BTreeSet::new());
     for (id, s) in &inbox.streams {
         bytes += s.cost();
-        messages += s.entries.len();
+        messages += s.messages.len();
         assert!(
             s.first <= s.pending_from && s.pending_from <= s.next(),
             "stream {id}"
@@ -58,11 +58,21 @@ fn check(inbox: &Inbox) {
             "stream {id} past the high-water mark"
         );
         assert!(s
-            .entries
+            .messages
             .iter()
-            .zip(s.entries.iter().skip(1))
-            .all(|(a, b)| a.at_ms <= b.at_ms));
-        match (&s.uid, s.entries.front()) {
+            .zip(s.messages.iter().skip(1))
+            .all(|(a, b)| a.0 <= b.0));
+        // The buffer's bound, which the count relies on (see `messages::Messages`).
+        let live: usize = s
+            .messages
+            .iter()
+            .map(|(_, t)| messages::HEADER + t.len())
+            .sum();
+        assert!(s.messages.capacity() <= live + live / 2 + messages::SLACK);
+        if !s.messages.is_empty() {
+            assert_eq!(s.messages.iter().last().map(|m| m.0), Some(s.touched_ms));
+        }
+        match (&s.uid, s.messages.front_at()) {
             (Some(uid), _) => {
                 uids += 1;
                 assert_eq!(inbox.by_uid.get(uid), Some(&id));
@@ -70,7 +80,7 @@ fn check(inbox: &Inbox) {
             (None, _) => assert_eq!(id, inbox.all),
         }
         retained.extend((s.first..s.next()).map(|offset| (id, offset)));
-        if s.entries.is_empty() && id != inbox.all {
+        if s.messages.is_empty() && id != inbox.all {
             idle.insert((s.touched_ms, id));
         }
     }
@@ -79,10 +89,17 @@ fn check(inbox: &Inbox) {
     // The age queue names every retained message once (stale entries aside), oldest first
     // once sorted, and holds no more stale entries than its compaction allows.
     let live: Vec<(u64, usize, Offset)> = inbox
-        .ages
-        .iter()
-        .filter_map(|&a| inbox.live_at(a).map(|at| (at, a.id, a.offset)))
+        .ages_in_order()
+        .into_iter()
+        .map(|(at, a, _)| (at, a.id as usize, a.offset))
         .collect();
+    assert_eq!(
+        live.len(),
+        inbox.ages.iter().filter(|&&a| inbox.is_live(a)).count()
+    );
+    for (_, a, text) in inbox.ages_in_order() {
+        assert!(a.len as usize == text.len() || a.len == u32::MAX);
+    }
     let named: BTreeSet<(usize, Offset)> = live.iter().map(|&(_, id, o)| (id, o)).collect();
     assert_eq!(named.len(), live.len(), "a message twice in the age queue");
     assert_eq!(named, retained);
