@@ -19,7 +19,10 @@ use super::{
     tls::Wire,
     Reactor,
 };
-use std::io::{self, IoSlice, Write};
+use std::{
+    io::{self, IoSlice, Write},
+    time::Instant,
+};
 
 /// Past this many gathered bytes the batch is flushed before more is added.
 pub(crate) const BATCH_LIMIT: usize = 4 << 20;
@@ -60,12 +63,22 @@ pub(crate) struct Batch {
     /// Slots with a chain, in the order of their first message (a slot whose chain was
     /// flushed early may appear again; a stale entry has no chain and is skipped).
     dirty: Vec<usize>,
+    /// When the oldest message still in the batch was added: how long the runtime has let
+    /// it wait. A flush at [`BATCH_LIMIT`] in the middle of a turn starts a new age, or the
+    /// next turn would find the new batch already too old to wait and flush it with a few
+    /// frames per `writev`.
+    since: Option<Instant>,
 }
 
 impl Batch {
     /// Bytes gathered since the last full flush.
     pub(crate) fn len(&self) -> usize {
         self.bytes.len()
+    }
+
+    /// When the oldest message in the batch was added, if it holds any.
+    pub(crate) fn since(&self) -> Option<Instant> {
+        self.since
     }
 
     /// Whether any connection has output waiting in the batch.
@@ -99,10 +112,13 @@ impl Batch {
         self.bytes.clear();
         self.msgs.clear();
         self.dirty.clear();
+        self.since = None;
     }
 
-    /// Appends one message (the concatenation of `parts`) to slot `key`'s `chain`.
-    fn push(&mut self, key: usize, chain: &mut Option<Chain>, parts: &[&[u8]]) {
+    /// Appends one message (the concatenation of `parts`) to slot `key`'s `chain`; `now`
+    /// dates it if the batch was empty.
+    fn push(&mut self, key: usize, chain: &mut Option<Chain>, parts: &[&[u8]], now: Instant) {
+        self.since.get_or_insert(now);
         let start = self.bytes.len();
         for part in parts {
             self.bytes.extend_from_slice(part);
@@ -212,6 +228,9 @@ impl<T> Reactor<T> {
         }
         if self.batch.len() >= BATCH_LIMIT {
             self.flush_batch();
+            // Writing 4 MiB takes a while: the batch that starts now is dated now, not at
+            // the turn's start.
+            self.now = Instant::now();
             if let Some(conn) = self.conns.get_mut(key).filter(|c| !c.output.is_empty()) {
                 for part in parts {
                     conn.output.extend(part);
@@ -220,7 +239,7 @@ impl<T> Reactor<T> {
             }
         }
         let conn = &mut self.conns[key];
-        self.batch.push(key, &mut conn.batched, parts);
+        self.batch.push(key, &mut conn.batched, parts, self.now);
         Progress::Moved
     }
 
@@ -230,7 +249,7 @@ impl<T> Reactor<T> {
     fn write_sealed(&mut self, key: usize, parts: &[&[u8]]) {
         let conn = &mut self.conns[key];
         if self.batch.len() < BATCH_LIMIT {
-            self.batch.push(key, &mut conn.batched, parts);
+            self.batch.push(key, &mut conn.batched, parts, self.now);
             return;
         }
         if let Some(chain) = conn.batched.take() {
@@ -309,7 +328,7 @@ mod tests {
         let mut batch = Batch::default();
         let mut chains = vec![None; 1000];
         for (key, chain) in chains.iter_mut().enumerate() {
-            batch.push(key, chain, &[&[7u8; 100]]);
+            batch.push(key, chain, &[&[7u8; 100]], Instant::now());
         }
         // Messages waiting: nothing to give back.
         assert!(!batch.holds_excess());
@@ -324,8 +343,26 @@ mod tests {
         assert_eq!(batch.bytes.capacity(), 0);
         // A light turn's batch is not excess.
         let mut chain = None;
-        batch.push(0, &mut chain, &[b"small"]);
+        batch.push(0, &mut chain, &[b"small"], Instant::now());
         batch.clear();
         assert!(!batch.holds_excess());
+    }
+
+    #[test]
+    fn the_batch_is_as_old_as_its_first_message_until_flushed() {
+        let mut batch = Batch::default();
+        assert_eq!(batch.since(), None);
+        let (first, later) = (
+            Instant::now(),
+            Instant::now() + std::time::Duration::from_secs(1),
+        );
+        let mut chain = None;
+        batch.push(0, &mut chain, &[b"a"], first);
+        batch.push(1, &mut None, &[b"b"], later);
+        assert_eq!(batch.since(), Some(first));
+        batch.clear();
+        assert_eq!(batch.since(), None);
+        batch.push(0, &mut None, &[b"c"], later);
+        assert_eq!(batch.since(), Some(later));
     }
 }

@@ -83,8 +83,6 @@ pub struct Runtime<S> {
     stop_deadline: Option<Instant>,
     /// The first `on_worker_start` error; ends `run`.
     fatal: Option<crate::Error>,
-    /// Since when the write batch has been deferred (see `defer_flush`).
-    batch_since: Option<Instant>,
     /// Runs once per turn, before the turn's output may leave (see `on_turn_end`).
     turn_end: Option<TurnEndFn<S>>,
     /// Whether each turn's output is held until `turn_end` has run (see `hold_output`).
@@ -119,7 +117,6 @@ impl<S: 'static> Runtime<S> {
             reload: None,
             stop_deadline: None,
             fatal: None,
-            batch_since: None,
             turn_end: None,
             hold_output: false,
         })
@@ -340,14 +337,14 @@ impl<S: 'static> Runtime<S> {
     fn defer_flush(&mut self, found: usize) -> bool {
         let pending = self.io.reactor.batch.len();
         let now = self.io.reactor.now;
-        let young = *self.batch_since.get_or_insert(now) + DEFER_MAX_AGE > now;
+        let young = self
+            .io
+            .reactor
+            .batch
+            .since()
+            .map_or(true, |since| since + DEFER_MAX_AGE > now);
         let busy = found >= 2 || (found == 1 && pending >= DEFER_MIN);
-        let defer =
-            busy && pending > 0 && pending < DEFER_LIMIT && young && self.stop_deadline.is_none();
-        if !defer {
-            self.batch_since = None;
-        }
-        defer
+        busy && pending > 0 && pending < DEFER_LIMIT && young && self.stop_deadline.is_none()
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
