@@ -20,12 +20,16 @@ fn main() {
     // hide its growth from RSS.
     let mut keep = Vec::new();
     let mut undercounted = false;
-    for (uids, per_uid, payload) in [
-        (10_000, 20, 100),
-        (10_000, 20, 20),
-        (1_000, 100, 500),
-        (100_000, 1, 50),
-        (2_000, 100, 10),
+    // (uids, kept per uid, pushes per uid, payload): the last shape pushes three times what
+    // a stream keeps, so every stream has turned over twice (the steady state of a busy
+    // inbox: evicted fronts, buffers compacted and regrown).
+    for (uids, per_uid, pushes, payload) in [
+        (10_000, 20, 20, 100),
+        (10_000, 20, 20, 20),
+        (1_000, 100, 100, 500),
+        (100_000, 1, 1, 50),
+        (2_000, 100, 100, 10),
+        (10_000, 20, 60, 100),
     ] {
         let cfg = Config {
             max_per_uid: per_uid,
@@ -35,7 +39,7 @@ fn main() {
         let before = rss();
         let mut ib = Inbox::new(cfg, Epoch(1));
         let text = "x".repeat(payload);
-        for m in 0..per_uid {
+        for m in 0..pushes {
             for u in 0..uids {
                 ib.append(&format!("user-{u:06}"), text.as_str(), m as u64);
             }
@@ -44,7 +48,7 @@ fn main() {
         let n = uids * per_uid;
         let counted = ib.stats().bytes;
         println!(
-            "{n} messages of {payload} B in {uids} uids: RSS +{used} B = {} B/message; \
+            "{n} messages of {payload} B kept in {uids} uids ({pushes} pushed each): RSS +{used} B = {} B/message; \
              counted {counted} B = {} B/message; overhead {} B/message",
             used / n,
             counted / n,
