@@ -87,6 +87,8 @@ pub struct Runtime<S> {
     turn_end: Option<TurnEndFn<S>>,
     /// Whether each turn's output is held until `turn_end` has run (see `hold_output`).
     hold_output: bool,
+    /// Events the last poll returned (see `defer_flush`).
+    found: usize,
 }
 
 impl<S> std::fmt::Debug for Runtime<S> {
@@ -119,6 +121,7 @@ impl<S: 'static> Runtime<S> {
             fatal: None,
             turn_end: None,
             hold_output: false,
+            found: 0,
         })
     }
 
@@ -219,8 +222,6 @@ impl<S: 'static> Runtime<S> {
         self.install_signals()?;
         let mut signals = self.signals.take();
         let mut events = Events::with_capacity(1024);
-        // Events the last poll returned (see `defer_flush`).
-        let mut found = 0;
         self.io.reactor.fds = FdBudget::measure(self.io.reactor.conns.len());
         self.io.reactor.now = Instant::now();
         self.after_callback();
@@ -240,7 +241,7 @@ impl<S: 'static> Runtime<S> {
                     return Ok(());
                 }
             }
-            let timeout = if self.defer_flush(found) {
+            let timeout = if self.defer_flush() {
                 Some(Duration::ZERO)
             } else {
                 self.flush_batch();
@@ -260,8 +261,8 @@ impl<S: 'static> Runtime<S> {
                     return Err(e.into());
                 }
             }
-            found = events.iter().count();
-            if found == 0 && holds_excess {
+            self.found = events.iter().count();
+            if self.found == 0 && holds_excess {
                 self.io.reactor.batch.release();
             }
             self.io.reactor.now = Instant::now();
@@ -334,7 +335,7 @@ impl<S: 'static> Runtime<S> {
     /// (random uids over 10,000 clients: one turn's batch rarely holds two frames for a
     /// connection, a few turns' do), which raises what a saturated loop delivers. A lone
     /// message (one event, a small batch) is flushed at once, and nothing waits for a sleep.
-    fn defer_flush(&mut self, found: usize) -> bool {
+    fn defer_flush(&self) -> bool {
         let pending = self.io.reactor.batch.len();
         let now = self.io.reactor.now;
         let young = self
@@ -343,8 +344,14 @@ impl<S: 'static> Runtime<S> {
             .batch
             .since()
             .map_or(true, |since| since + DEFER_MAX_AGE > now);
-        let busy = found >= 2 || (found == 1 && pending >= DEFER_MIN);
-        busy && pending > 0 && pending < DEFER_LIMIT && young && self.stop_deadline.is_none()
+        self.busy() && pending > 0 && pending < DEFER_LIMIT && young && self.stop_deadline.is_none()
+    }
+
+    /// Whether the loop is under a burst: the last poll found several sources of work, or
+    /// one and the write batch is already large.
+    fn busy(&self) -> bool {
+        let pending = self.io.reactor.batch.len();
+        self.found >= 2 || (self.found == 1 && pending >= DEFER_MIN)
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
@@ -498,7 +505,17 @@ impl<S: 'static> Runtime<S> {
         let reactor = &mut self.io.reactor;
         reactor.put_input(key, buf);
         reactor.track_partial(key);
-        reactor.uncork(key);
+        if reactor.sealed || self.busy() {
+            // The batch may wait for more input: this connection's replies leave now, so a
+            // pipelining peer keeps sending.
+            self.io.reactor.uncork(key);
+        } else {
+            // The batch would leave at the end of this turn anyway: all of it now, in the
+            // order it was produced, so a push's frame goes out before the "ok" to the
+            // backend that sent it (its latency is what a browser sees).
+            self.flush_batch();
+        }
+        let reactor = &mut self.io.reactor;
         match outcome {
             Progress::Moved => reactor.ready.push(key),
             Progress::Eof => reactor.peer_closed(key),
