@@ -39,8 +39,11 @@ const READ_BUDGET: usize = 16;
 const DEFER_MIN: usize = 4 << 10;
 /// A write batch is flushed at the latest once it holds this much (see `defer_flush`)...
 const DEFER_LIMIT: usize = crate::reactor::BATCH_LIMIT;
-/// ...or once its oldest message has waited this long.
+/// ...or once its oldest message has waited this long, or as long as the last large flush
+/// took if that was longer (see `defer_flush`)...
 const DEFER_MAX_AGE: Duration = Duration::from_millis(50);
+/// ...but never longer than this.
+const DEFER_MAX_AGE_CAP: Duration = Duration::from_millis(200);
 /// How long the loop may stay quiet before the write batch gives back the memory a burst
 /// made it grow to.
 const BATCH_IDLE_RELEASE: Duration = Duration::from_millis(250);
@@ -89,6 +92,8 @@ pub struct Runtime<S> {
     hold_output: bool,
     /// Events the last poll returned (see `defer_flush`).
     found: usize,
+    /// How long the last flush of at least [`DEFER_MIN`] bytes took (see `defer_flush`).
+    last_flush: Duration,
 }
 
 impl<S> std::fmt::Debug for Runtime<S> {
@@ -122,6 +127,7 @@ impl<S: 'static> Runtime<S> {
             turn_end: None,
             hold_output: false,
             found: 0,
+            last_flush: Duration::ZERO,
         })
     }
 
@@ -330,7 +336,7 @@ impl<S: 'static> Runtime<S> {
     /// Whether the write batch may wait for one more turn: only under a burst, when the last
     /// poll found several sources of work (or the batch is large, [`DEFER_MIN`]) so the
     /// next poll, which then does not sleep, likely finds more input to add; while the batch
-    /// is under [`DEFER_LIMIT`] and younger than [`DEFER_MAX_AGE`]; and not while stopping.
+    /// is under [`DEFER_LIMIT`] and younger than `max_defer`; and not while stopping.
     /// Frames that would be written one by one then leave in fewer, fuller `writev`s
     /// (random uids over 10,000 clients: one turn's batch rarely holds two frames for a
     /// connection, a few turns' do), which raises what a saturated loop delivers. A lone
@@ -343,8 +349,18 @@ impl<S: 'static> Runtime<S> {
             .reactor
             .batch
             .since()
-            .map_or(true, |since| since + DEFER_MAX_AGE > now);
+            .map_or(true, |since| since + self.max_defer() > now);
         self.busy() && pending > 0 && pending < DEFER_LIMIT && young && self.stop_deadline.is_none()
+    }
+
+    /// How long the batch may wait: [`DEFER_MAX_AGE`], or as long as the last large flush
+    /// took (up to [`DEFER_MAX_AGE_CAP`]). A burst's flush writes to nearly every connection
+    /// and costs about the same however full the batch is (at 10,000 clients on loopback
+    /// ~100 ms, each `writev` also running the receiver's TCP input): gathering at least as
+    /// long as that keeps writing to at most half the loop's time, and a server that does
+    /// more per push (the inbox) does not also lose frames per `writev`.
+    fn max_defer(&self) -> Duration {
+        DEFER_MAX_AGE.max(self.last_flush.min(DEFER_MAX_AGE_CAP))
     }
 
     /// Whether the loop is under a burst: the last poll found several sources of work, or
@@ -447,9 +463,13 @@ impl<S: 'static> Runtime<S> {
     /// Writes what the turn gathered for each connection (one `writev` each), and what the
     /// callbacks this causes (`on_close` of a connection whose write failed) send in turn.
     fn flush_batch(&mut self) {
+        let timed = (self.io.reactor.batch.len() >= DEFER_MIN).then(Instant::now);
         while !self.io.reactor.batch.is_empty() {
             self.io.reactor.flush_batch();
             self.after_callback();
+        }
+        if let Some(start) = timed {
+            self.last_flush = start.elapsed();
         }
     }
 
