@@ -1,11 +1,12 @@
 //! The memory inbox's cost per push on the daemon's hot path, apart from sockets: an
-//! `append_uid` of a ~40-byte line to a random one of 10,000 uids, then its `settle` as taken
-//! (every uid online), as `bench/run.sh --sweep` drives it. Two phases: filling (the caps not
+//! `append_uid_at` of a ~40-byte line to a random one of 10,000 uids (with the uid's
+//! stream reference, as the registry keeps it), then its `settle` as taken (every uid
+//! online), as `bench/run.sh --sweep` drives it. Two phases: filling (the caps not
 //! reached) and full (every append also evicts the oldest push of some uid: the 64 MiB cap).
 //! `cargo bench --bench inbox_push`; for instruction counts, which the shared machine's load
 //! does not move: `valgrind --tool=callgrind target/release/deps/inbox_push-* --quick`.
 
-use pushman::push::inbox::{Config, Epoch, Inbox};
+use pushman::push::inbox::{Config, Epoch, Inbox, StreamRef};
 use std::time::Instant;
 
 const UIDS: u64 = 10_000;
@@ -25,18 +26,22 @@ fn main() {
     let mut rng = 0x2545_f491_4f6c_dd1du64;
     let mut now = 1_700_000_000_000u64;
     let mut n = 0u64;
+    let mut known: Vec<Option<StreamRef>> = vec![None; UIDS as usize];
     let mut push = |inbox: &mut Inbox, count: u64| {
         for _ in 0..count {
             rng ^= rng << 13;
             rng ^= rng >> 7;
             rng ^= rng << 17;
-            let uid = &uids[(rng % UIDS) as usize];
+            let index = (rng % UIDS) as usize;
+            let uid = &uids[index];
             n += 1;
             now += u64::from(n % 64 == 0); // ~64 pushes per ms: 64k/s
             let line = format!(r#"{{"seq":{n},"to":"{uid}","pad":"xxxxxxxx"}}"#);
             // As the daemon's `Live::to_uid` and `settle` do, the text being UTF-8.
             let text = std::str::from_utf8(line.as_bytes()).unwrap_or_default();
-            let appended = inbox.append_uid(uid, text, now);
+            // The daemon's registry keeps each online uid's stream reference.
+            let appended = inbox.append_uid_at(known[index], uid, text, now);
+            known[index] = Some(appended.stream());
             inbox.settle(uid, appended, true);
         }
     };

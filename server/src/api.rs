@@ -295,16 +295,22 @@ pub(crate) fn push_to_uids<'u>(
     data: &[u8],
 ) -> Receipt {
     let mut receipt = Receipt::default();
+    let state = &mut *ctx.state;
     for uid in uids {
-        let mut live = Live::to_uid(ctx.state, uid, data);
+        // One lookup of the uid serves the registry and the inbox.
+        let (conns, known) = match state.registry.for_push(uid) {
+            Some(target) => (target.conns, Some(target.stream)),
+            None => (&[][..], None),
+        };
+        let mut live = Live::to_uid(state.inbox.as_mut(), known, uid, data);
         let (mut open, mut taken) = (false, false);
-        for conn in ctx.state.registry.conns(uid) {
-            let result = ctx.io.send(conn, live.frame(ctx.state, conn));
+        for &conn in conns {
+            let result = ctx.io.send(conn, live.frame(&state.resumers, conn));
             open |= !matches!(result, Err(SendError::Closing | SendError::NotFound));
             taken |= result.is_ok();
             tally(&mut receipt, result);
         }
-        if live.settle(ctx.state, uid, taken) {
+        if live.settle(state.inbox.as_mut(), uid, taken) {
             receipt.queued.push(uid.to_string());
         }
         if !open {
@@ -317,9 +323,13 @@ pub(crate) fn push_to_uids<'u>(
 
 pub(crate) fn push_to_all(ctx: &mut Ctx<'_, Daemon>, data: &[u8]) -> Receipt {
     let mut receipt = Receipt::default();
-    let mut live = Live::to_all(ctx.state, data);
-    for conn in ctx.state.registry.all_conns() {
-        tally(&mut receipt, ctx.io.send(conn, live.frame(ctx.state, conn)));
+    let state = &mut *ctx.state;
+    let mut live = Live::to_all(state.inbox.as_mut(), data);
+    for conn in state.registry.all_conns() {
+        tally(
+            &mut receipt,
+            ctx.io.send(conn, live.frame(&state.resumers, conn)),
+        );
     }
     receipt
 }

@@ -8,10 +8,11 @@ use pushman::{
     codec::http::Request,
     push::inbox::{
         wire::{self, Since, SinceError, Stream},
-        Appended, Epoch, Inbox, Offset, Position, Resume, Start,
+        Appended, Epoch, Inbox, Offset, Position, Resume, Start, StreamRef,
     },
     ConnId, Ctx,
 };
+use std::collections::HashSet;
 
 /// What a browser asked for in its URL, kept from the handshake until it binds.
 #[derive(Debug, Default)]
@@ -154,23 +155,30 @@ pub(crate) struct Live<'a> {
 }
 
 impl<'a> Live<'a> {
-    /// Keeps `text` in `uid`'s stream (if the inbox is on).
-    pub(crate) fn to_uid(state: &mut Daemon, uid: &str, text: &'a [u8]) -> Self {
-        let appended = state
-            .inbox
-            .as_mut()
-            .map(|inbox| inbox.append_uid(uid, &as_text(text), unix_ms()));
+    /// Keeps `text` in `uid`'s stream (if the inbox is on). `known` is the uid's stream as
+    /// the registry remembers it (see `Registry::for_push`); it is updated here.
+    pub(crate) fn to_uid(
+        inbox: Option<&mut Inbox>,
+        known: Option<&mut Option<StreamRef>>,
+        uid: &str,
+        text: &'a [u8],
+    ) -> Self {
+        let appended = inbox.map(|inbox| {
+            let hint = known.as_deref().copied().flatten();
+            let appended = inbox.append_uid_at(hint, uid, &as_text(text), unix_ms());
+            if let Some(known) = known {
+                *known = Some(appended.stream());
+            }
+            appended
+        });
         let mut live = Self::new(text, Stream::Uid, appended.map(|a| a.offset));
         live.appended = appended;
         live
     }
 
     /// Keeps a broadcast in the broadcast stream (if the inbox is on).
-    pub(crate) fn to_all(state: &mut Daemon, text: &'a [u8]) -> Self {
-        let offset = state
-            .inbox
-            .as_mut()
-            .map(|inbox| inbox.append_all(as_text(text), unix_ms()));
+    pub(crate) fn to_all(inbox: Option<&mut Inbox>, text: &'a [u8]) -> Self {
+        let offset = inbox.map(|inbox| inbox.append_all(as_text(text), unix_ms()));
         Self::new(text, Stream::All, offset)
     }
 
@@ -184,11 +192,11 @@ impl<'a> Live<'a> {
         }
     }
 
-    /// The bytes `conn` gets.
-    pub(crate) fn frame(&mut self, state: &Daemon, conn: ConnId) -> &[u8] {
+    /// The bytes `conn` gets; `resumers` are the resume-capable connections.
+    pub(crate) fn frame(&mut self, resumers: &HashSet<ConnId>, conn: ConnId) -> &[u8] {
         match self.offset {
             // No resume-capable connection at all (the common case): no lookup per frame.
-            Some(offset) if !state.resumers.is_empty() && state.resumers.contains(&conn) => self
+            Some(offset) if !resumers.is_empty() && resumers.contains(&conn) => self
                 .msg
                 .get_or_insert_with(|| wire::msg_frame(self.stream, offset, &as_text(self.text)))
                 .as_bytes(),
@@ -198,8 +206,8 @@ impl<'a> Live<'a> {
 
     /// After the uid's connections were tried: the push leaves the offline queue if one
     /// took it. Returns whether it stays queued for the uid's next connection.
-    pub(crate) fn settle(&self, state: &mut Daemon, uid: &str, taken: bool) -> bool {
-        match (state.inbox.as_mut(), self.appended) {
+    pub(crate) fn settle(&self, inbox: Option<&mut Inbox>, uid: &str, taken: bool) -> bool {
+        match (inbox, self.appended) {
             (Some(inbox), Some(appended)) => inbox.settle(uid, appended, taken),
             _ => false,
         }

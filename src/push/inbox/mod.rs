@@ -59,6 +59,7 @@ use std::{
     collections::{BTreeSet, HashMap, VecDeque},
     fmt,
     hash::{BuildHasher as _, Hasher as _},
+    num::NonZeroU64,
     str::FromStr,
     sync::Arc,
 };
@@ -162,9 +163,27 @@ pub struct Stats {
 /// A push [`Inbox::append_uid`] kept: its offset, and where, for [`Inbox::settle`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {
-    stream: usize,
+    stream: StreamRef,
     /// The push's offset in its uid's stream.
     pub offset: Offset,
+}
+
+impl Appended {
+    /// Where the push was kept: given back to [`Inbox::append_uid_at`] for the same uid, it
+    /// spares the next push the uid's lookup.
+    pub fn stream(&self) -> StreamRef {
+        self.stream
+    }
+}
+
+/// A uid's stream as [`Inbox::append_uid`] found it, for a caller that keeps it beside the
+/// uid (the daemon: in the registry's entry, which every push looks up anyway). Once the
+/// stream is forgotten it no longer matches, even if its slot is reused: `serial` is
+/// unique to each stream this inbox ever opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamRef {
+    id: u32,
+    serial: NonZeroU64,
 }
 
 /// Where a resume-capable connection starts reading.
@@ -239,6 +258,8 @@ pub struct Inbox {
     high_water: Offset,
     /// The latest `now_ms` seen; appends never go back in time, so ages are monotonic.
     clock_ms: u64,
+    /// The serial of the last stream opened (see [`StreamRef`]).
+    serials: u64,
     stats: Stats,
     /// Records for the durable store since the last `drain_journal`; `None` when off.
     journal: Option<Vec<Record>>,
@@ -248,7 +269,7 @@ impl Inbox {
     /// An empty inbox. Pick `epoch` with [`Epoch::random`] unless recovering.
     pub fn new(config: Config, epoch: Epoch) -> Self {
         let mut streams = Slab::new();
-        let all = streams.insert(Stream::new(None, 1, 0));
+        let all = streams.insert(Stream::new(None, 1, 0, NonZeroU64::MIN));
         let mut inbox = Self {
             config,
             epoch,
@@ -261,6 +282,7 @@ impl Inbox {
             idle: BTreeSet::new(),
             high_water: 1,
             clock_ms: 0,
+            serials: 1,
             stats: Stats::default(),
             journal: None,
         };
@@ -302,10 +324,43 @@ impl Inbox {
     /// [`append`](Self::append) for the hot path: the [`Appended`] it returns settles the
     /// push ([`settle`](Self::settle)) without looking `uid` up again.
     pub fn append_uid(&mut self, uid: &str, payload: &str, now_ms: u64) -> Appended {
+        self.append_uid_at(None, uid, payload, now_ms)
+    }
+
+    /// [`append_uid`](Self::append_uid) without looking `uid` up when `known` is its stream:
+    /// what [`Appended::stream`] returned for an earlier push to the same `uid` (a stale
+    /// one falls back to the lookup). A reference obtained for another uid appends to that
+    /// uid's stream: keep it beside the uid it came from.
+    pub fn append_uid_at(
+        &mut self,
+        known: Option<StreamRef>,
+        uid: &str,
+        payload: &str,
+        now_ms: u64,
+    ) -> Appended {
         let now = self.tick(now_ms);
-        let stream = self.open(uid, now);
-        let offset = self.push(stream, payload, now);
+        let id = match known.filter(|r| self.is_current(*r)) {
+            Some(r) => {
+                debug_assert_eq!(self.streams[r.id as usize].uid.as_deref(), Some(uid));
+                r.id as usize
+            }
+            None => self.open(uid, now),
+        };
+        // Taken before the push: a tiny memory cap may forget the stream during it, and then
+        // the reference is simply stale.
+        let stream = StreamRef {
+            id: id as u32,
+            serial: self.streams[id].serial,
+        };
+        let offset = self.push(id, payload, now);
         Appended { stream, offset }
+    }
+
+    /// Whether `r` still names a live stream.
+    fn is_current(&self, r: StreamRef) -> bool {
+        self.streams
+            .get(r.id as usize)
+            .is_some_and(|s| s.serial == r.serial)
     }
 
     /// After a push's connections were tried: if one `taken` it, it leaves the offline queue
@@ -315,12 +370,9 @@ impl Inbox {
     /// looks `uid` up instead.
     pub fn settle(&mut self, uid: &str, appended: Appended, taken: bool) -> bool {
         let Appended { stream, offset } = appended;
-        let same = self
-            .streams
-            .get(stream)
-            .is_some_and(|s| s.uid.as_deref() == Some(uid));
-        let id = if same {
-            stream
+        let id = if self.is_current(stream) {
+            debug_assert_eq!(self.streams[stream.id as usize].uid.as_deref(), Some(uid));
+            stream.id as usize
         } else {
             match self.by_uid.get(uid) {
                 Some(&id) => id,
@@ -463,7 +515,9 @@ impl Inbox {
             return id;
         }
         let uid: Arc<str> = uid.into();
-        let stream = Stream::new(Some(uid.clone()), self.high_water, now);
+        self.serials += 1;
+        let serial = NonZeroU64::new(self.serials).expect("counts up from 1");
+        let stream = Stream::new(Some(uid.clone()), self.high_water, now, serial);
         // Room first: the new stream must not be the tombstone that pays for itself.
         self.make_room(stream.base_cost(), now);
         let next = stream.first;

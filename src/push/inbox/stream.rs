@@ -5,7 +5,7 @@ use super::{
     messages::{self, Messages},
     Offset,
 };
-use std::{mem::size_of, ops::Range, sync::Arc};
+use std::{mem::size_of, num::NonZeroU64, ops::Range, sync::Arc};
 
 /// What a retained message costs beyond its text, as the memory cap counts it: its share of
 /// the stream's buffer beyond the text ([`messages::charge`]) and of the inbox's age queue
@@ -46,17 +46,25 @@ pub(super) struct Stream {
     pub(super) pending_from: Offset,
     /// Last append, resume or emptying (Unix ms): a tombstone's age.
     pub(super) touched_ms: u64,
+    /// Unique to this stream among all the inbox ever opened (see `StreamRef`).
+    pub(super) serial: NonZeroU64,
 }
 
 impl Stream {
     /// An empty stream whose first message will get offset `next`.
-    pub(super) fn new(uid: Option<Arc<str>>, next: Offset, now_ms: u64) -> Self {
+    pub(super) fn new(
+        uid: Option<Arc<str>>,
+        next: Offset,
+        now_ms: u64,
+        serial: NonZeroU64,
+    ) -> Self {
         Self {
             uid,
             first: next,
             messages: Messages::default(),
             pending_from: next,
             touched_ms: now_ms,
+            serial,
         }
     }
 

@@ -1,11 +1,28 @@
 //! Who is online: uids with their connections (one per browser tab), and groups of uids.
 
-use crate::ConnId;
+use crate::{push::inbox::StreamRef, ConnId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-/// A uid's connections, sorted (oldest first): usually one or a few tabs, so a sorted
-/// vector beats a set in both lookups and memory.
-type Tabs = Vec<ConnId>;
+/// An online uid.
+#[derive(Debug, Default)]
+struct Online {
+    /// Its connections, sorted (oldest first): usually one or a few tabs, so a sorted
+    /// vector beats a set in both lookups and memory.
+    tabs: Vec<ConnId>,
+    /// Its inbox stream, kept here by the push path (see [`Registry::for_push`]).
+    stream: Option<StreamRef>,
+}
+
+/// What a push to an online uid needs, from one lookup (see [`Registry::for_push`]).
+#[derive(Debug)]
+pub struct PushTarget<'a> {
+    /// The uid's connections, oldest first.
+    pub conns: &'a [ConnId],
+    /// The uid's inbox stream as the last push found it (`None` at first): given to
+    /// [`Inbox::append_uid_at`](crate::push::inbox::Inbox::append_uid_at) and updated
+    /// from what it returns, it spares the inbox a second lookup of the uid.
+    pub stream: &'a mut Option<StreamRef>,
+}
 
 /// The online users, their connections and the groups they belong to.
 ///
@@ -18,7 +35,7 @@ pub struct Registry {
     /// conn). Hashed: every push looks a uid up, and a B-tree's string comparisons cost
     /// a cache miss per level with 10,000 uids (measured: 6.6 % of the daemon's CPU at 10k
     /// pushes/s, `docs/BENCHMARKS.md`).
-    uids: HashMap<String, Tabs>,
+    uids: HashMap<String, Online>,
     /// conn → the uid it is bound to: the reverse index that makes `unbind` O(log n).
     conns: HashMap<ConnId, String>,
     /// group → member uids; never holds an empty set.
@@ -39,7 +56,7 @@ impl Registry {
         }
         self.unbind(conn);
         self.conns.insert(conn, uid.to_owned());
-        let tabs = self.uids.entry(uid.to_owned()).or_default();
+        let tabs = &mut self.uids.entry(uid.to_owned()).or_default().tabs;
         if let Err(at) = tabs.binary_search(&conn) {
             tabs.insert(at, conn);
         }
@@ -49,9 +66,9 @@ impl Registry {
     /// the same uid stay; the uid goes offline with its last one. Groups are not touched.
     pub fn unbind(&mut self, conn: ConnId) -> Option<String> {
         let uid = self.conns.remove(&conn)?;
-        if let Some(tabs) = self.uids.get_mut(&uid) {
-            tabs.retain(|&c| c != conn);
-            if tabs.is_empty() {
+        if let Some(online) = self.uids.get_mut(&uid) {
+            online.tabs.retain(|&c| c != conn);
+            if online.tabs.is_empty() {
                 self.uids.remove(&uid);
             }
         }
@@ -65,12 +82,26 @@ impl Registry {
 
     /// The connections of `uid`, oldest first; empty if it is offline.
     pub fn conns(&self, uid: &str) -> impl Iterator<Item = ConnId> + '_ {
-        self.uids.get(uid).into_iter().flatten().copied()
+        self.uids
+            .get(uid)
+            .into_iter()
+            .flat_map(|online| &online.tabs)
+            .copied()
+    }
+
+    /// `uid`'s connections and its inbox stream reference, or `None` if it is offline: the
+    /// push path's one lookup of the uid (10,000 uids: each lookup is a few cold cache
+    /// lines, and the inbox's own would cost as much again).
+    pub fn for_push(&mut self, uid: &str) -> Option<PushTarget<'_>> {
+        self.uids.get_mut(uid).map(|online| PushTarget {
+            conns: &online.tabs,
+            stream: &mut online.stream,
+        })
     }
 
     /// How many connections `uid` has (0 if offline).
     pub fn conn_count(&self, uid: &str) -> usize {
-        self.uids.get(uid).map_or(0, Vec::len)
+        self.uids.get(uid).map_or(0, |online| online.tabs.len())
     }
 
     /// Whether `uid` has at least one connection.

@@ -133,3 +133,25 @@ fn tabs_stay_oldest_first_whatever_order_they_bind_in() {
     r.bind("alice", c(2));
     assert_eq!(r.conns("alice").collect::<Vec<_>>(), [c(1), c(2), c(3)]);
 }
+
+#[test]
+fn for_push_gives_the_conns_and_keeps_the_stream_until_the_uid_goes_offline() {
+    use crate::push::inbox::{Config, Epoch, Inbox};
+    let mut ib = Inbox::new(Config::default(), Epoch(1));
+    let mut r = Registry::new();
+    assert!(r.for_push("alice").is_none(), "offline");
+    r.bind("alice", c(1));
+    r.bind("alice", c(2));
+    let target = r.for_push("alice").expect("online");
+    assert_eq!(target.conns, [c(1), c(2)]);
+    assert_eq!(*target.stream, None, "no push yet");
+    let kept = ib.append_uid_at(None, "alice", "hi", 1_000).stream();
+    *target.stream = Some(kept);
+    assert_eq!(*r.for_push("alice").expect("online").stream, Some(kept));
+    // Offline, then back: a fresh entry (the inbox's lookup finds the stream again).
+    r.unbind(c(1));
+    r.unbind(c(2));
+    r.bind("alice", c(3));
+    let target = r.for_push("alice").expect("online");
+    assert_eq!((target.conns, *target.stream), (&[c(3)][..], None));
+}

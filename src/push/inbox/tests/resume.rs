@@ -295,3 +295,32 @@ fn settle_after_the_stream_was_forgotten_and_its_slot_reused_touches_no_other_ui
     assert_eq!(ib.pending("other"), 1);
     check(&ib);
 }
+
+#[test]
+fn a_kept_stream_reference_is_used_while_current_and_a_stale_one_falls_back_to_the_uid() {
+    let cfg = Config {
+        ttl_ms: 10,
+        idle_ttl_ms: 10,
+        ..Config::default()
+    };
+    let mut ib = inbox(cfg);
+    let first = ib.append_uid_at(None, "gone", "m", 1_000);
+    let known = first.stream();
+    let second = ib.append_uid_at(Some(known), "gone", "n", 1_001);
+    assert_eq!(second.stream(), known, "the same stream");
+    assert_eq!(second.offset, first.offset + 1);
+    // Forgotten (expired, then its tombstone too); its slot goes to another uid.
+    ib.expire(2_000, 100);
+    ib.expire(3_000, 100);
+    assert_eq!(ib.last_offset("gone"), None);
+    let other = ib.append_uid("other", "o", 3_000);
+    // The stale reference does not append to "other", whose stream may sit in its slot.
+    let back = ib.append_uid_at(Some(known), "gone", "back", 3_001);
+    assert_ne!(back.stream(), known);
+    assert_ne!(back.stream(), other.stream());
+    assert_eq!(ib.last_offset("other"), Some(other.offset));
+    assert_eq!(ib.last_offset("gone"), Some(back.offset));
+    assert!(ib.settle("gone", back, false), "queued: nobody took it");
+    assert_eq!(ib.pending("other"), 1);
+    check(&ib);
+}
