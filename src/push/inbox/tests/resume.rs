@@ -268,14 +268,19 @@ fn settle_is_mark_delivered_or_is_pending_without_a_second_lookup() {
     check(&ib);
 }
 
-#[test]
-fn settle_after_the_stream_was_forgotten_and_its_slot_reused_touches_no_other_uid() {
-    let cfg = Config {
+/// An inbox that forgets a stream 10 ms after its last message, and its tombstone 10 ms
+/// later: a slot is freed (and reused) within a test.
+fn forgetful() -> Inbox {
+    inbox(Config {
         ttl_ms: 10,
         idle_ttl_ms: 10,
         ..Config::default()
-    };
-    let mut ib = inbox(cfg);
+    })
+}
+
+#[test]
+fn settle_after_the_stream_was_forgotten_and_its_slot_reused_touches_no_other_uid() {
+    let mut ib = forgetful();
     let gone = ib.append_uid("gone", "m", 1_000);
     // Its message expires, then its tombstone is forgotten: the slot is free.
     ib.expire(2_000, 100);
@@ -298,12 +303,7 @@ fn settle_after_the_stream_was_forgotten_and_its_slot_reused_touches_no_other_ui
 
 #[test]
 fn a_kept_stream_reference_is_used_while_current_and_a_stale_one_falls_back_to_the_uid() {
-    let cfg = Config {
-        ttl_ms: 10,
-        idle_ttl_ms: 10,
-        ..Config::default()
-    };
-    let mut ib = inbox(cfg);
+    let mut ib = forgetful();
     let first = ib.append_uid_at(None, "gone", "m", 1_000);
     let known = first.stream();
     let second = ib.append_uid_at(Some(known), "gone", "n", 1_001);
