@@ -10,9 +10,11 @@
 //! messages are sealed together into full records and the ciphertext leaves the same way
 //! (see `tls.rs`).
 //!
-//! When flushes happen is the runtime's choice (`runtime::Runtime::run`): a connection's
-//! own replies at the end of its read batch, everything else at the end of the turn. The
-//! shared buffer is bounded: past [`BATCH_LIMIT`] bytes everything is flushed at once.
+//! When flushes happen is the runtime's choice (`runtime::Runtime::run`): at light load the
+//! whole batch at the end of a read batch, in the order it was produced; under a burst a
+//! connection's own replies then, everything else at the end of the turn or a few turns
+//! later. The shared buffer is bounded: past [`BATCH_LIMIT`] bytes everything is flushed at
+//! once.
 
 use super::{
     conn::{Conn, OutBuf, Phase, Progress},
