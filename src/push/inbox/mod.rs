@@ -339,11 +339,8 @@ impl Inbox {
         now_ms: u64,
     ) -> Appended {
         let now = self.tick(now_ms);
-        let id = match known.filter(|r| self.is_current(*r)) {
-            Some(r) => {
-                debug_assert_eq!(self.streams[r.id as usize].uid.as_deref(), Some(uid));
-                r.id as usize
-            }
+        let id = match known.and_then(|r| self.current(r, uid)) {
+            Some(id) => id,
             None => self.open(uid, now),
         };
         // Taken before the push: a tiny memory cap may forget the stream during it, and then
@@ -356,11 +353,12 @@ impl Inbox {
         Appended { stream, offset }
     }
 
-    /// Whether `r` still names a live stream.
-    fn is_current(&self, r: StreamRef) -> bool {
-        self.streams
-            .get(r.id as usize)
-            .is_some_and(|s| s.serial == r.serial)
+    /// `r`'s stream id if it still names a live stream; `r` came from `uid`.
+    fn current(&self, r: StreamRef, uid: &str) -> Option<usize> {
+        let id = r.id as usize;
+        let s = self.streams.get(id).filter(|s| s.serial == r.serial)?;
+        debug_assert_eq!(s.uid.as_deref(), Some(uid));
+        Some(id)
     }
 
     /// After a push's connections were tried: if one `taken` it, it leaves the offline queue
@@ -370,14 +368,11 @@ impl Inbox {
     /// looks `uid` up instead.
     pub fn settle(&mut self, uid: &str, appended: Appended, taken: bool) -> bool {
         let Appended { stream, offset } = appended;
-        let id = if self.is_current(stream) {
-            debug_assert_eq!(self.streams[stream.id as usize].uid.as_deref(), Some(uid));
-            stream.id as usize
-        } else {
-            match self.by_uid.get(uid) {
-                Some(&id) => id,
-                None => return false,
-            }
+        let Some(id) = self
+            .current(stream, uid)
+            .or_else(|| self.by_uid.get(uid).copied())
+        else {
+            return false;
         };
         if taken {
             self.deliver(id, offset);
