@@ -1,6 +1,6 @@
 //! The memory inbox's cost per push on the daemon's hot path, apart from sockets: an
 //! `append_uid_at` of a ~40-byte line to a random one of 10,000 uids (with the uid's
-//! stream reference, as the registry keeps it), then its `settle` as taken (every uid
+//! stream reference, as the registry keeps it, prefetched first), then its `settle` as taken (every uid
 //! online), as `bench/run.sh --sweep` drives it. Two phases: filling (the caps not
 //! reached) and full (every append also evicts the oldest push of some uid: the 64 MiB cap).
 //! `cargo bench --bench inbox_push`; for instruction counts, which the shared machine's load
@@ -34,6 +34,11 @@ fn main() {
             rng ^= rng << 17;
             let index = (rng % UIDS) as usize;
             let uid = &uids[index];
+            // The daemon asks for the stream's cache lines first and appends after the
+            // push's frames are queued; building the line stands in for that work here.
+            if let Some(r) = known[index] {
+                inbox.prefetch(r);
+            }
             n += 1;
             now += u64::from(n % 64 == 0); // ~64 pushes per ms: 64k/s
             let line = format!(r#"{{"seq":{n},"to":"{uid}","pad":"xxxxxxxx"}}"#);

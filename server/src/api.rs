@@ -296,13 +296,14 @@ pub(crate) fn push_to_uids<'u>(
 ) -> Receipt {
     let mut receipt = Receipt::default();
     let state = &mut *ctx.state;
+    let now_ms = state.clock.ms(ctx.io.now());
     for uid in uids {
         // One lookup of the uid serves the registry and the inbox.
         let (conns, known) = match state.registry.for_push(uid) {
             Some(target) => (target.conns, Some(target.stream)),
             None => (&[][..], None),
         };
-        let mut live = Live::to_uid(state.inbox.as_mut(), known, uid, data);
+        let mut live = Live::to_uid(state.inbox.as_mut(), known, uid, data, now_ms);
         let (mut open, mut taken) = (false, false);
         for &conn in conns {
             let result = ctx.io.send(conn, live.frame(&state.resumers, conn));
@@ -310,7 +311,7 @@ pub(crate) fn push_to_uids<'u>(
             taken |= result.is_ok();
             tally(&mut receipt, result);
         }
-        if live.settle(state.inbox.as_mut(), uid, taken) {
+        if live.settle(taken) {
             receipt.queued.push(uid.to_string());
         }
         if !open {
@@ -324,7 +325,8 @@ pub(crate) fn push_to_uids<'u>(
 pub(crate) fn push_to_all(ctx: &mut Ctx<'_, Daemon>, data: &[u8]) -> Receipt {
     let mut receipt = Receipt::default();
     let state = &mut *ctx.state;
-    let mut live = Live::to_all(state.inbox.as_mut(), data);
+    let now_ms = state.clock.ms(ctx.io.now());
+    let mut live = Live::to_all(state.inbox.as_mut(), data, now_ms);
     for conn in state.registry.all_conns() {
         tally(
             &mut receipt,

@@ -3,7 +3,7 @@
 //! pushes it missed), and the frame each connection gets for a live push. The logic of
 //! streams, offsets and bounds is the library's [`pushman::push::inbox`].
 
-use super::state::{unix_ms, Daemon};
+use super::state::{unix_ms, Daemon, WallClock};
 use pushman::{
     codec::http::Request,
     push::inbox::{
@@ -144,41 +144,63 @@ fn replay(
 
 /// A live push to one uid, as each of its connections gets it: plain connections the text
 /// itself, resume-capable ones a `msg` frame with the offset (built once, on first use).
+///
+/// A push to a uid is kept in its stream as late as possible: when a resume-capable
+/// connection needs the offset, else when the push is settled, after its frames were
+/// queued. The stream's cache lines, asked for at once, then arrive while the frames are
+/// written (`Inbox::prefetch`): under a burst to 10,000 uids the stream is always cold. Its
+/// records reach the durable log the same, before the turn's frames leave.
 #[derive(Debug)]
 pub(crate) struct Live<'a> {
     text: &'a [u8],
     stream: Stream,
+    /// Where a push to a uid is kept (the inbox is on).
+    keep: Option<Keep<'a>>,
     offset: Option<Offset>,
-    /// Where `to_uid` kept it, for `settle`.
+    /// Where it was kept, for `settle`.
     appended: Option<Appended>,
     msg: Option<String>,
 }
 
+/// Where a push to a uid is to be kept, and when.
+#[derive(Debug)]
+struct Keep<'a> {
+    inbox: &'a mut Inbox,
+    /// The uid's stream as the registry remembers it; updated when kept.
+    known: Option<&'a mut Option<StreamRef>>,
+    uid: &'a str,
+    now_ms: u64,
+}
+
 impl<'a> Live<'a> {
-    /// Keeps `text` in `uid`'s stream (if the inbox is on). `known` is the uid's stream as
-    /// the registry remembers it (see `Registry::for_push`); it is updated here.
+    /// A push of `text` to `uid`, to be kept in its stream (if the inbox is on). `known` is
+    /// the uid's stream as the registry remembers it (see `Registry::for_push`).
     pub(crate) fn to_uid(
-        inbox: Option<&mut Inbox>,
-        known: Option<&mut Option<StreamRef>>,
-        uid: &str,
+        inbox: Option<&'a mut Inbox>,
+        known: Option<&'a mut Option<StreamRef>>,
+        uid: &'a str,
         text: &'a [u8],
+        now_ms: u64,
     ) -> Self {
-        let appended = inbox.map(|inbox| {
-            let hint = known.as_deref().copied().flatten();
-            let appended = inbox.append_uid_at(hint, uid, &as_text(text), unix_ms());
-            if let Some(known) = known {
-                *known = Some(appended.stream());
+        let keep = inbox.map(|inbox| {
+            if let Some(Some(r)) = known.as_deref() {
+                inbox.prefetch(*r);
             }
-            appended
+            Keep {
+                inbox,
+                known,
+                uid,
+                now_ms,
+            }
         });
-        let mut live = Self::new(text, Stream::Uid, appended.map(|a| a.offset));
-        live.appended = appended;
+        let mut live = Self::new(text, Stream::Uid, None);
+        live.keep = keep;
         live
     }
 
     /// Keeps a broadcast in the broadcast stream (if the inbox is on).
-    pub(crate) fn to_all(inbox: Option<&mut Inbox>, text: &'a [u8]) -> Self {
-        let offset = inbox.map(|inbox| inbox.append_all(as_text(text), unix_ms()));
+    pub(crate) fn to_all(inbox: Option<&mut Inbox>, text: &'a [u8], now_ms: u64) -> Self {
+        let offset = inbox.map(|inbox| inbox.append_all(as_text(text), now_ms));
         Self::new(text, Stream::All, offset)
     }
 
@@ -186,29 +208,50 @@ impl<'a> Live<'a> {
         Self {
             text,
             stream,
+            keep: None,
             offset,
             appended: None,
             msg: None,
         }
     }
 
+    /// Keeps the push in its uid's stream if that is still to do; returns its offset.
+    fn kept(&mut self) -> Option<Offset> {
+        if let Some(keep) = self.keep.as_mut().filter(|_| self.appended.is_none()) {
+            let hint = keep.known.as_deref().copied().flatten();
+            let text = as_text(self.text);
+            let appended = keep.inbox.append_uid_at(hint, keep.uid, &text, keep.now_ms);
+            if let Some(known) = keep.known.as_deref_mut() {
+                *known = Some(appended.stream());
+            }
+            self.appended = Some(appended);
+            self.offset = Some(appended.offset);
+        }
+        self.offset
+    }
+
     /// The bytes `conn` gets; `resumers` are the resume-capable connections.
     pub(crate) fn frame(&mut self, resumers: &HashSet<ConnId>, conn: ConnId) -> &[u8] {
-        match self.offset {
-            // No resume-capable connection at all (the common case): no lookup per frame.
-            Some(offset) if !resumers.is_empty() && resumers.contains(&conn) => self
+        // No resume-capable connection at all (the common case): no lookup per frame.
+        if resumers.is_empty() || !resumers.contains(&conn) {
+            return self.text;
+        }
+        match self.kept() {
+            Some(offset) => self
                 .msg
                 .get_or_insert_with(|| wire::msg_frame(self.stream, offset, &as_text(self.text)))
                 .as_bytes(),
-            _ => self.text,
+            None => self.text,
         }
     }
 
-    /// After the uid's connections were tried: the push leaves the offline queue if one
-    /// took it. Returns whether it stays queued for the uid's next connection.
-    pub(crate) fn settle(&self, inbox: Option<&mut Inbox>, uid: &str, taken: bool) -> bool {
-        match (inbox, self.appended) {
-            (Some(inbox), Some(appended)) => inbox.settle(uid, appended, taken),
+    /// After the uid's connections were tried: keeps the push (if not yet), and it leaves
+    /// the offline queue if a connection took it. Returns whether it stays queued for the
+    /// uid's next connection.
+    pub(crate) fn settle(mut self, taken: bool) -> bool {
+        self.kept();
+        match (self.keep, self.appended) {
+            (Some(keep), Some(appended)) => keep.inbox.settle(keep.uid, appended, taken),
             _ => false,
         }
     }
@@ -229,8 +272,9 @@ fn as_text(text: &[u8]) -> std::borrow::Cow<'_, str> {
 pub(crate) const EXPIRE_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 const EXPIRE_BUDGET: usize = 2_000;
 
-/// The expiry timer.
+/// The expiry timer; it also renews the daemon's [`WallClock`] reading.
 pub(crate) fn expire(ctx: &mut Ctx<'_, Daemon>) {
+    ctx.state.clock = WallClock::read();
     if let Some(inbox) = ctx.state.inbox.as_mut() {
         inbox.expire(unix_ms(), EXPIRE_BUDGET);
     }

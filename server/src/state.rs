@@ -83,6 +83,8 @@ pub(crate) struct Daemon {
     pub(crate) started_ms: u64,
     /// The certificate of the WebSocket port (`[tls]`); `None` while TLS is off.
     pub(crate) tls: Option<super::tls::Loaded>,
+    /// Wall-clock time for pushes kept in the inbox, without a system call per push.
+    pub(crate) clock: WallClock,
 }
 
 impl Daemon {
@@ -110,7 +112,32 @@ impl Daemon {
             started: Instant::now(),
             started_ms: unix_ms(),
             tls: None,
+            clock: WallClock::read(),
         }
+    }
+}
+
+/// Unix milliseconds for the hot path: the reactor turn's monotonic time (`Io::now`, read
+/// once per turn) past a wall-clock reading that the inbox's expiry timer renews every
+/// 100 ms. A `clock_gettime` per kept push cost 1.5 % of the daemon's CPU under a burst.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WallClock {
+    at: Instant,
+    ms: u64,
+}
+
+impl WallClock {
+    /// Reads the wall clock now.
+    pub(crate) fn read() -> Self {
+        Self {
+            at: Instant::now(),
+            ms: unix_ms(),
+        }
+    }
+
+    /// Unix milliseconds at `now` (a turn's time, not before the last reading's).
+    pub(crate) fn ms(&self, now: Instant) -> u64 {
+        self.ms + now.saturating_duration_since(self.at).as_millis() as u64
     }
 }
 

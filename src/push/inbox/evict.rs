@@ -66,8 +66,17 @@ impl Inbox {
     pub(super) fn push(&mut self, id: usize, payload: &str, now: u64) -> Offset {
         let offset = self.push_raw(id, payload, now);
         self.trim(id, now);
+        let evicted = self.stats.evicted_memory;
         self.enforce_memory(now);
         self.compact_ages();
+        if self.stats.evicted_memory != evicted {
+            // At the memory cap each push evicts about one message: the next is likely the
+            // one after the message evicted now (still the queue's front, stale), in a
+            // stream that is cold by then. Its slot loads while other work runs.
+            if let Some(next) = self.ages.get(1) {
+                self.streams.prefetch(next.stream());
+            }
+        }
         offset
     }
 

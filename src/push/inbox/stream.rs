@@ -15,12 +15,12 @@ pub(super) const fn message_cost(len: usize) -> usize {
 }
 
 /// What a stream costs beyond its uid and messages, amortized over the containers'
-/// growth (each at most doubles): its slab slot (the `Stream` and a tag, ×2), the uid map's
+/// growth (each at most doubles): its slot and an entry in the free list (×2), the uid map's
 /// entry and control byte (×2), the uid's `Arc` header and allocator overhead (40), its key
 /// in the tombstone index (a B-tree entry, ×2), and its message buffer's allocator header
 /// (16) and slack ([`messages::SLACK`]). Measured against RSS by `tests/memory.rs`; see
 /// `docs/PROTOCOL.md` §7.
-pub(super) const STREAM_COST: usize = 2 * (size_of::<Stream>() + 8)
+pub(super) const STREAM_COST: usize = 2 * (super::slots::SLOT + 8)
     + 2 * (size_of::<(Arc<str>, usize)>() + 1)
     + 40
     + 2 * size_of::<(u64, usize)>()

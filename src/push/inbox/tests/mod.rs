@@ -46,7 +46,7 @@ fn owned(r: Replay<'_>) -> Vec<(Offset, String)> {
 fn check(inbox: &Inbox) {
     let (mut bytes, mut messages, mut uids) = (0, 0, 0);
     let (mut retained, mut idle) = (BTreeSet::new(), BTreeSet::new());
-    for (id, s) in &inbox.streams {
+    for (id, s) in inbox.streams.iter() {
         bytes += s.cost();
         messages += s.messages.len();
         assert!(
