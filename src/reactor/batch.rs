@@ -11,7 +11,8 @@
 //! (see `tls.rs`).
 //!
 //! When flushes happen is the runtime's choice (`runtime::Runtime::run`): at light load the
-//! whole batch at the end of a read batch, in the order it was produced; under a burst a
+//! whole batch at the end of a read batch, in the order it was produced (the connection that
+//! was read first if it waits for each answer: `REQUEST_RESPONSE`); under a burst a
 //! connection's own replies then, everything else at the end of the turn or a few turns
 //! later. The shared buffer is bounded: past [`BATCH_LIMIT`] bytes everything is flushed at
 //! once.

@@ -218,6 +218,9 @@ pub(crate) struct Conn {
     pub(crate) since: Instant,
     /// When input last arrived (any frame, pongs included): for idle timeouts.
     pub(crate) last_active: Instant,
+    /// When this connection was last answered at light load (see the runtime's
+    /// `REQUEST_RESPONSE`): a peer that writes again soon after waits for its answers.
+    pub(crate) answered: Option<Instant>,
     /// Since when a message has been arriving incomplete: for `request_timeout`.
     pub(crate) partial_since: Option<Instant>,
     /// The pending timeout check, and when it is due.
@@ -264,6 +267,7 @@ impl Conn {
             bytes_out: 0,
             since: now,
             last_active: now,
+            answered: None,
             partial_since: None,
             deadline: None,
         }

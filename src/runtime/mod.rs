@@ -48,6 +48,22 @@ const DEFER_MAX_AGE_CAP: Duration = Duration::from_millis(200);
 /// made it grow to.
 const BATCH_IDLE_RELEASE: Duration = Duration::from_millis(250);
 
+/// At light load, a peer whose input comes within this long of the answer to its previous
+/// input is taken to wait for each answer before it writes again (request-response, like
+/// push.php's `fwrite` then `fread`), as Linux's TCP takes a peer that answers within its
+/// ack timeout to be interactive. Its answer then leaves before the frames its input caused:
+/// the frames' writes overlap its next request, where otherwise it waits for both (one
+/// backend, one line at a time: ~1.7x the pushes per second on a loopback host). A
+/// peer that writes less often (a paced stream, or any peer more than this far away) gets
+/// the frames first, so a browser sees a push one write sooner.
+const REQUEST_RESPONSE: Duration = Duration::from_micros(200);
+
+/// Whether a peer answered at `answered` (at light load) and writing again at `now` is
+/// waiting for answers (see [`REQUEST_RESPONSE`]).
+fn waits_for_answers(answered: Option<Instant>, now: Instant) -> bool {
+    answered.is_some_and(|at| now.saturating_duration_since(at) < REQUEST_RESPONSE)
+}
+
 /// Stops a running [`Runtime`] from another thread.
 #[derive(Debug, Clone)]
 pub struct StopHandle {
@@ -532,7 +548,20 @@ impl<S: 'static> Runtime<S> {
         } else {
             // The batch would leave at the end of this turn anyway: all of it now, in the
             // order it was produced, so a push's frame goes out before the "ok" to the
-            // backend that sent it (its latency is what a browser sees).
+            // backend that sent it (its latency is what a browser sees). Unless that
+            // backend waits for each answer before it writes again: then its answer
+            // leaves first, and it writes its next line while the frames are written.
+            let reactor = &mut self.io.reactor;
+            let now = reactor.now;
+            let answered = reactor.conns.get_mut(key).and_then(|conn| {
+                conn.batched.as_ref()?;
+                Some(conn.answered.replace(now))
+            });
+            if let Some(before) = answered {
+                if waits_for_answers(before, now) {
+                    self.io.reactor.uncork(key);
+                }
+            }
             self.flush_batch();
         }
         let reactor = &mut self.io.reactor;
@@ -602,5 +631,22 @@ impl<S: 'static> Runtime<S> {
                 }
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_writing_again_within_the_window_waits_for_answers_and_no_other_does() {
+        let now = Instant::now() + Duration::from_secs(1);
+        let within = now - REQUEST_RESPONSE / 4;
+        let beyond = now - REQUEST_RESPONSE * 2;
+        assert!(waits_for_answers(Some(within), now));
+        assert!(!waits_for_answers(Some(beyond), now), "a paced peer");
+        assert!(!waits_for_answers(None, now), "never answered yet");
+        // The turn's clock never goes back, but a later reading must not count as "now".
+        assert!(waits_for_answers(Some(now + Duration::from_micros(1)), now));
     }
 }
