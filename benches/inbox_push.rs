@@ -1,7 +1,7 @@
 //! The memory inbox's cost per push on the daemon's hot path, apart from sockets: an
 //! `append_uid_at` of a ~40-byte line to a random one of 10,000 uids (with the uid's
-//! stream reference, as the registry keeps it, prefetched first), then its `settle` as taken (every uid
-//! online), as `bench/run.sh --sweep` drives it. Two phases: filling (the caps not
+//! stream reference, as the registry keeps it, prefetched first), then its `settle` as
+//! taken (every uid online), as `bench/run.sh --sweep` drives it. Two phases: filling (the caps not
 //! reached) and full (every append also evicts the oldest push of some uid: the 64 MiB cap).
 //! `cargo bench --bench inbox_push`; for instruction counts, which the shared machine's load
 //! does not move: `valgrind --tool=callgrind target/release/deps/inbox_push-* --quick`.
