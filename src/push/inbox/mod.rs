@@ -405,8 +405,7 @@ impl Inbox {
             self.deliver(id, offset);
             false
         } else {
-            let s = &self.streams[id];
-            offset >= s.pending_from && offset < s.next()
+            self.streams[id].is_pending(offset)
         }
     }
 
@@ -426,10 +425,9 @@ impl Inbox {
 
     /// Whether `offset` of `uid` is retained and not yet delivered to any connection.
     pub fn is_pending(&self, uid: &str, offset: Offset) -> bool {
-        self.by_uid.get(uid).is_some_and(|&id| {
-            let s = &self.streams[id];
-            offset >= s.pending_from && offset < s.next()
-        })
+        self.by_uid
+            .get(uid)
+            .is_some_and(|&id| self.streams[id].is_pending(offset))
     }
 
     /// How many messages of `uid` wait for a connection.

@@ -73,6 +73,11 @@ impl Stream {
         self.first + self.messages.len() as u64
     }
 
+    /// Whether `offset` is retained and not yet delivered to any connection of the uid.
+    pub(super) fn is_pending(&self, offset: Offset) -> bool {
+        offset >= self.pending_from && offset < self.next()
+    }
+
     /// Where this stream sits in the inbox's age indexes: `(true, oldest at_ms)` while it holds
     /// messages, `(false, touched_ms)` as a tombstone.
     pub(super) fn age_key(&self) -> (bool, u64) {
