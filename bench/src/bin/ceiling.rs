@@ -46,7 +46,11 @@ fn main() -> io::Result<()> {
     let mut rbuf = vec![0u8; 64 << 10];
     let mut reply = Vec::new();
     loop {
-        poll.poll(&mut events, None)?;
+        match poll.poll(&mut events, None) {
+            // A tracer attaching (strace, perf) interrupts the wait: not an error.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            result => result?,
+        }
         for event in &events {
             let (listener, backend) = match event.token() {
                 WS_LISTENER => (&ws, false),
