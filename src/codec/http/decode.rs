@@ -13,8 +13,9 @@ pub struct HttpCodec {
     /// Bytes of the pending input already known not to end the head.
     pub(super) scanned: usize,
     /// A parsed head whose body has not fully arrived, kept so that a slowly sent body does
-    /// not make us re-parse the head on every read.
-    pending: Option<Pending>,
+    /// not make us re-parse the head on every read. Boxed: a request is large and rarely
+    /// waits, and the codec sits in every connection's slot.
+    pending: Option<Box<Pending>>,
 }
 
 /// A head waiting for its body.
@@ -48,7 +49,7 @@ impl HttpCodec {
     /// parsed, before any of the body is buffered.
     pub fn decode(&mut self, src: &[u8]) -> Result<Decode<Request>, HttpError> {
         let pending = match self.pending.take() {
-            Some(pending) => pending,
+            Some(pending) => *pending,
             None => {
                 let Decode::Done {
                     item: req,
@@ -82,7 +83,7 @@ impl HttpCodec {
                 })
             }
             None => {
-                self.pending = Some(pending);
+                self.pending = Some(Box::new(pending));
                 Ok(Decode::NeedMore)
             }
         }
