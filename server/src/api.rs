@@ -13,7 +13,7 @@ use pushman::{
     ConnId, Ctx, SendError,
 };
 use serde_json::{json, Value};
-use std::time::Instant;
+use std::{borrow::Cow, time::Instant};
 
 /// What a backend gets back, on either API: the text port writes [`Reply::to_line`], the
 /// HTTP API sends [`Reply::to_http`].
@@ -79,13 +79,14 @@ impl Reply {
         }
     }
 
-    /// The reply as one line of the text port, without its `\n`.
-    pub(crate) fn to_line(&self) -> String {
+    /// The reply as one line of the text port, without its `\n`; push.php's `ok` and
+    /// `fail` without an allocation (one per line of a burst).
+    pub(crate) fn to_line(&self) -> Cow<'static, str> {
         match self {
-            Self::Compat(Compat::Delivered) => command::COMPAT_OK.to_owned(),
-            Self::Compat(_) => command::COMPAT_FAIL.to_owned(),
-            Self::Done(value) | Self::Failed(value) => value.to_string(),
-            Self::Error { message, .. } => command::error_reply(message),
+            Self::Compat(Compat::Delivered) => Cow::Borrowed(command::COMPAT_OK),
+            Self::Compat(_) => Cow::Borrowed(command::COMPAT_FAIL),
+            Self::Done(value) | Self::Failed(value) => value.to_string().into(),
+            Self::Error { message, .. } => command::error_reply(message).into(),
         }
     }
 
@@ -103,7 +104,7 @@ impl Reply {
         };
         Response::new(status)
             .header("Content-Type", content_type)
-            .body(self.to_line() + "\n")
+            .body((self.to_line() + "\n").into_owned())
     }
 }
 

@@ -8,13 +8,13 @@
 
 use crate::{api::Reply, state::Daemon};
 use pushman::{ConnId, Ctx};
-use std::collections::VecDeque;
+use std::{borrow::Cow, collections::VecDeque};
 
 /// Replies waiting on one text-API connection: slot `base` is the front.
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
     base: u64,
-    slots: VecDeque<Option<String>>,
+    slots: VecDeque<Option<Cow<'static, str>>>,
     /// Reading was paused for [`MAX_PENDING`] unanswered lines; resumed below half of it.
     paused: bool,
 }
@@ -77,10 +77,10 @@ impl Ticket {
     }
 }
 
-fn text_answer(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, slot: u64, line: String) {
+fn text_answer(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, slot: u64, line: Cow<'static, str>) {
     let Some(pending) = ctx.state.text_pending.get_mut(&conn) else {
         // Nothing waits ahead of it.
-        let _ = ctx.io.send(conn, line);
+        let _ = ctx.io.send(conn, line.as_bytes());
         return;
     };
     let Some(index) = slot.checked_sub(pending.base).map(|i| i as usize) else {
@@ -95,7 +95,7 @@ fn text_answer(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, slot: u64, line: String)
     while let Some(Some(_)) = pending.slots.front() {
         if let Some(Some(line)) = pending.slots.pop_front() {
             pending.base += 1;
-            let _ = ctx.io.send(conn, line);
+            let _ = ctx.io.send(conn, line.as_bytes());
         }
     }
     // Resumed once half drained (not only by the answer that found it full: answers

@@ -24,7 +24,9 @@ pub(crate) fn worker(config: &Config, addr: SocketAddr) -> pushman::Result<Worke
     let mut worker = Worker::new(&format!("text://{addr}"))?;
     worker.name = NAME.into();
     worker.limits = limits(config);
-    worker.refusal = (Reply::error("too many API connections").to_line() + "\n").into_bytes();
+    worker.refusal = (Reply::error("too many API connections").to_line() + "\n")
+        .into_owned()
+        .into_bytes();
     worker.on_message(on_line);
     worker.on_close(|ctx, conn| {
         ctx.state.api_authorized.remove(&conn);
@@ -36,7 +38,9 @@ pub(crate) fn worker(config: &Config, addr: SocketAddr) -> pushman::Result<Worke
             // An oversized line is malformed: it gets its `fail`, then the connection
             // closes, since the rest of that line cannot be told from the next one.
             ctx.state.stats.lines_refused += 1;
-            let _ = ctx.io.send(conn, Reply::Compat(Compat::Refused).to_line());
+            let _ = ctx
+                .io
+                .send(conn, Reply::Compat(Compat::Refused).to_line().as_bytes());
         }
     });
     Ok(worker)
@@ -94,9 +98,10 @@ fn authenticate(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, line: &[u8]) {
         if presented.is_some_and(|p| api_auth::secret_matches(p.as_bytes(), expected)) {
             ctx.state.api_throttle.succeeded(ip);
             ctx.state.api_authorized.insert(conn);
-            let _ = ctx
-                .io
-                .send(conn, Reply::Done(json!({ "ok": true })).to_line());
+            let _ = ctx.io.send(
+                conn,
+                Reply::Done(json!({ "ok": true })).to_line().as_bytes(),
+            );
             return;
         }
         ctx.state.api_throttle.failed(ip, now);
@@ -105,6 +110,6 @@ fn authenticate(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, line: &[u8]) {
         Reply::refused(mode, "unauthorized")
     };
     ctx.state.stats.lines_refused += 1;
-    let _ = ctx.io.send(conn, reply.to_line());
+    let _ = ctx.io.send(conn, reply.to_line().as_bytes());
     ctx.io.close(conn);
 }
