@@ -6,11 +6,23 @@
 //! `"broadcast":true` goes to every uid. Run: `cargo run --example push -- [WS] [TEXT]`.
 
 use pushman::{ConnId, Ctx, Message, Worker};
-use serde_json::Value;
-use std::collections::{BTreeSet, HashMap};
+use std::{borrow::Cow, collections::BTreeSet, collections::HashMap};
 
 /// `$worker->uidConnections`, but a uid may have several tabs.
 type UidConnections = HashMap<String, BTreeSet<ConnId>>;
+
+/// The fields read of a backend's line, borrowed from it: no allocation per push.
+#[derive(serde::Deserialize)]
+struct Line<'a> {
+    #[serde(borrow, default)]
+    uid: Option<Uid<'a>>,
+    #[serde(default)]
+    broadcast: bool,
+}
+
+/// A uid, copied only if it has escapes (serde borrows a `Cow` field, not an optional one).
+#[derive(serde::Deserialize)]
+struct Uid<'a>(#[serde(borrow)] Cow<'a, str>);
 
 fn main() -> pushman::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -23,11 +35,10 @@ fn main() -> pushman::Result<()> {
         let mut inner_text_worker = Worker::new(&format!("text://{text_addr}"))?;
         inner_text_worker.on_message(|ctx, connection, buffer| {
             let line = buffer.as_bytes();
-            let data: Value = serde_json::from_slice(line).unwrap_or_default();
-            let ok = match (data["broadcast"] == true, data["uid"].as_str()) {
-                (true, _) => broadcast(ctx, line),
-                (false, Some(uid)) => send_message_by_uid(ctx, uid, line),
-                (false, None) => false,
+            let ok = match serde_json::from_slice::<Line<'_>>(line) {
+                Ok(data) if data.broadcast => broadcast(ctx, line),
+                Ok(Line { uid: Some(uid), .. }) => send_message_by_uid(ctx, &uid.0, line),
+                _ => false, // not JSON, no uid, or a field of the wrong type
             };
             let _ = ctx.io.send(connection, if ok { "ok" } else { "fail" });
         });

@@ -40,6 +40,16 @@ fn push_to_uid_answers_ok_and_delivers_the_whole_line() {
 }
 
 #[test]
+fn a_uid_written_with_escapes_reaches_its_tab() {
+    let ex = start();
+    let mut ws = browser(&ex, "alice");
+    let mut backend = tcp_connect(ex.addrs[1]);
+    let line = r#"{"uid":"al\u0069ce","n":1}"#;
+    assert_eq!(request_line(&mut backend, line), "ok");
+    assert_eq!(ws_read_text(&mut ws), line);
+}
+
+#[test]
 fn push_to_unknown_uid_and_malformed_lines_answer_fail_and_harm_nobody() {
     let ex = start();
     let mut ws = browser(&ex, "alice");
@@ -50,6 +60,8 @@ fn push_to_unknown_uid_and_malformed_lines_answer_fail_and_harm_nobody() {
         r#"{"percent":"1%"}"#,
         r#"{"uid":["x"]}"#,
         r#"{"uid":42}"#,
+        // Addressed to alice, but `broadcast` must be a boolean.
+        r#"{"uid":"alice","broadcast":"yes"}"#,
         "",
         "\u{0}\u{1}\u{2}",
     ] {
