@@ -8,7 +8,7 @@
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use std::{borrow::Cow, fmt};
+use std::{borrow::Cow, fmt, marker::PhantomData};
 
 /// One JSON value, typed loosely: strings borrow from the input when they hold no escapes.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -79,10 +79,52 @@ pub(super) struct Fields<'a> {
     pub(super) secret: Loose<'a>,
 }
 
-impl<'a> Fields<'a> {
-    /// Sets the known key `key` (other keys are ignored). `data` takes a string as is.
-    pub(super) fn set(&mut self, key: &str, value: Loose<'a>) {
+/// The keys push.php's compatibility mode reads: the first pass over every line. Small,
+/// unlike [`Fields`], since it is built and moved for every push of a burst.
+#[derive(Debug, Default)]
+pub(super) struct Head<'a> {
+    pub(super) cmd: Loose<'a>,
+    pub(super) uid: Loose<'a>,
+    pub(super) broadcast: Loose<'a>,
+}
+
+/// A set of known keys that [`scan`] fills; every other key of the object is skipped.
+pub(super) trait Keys<'de>: Default {
+    /// Reads the value of `key` from `map` if this set keeps it; `false` if it does not
+    /// (the caller skips the value then).
+    fn read<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error>;
+}
+
+impl<'de> Keys<'de> for Head<'de> {
+    fn read<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
         let slot = match key {
+            "cmd" => &mut self.cmd,
+            "uid" => &mut self.uid,
+            "broadcast" => &mut self.broadcast,
+            _ => return Ok(false),
+        };
+        *slot = map.next_value()?;
+        Ok(true)
+    }
+}
+
+impl<'de> Keys<'de> for Fields<'de> {
+    fn read<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        if key == "data" {
+            self.data = Some(map.next_value()?);
+        } else if let Some(slot) = self.slot(key) {
+            *slot = map.next_value()?;
+        } else {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+}
+
+impl<'a> Fields<'a> {
+    /// The slot of the known key `key`; `None` for `data` (not a [`Loose`]) and unknown keys.
+    fn slot(&mut self, key: &str) -> Option<&mut Loose<'a>> {
+        Some(match key {
             "cmd" => &mut self.cmd,
             "uid" => &mut self.uid,
             "broadcast" => &mut self.broadcast,
@@ -96,18 +138,22 @@ impl<'a> Fields<'a> {
             "offset" => &mut self.offset,
             "reason" => &mut self.reason,
             "secret" => &mut self.secret,
-            "data" => {
-                self.data = Some(match value {
-                    Loose::Str(s) => Data::Str(s),
-                    Loose::UInt(n) => Data::Json(n.into()),
-                    Loose::Bool(b) => Data::Json(b.into()),
-                    _ => Data::Json(Value::Null),
-                });
-                return;
-            }
-            _ => return,
-        };
-        *slot = value;
+            _ => return None,
+        })
+    }
+
+    /// Sets the known key `key` (other keys are ignored). `data` takes a string as is.
+    pub(super) fn set(&mut self, key: &str, value: Loose<'a>) {
+        if key == "data" {
+            self.data = Some(match value {
+                Loose::Str(s) => Data::Str(s),
+                Loose::UInt(n) => Data::Json(n.into()),
+                Loose::Bool(b) => Data::Json(b.into()),
+                _ => Data::Json(Value::Null),
+            });
+        } else if let Some(slot) = self.slot(key) {
+            *slot = value;
+        }
     }
 }
 
@@ -120,15 +166,14 @@ pub(super) enum ScanError {
     NotObject,
 }
 
-/// Scans `line` as one JSON object. With `full == false` only `cmd`, `uid` and `broadcast`
-/// are kept: that is all push.php's compatibility mode needs, and it allocates nothing for
-/// a payload whose strings have no escapes.
-pub(super) fn scan(line: &[u8], full: bool) -> Result<Fields<'_>, ScanError> {
+/// Scans `line` as one JSON object, keeping the keys of `K`: [`Head`] allocates nothing
+/// for a push.php line whose strings have no escapes.
+pub(super) fn scan<'a, K: Keys<'a>>(line: &'a [u8]) -> Result<K, ScanError> {
     let mut de = serde_json::Deserializer::from_slice(line);
-    let fields = FieldsSeed { full }
+    let keys = KeysSeed(PhantomData)
         .deserialize(&mut de)
-        .and_then(|fields| de.end().map(|()| fields));
-    fields.map_err(|e| {
+        .and_then(|keys| de.end().map(|()| keys));
+    keys.map_err(|e| {
         // Our visitors accept every value except a top-level non-object, so a data error
         // means "not an object" if the text is JSON at all. Checked only on this cold path.
         if e.is_data() && serde_json::from_slice::<IgnoredAny>(line).is_ok() {
@@ -169,62 +214,35 @@ pub(super) fn has_top_level_key(line: &[u8], key: &[u8]) -> bool {
     false
 }
 
-/// Deserializes [`Fields`], keeping only command keys unless `full`.
-struct FieldsSeed {
-    full: bool,
-}
+/// Deserializes a [`Keys`] set.
+struct KeysSeed<K>(PhantomData<K>);
 
-impl<'de> DeserializeSeed<'de> for FieldsSeed {
-    type Value = Fields<'de>;
+impl<'de, K: Keys<'de>> DeserializeSeed<'de> for KeysSeed<K> {
+    type Value = K;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for FieldsSeed {
-    type Value = Fields<'de>;
+impl<'de, K: Keys<'de>> Visitor<'de> for KeysSeed<K> {
+    type Value = K;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut x = Fields::default();
+        let mut keys = K::default();
         while let Some(key) = map.next_key::<Loose<'de>>()? {
             let Loose::Str(key) = key else {
                 return Err(de::Error::custom("non-string key"));
             };
-            let slot = match &*key {
-                "cmd" => &mut x.cmd,
-                "uid" => &mut x.uid,
-                "broadcast" => &mut x.broadcast,
-                "data" if self.full => {
-                    x.data = Some(map.next_value()?);
-                    continue;
-                }
-                _ if !self.full => {
-                    map.next_value::<IgnoredAny>()?;
-                    continue;
-                }
-                "uids" => &mut x.uids,
-                "group" => &mut x.group,
-                "all" => &mut x.all,
-                "delay" => &mut x.delay,
-                "at" => &mut x.at,
-                "id" => &mut x.id,
-                "limit" => &mut x.limit,
-                "offset" => &mut x.offset,
-                "reason" => &mut x.reason,
-                "secret" => &mut x.secret,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                    continue;
-                }
-            };
-            *slot = map.next_value()?;
+            if !keys.read(&key, &mut map)? {
+                map.next_value::<IgnoredAny>()?;
+            }
         }
-        Ok(x)
+        Ok(keys)
     }
 }
 

@@ -20,7 +20,7 @@ use field::{
 };
 pub use field::{DEFAULT_LIMIT, MAX_LIMIT};
 
-use super::json::{self, Data, Fields, Loose, ScanError};
+use super::json::{self, Data, Fields, Head, Loose, ScanError};
 use std::{borrow::Cow, fmt};
 
 /// Compatibility-mode reply when the message reached at least one connection.
@@ -244,7 +244,7 @@ impl Command<'_> {
 /// [`Refused`].
 pub fn parse_request(line: &[u8]) -> Result<Command<'_>, Refused> {
     let refused = |mode, error| Refused { mode, error };
-    let head = match json::scan(line, false) {
+    let head = match json::scan::<Head<'_>>(line) {
         Ok(head) => head,
         Err(ScanError::NotJson) if is_extended(line) => {
             return Err(refused(Mode::Extended, CommandError::NotJson))
@@ -257,7 +257,7 @@ pub fn parse_request(line: &[u8]) -> Result<Command<'_>, Refused> {
         _ => return Err(refused(Mode::Extended, wrong("cmd", "a string"))),
     };
     let extended = |e| refused(Mode::Extended, e);
-    let fields = json::scan(line, true).map_err(|e| extended(e.into()))?;
+    let fields = json::scan::<Fields<'_>>(line).map_err(|e| extended(e.into()))?;
     extended_command(&cmd, fields).map_err(extended)
 }
 
@@ -267,7 +267,7 @@ pub fn parse_request(line: &[u8]) -> Result<Command<'_>, Refused> {
 /// # Errors
 /// [`CommandError`], answered as an extended command's.
 pub fn parse_body<'a>(cmd: &str, body: &'a [u8]) -> Result<Command<'a>, CommandError> {
-    let fields = match json::scan(body, true) {
+    let fields = match json::scan::<Fields<'_>>(body) {
         Err(ScanError::NotJson) if body.iter().all(u8::is_ascii_whitespace) => Fields::default(),
         scanned => scanned?,
     };
@@ -340,7 +340,7 @@ fn extended_command<'a>(cmd: &str, x: Fields<'a>) -> Result<Command<'a>, Command
 }
 
 /// The push.php reading of a line without `cmd`.
-fn compat(head: Fields<'_>) -> Result<Command<'_>, CommandError> {
+fn compat(head: Head<'_>) -> Result<Command<'_>, CommandError> {
     if head.broadcast == Loose::Bool(true) {
         return Ok(Command::CompatBroadcast);
     }
