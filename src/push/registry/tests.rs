@@ -155,3 +155,23 @@ fn for_push_gives_the_conns_and_keeps_the_stream_until_the_uid_goes_offline() {
     let target = r.for_push("alice").expect("online");
     assert_eq!((target.conns, *target.stream), (&[c(3)][..], None));
 }
+
+#[test]
+fn tabs_grow_from_one_and_shrink_back_to_one_then_offline() {
+    let mut r = Registry::new();
+    r.bind("u", c(5));
+    r.bind("u", c(5));
+    assert_eq!(r.conns("u").collect::<Vec<_>>(), [c(5)], "binding twice is once");
+    r.bind("u", c(3));
+    r.bind("u", c(9));
+    assert_eq!(r.conns("u").collect::<Vec<_>>(), [c(3), c(5), c(9)]);
+    r.unbind(c(5));
+    r.unbind(c(9));
+    assert_eq!(r.for_push("u").expect("online").conns, [c(3)]);
+    r.bind("u", c(1));
+    assert_eq!(r.conns("u").collect::<Vec<_>>(), [c(1), c(3)]);
+    r.unbind(c(3));
+    r.unbind(c(1));
+    assert!(!r.is_online("u"));
+    assert_eq!((r.uid_total(), r.conn_total()), (0, 0));
+}
