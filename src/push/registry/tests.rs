@@ -161,7 +161,11 @@ fn tabs_grow_from_one_and_shrink_back_to_one_then_offline() {
     let mut r = Registry::new();
     r.bind("u", c(5));
     r.bind("u", c(5));
-    assert_eq!(r.conns("u").collect::<Vec<_>>(), [c(5)], "binding twice is once");
+    assert_eq!(
+        r.conns("u").collect::<Vec<_>>(),
+        [c(5)],
+        "binding twice is once"
+    );
     r.bind("u", c(3));
     r.bind("u", c(9));
     assert_eq!(r.conns("u").collect::<Vec<_>>(), [c(3), c(5), c(9)]);
