@@ -6,7 +6,10 @@
 //! `"broadcast":true` goes to every uid. Run: `cargo run --example push -- [WS] [TEXT]`.
 
 use pushman::{ConnId, Ctx, Message, Worker};
-use std::{borrow::Cow, collections::BTreeSet, collections::HashMap};
+use std::{
+    borrow::Cow,
+    collections::{BTreeSet, HashMap},
+};
 
 /// `$worker->uidConnections`, but a uid may have several tabs.
 type UidConnections = HashMap<String, BTreeSet<ConnId>>;
