@@ -80,7 +80,7 @@ pub struct PushTarget<'a> {
 /// member leaves is removed.
 #[derive(Debug, Default)]
 pub struct Registry {
-    /// uid → its connections; never holds an empty vector (the uid is removed with its last
+    /// uid → its connections; never holds a uid without one (the uid is removed with its last
     /// conn). Hashed: every push looks a uid up, and a B-tree's string comparisons cost
     /// a cache miss per level with 10,000 uids (measured: 6.6 % of the daemon's CPU at 10k
     /// pushes/s, `docs/BENCHMARKS.md`).
