@@ -274,9 +274,11 @@ const EXPIRE_BUDGET: usize = 2_000;
 
 /// The expiry timer; it also renews the daemon's [`WallClock`] reading.
 pub(crate) fn expire(ctx: &mut Ctx<'_, Daemon>) {
-    ctx.state.clock = WallClock::read();
+    let clock = WallClock::read();
+    ctx.state.clock = clock;
     if let Some(inbox) = ctx.state.inbox.as_mut() {
-        inbox.expire(unix_ms(), EXPIRE_BUDGET);
+        // The reading just taken: the turn began before it, so this is its own time.
+        inbox.expire(clock.ms(ctx.io.now()), EXPIRE_BUDGET);
     }
 }
 
