@@ -1,0 +1,188 @@
+//! The adaptive spin (`Runtime::spin`): a peer that answers at once finds the loop awake;
+//! an idle or slower-paced loop sleeps, and timers keep their time while it spins.
+//!
+//! What the loop's thread did is read from `/proc`: its CPU time (`schedstat`), and its
+//! voluntary context switches (one per sleep in `epoll_wait`).
+
+mod common;
+
+use common::*;
+use pushman::{Runtime, Worker};
+use std::{
+    cell::Cell,
+    io::{BufReader, Write},
+    net::SocketAddr,
+    rc::Rc,
+    sync::{mpsc, Mutex},
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+/// The tests measure a thread each; one at a time keeps them from slowing each other.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// A text echo server in a thread of its own, whose loop spins up to `window` and runs a
+/// repeating [`TICK`] timer; its thread yields the timer's ticks when stopped.
+struct Echo {
+    addr: SocketAddr,
+    tid: String,
+    stop: pushman::StopHandle,
+    thread: JoinHandle<u32>,
+}
+
+const TICK: Duration = Duration::from_millis(10);
+
+fn echo(window: Duration) -> Echo {
+    let (tx, rx) = mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let ticks = Rc::new(Cell::new(0u32));
+        let mut runtime = Runtime::new(()).unwrap();
+        runtime.handle_signals(false);
+        runtime.spin(window);
+        let counter = ticks.clone();
+        runtime.add_timer(TICK, true, move |_| counter.set(counter.get() + 1));
+        let mut worker = Worker::new("text://127.0.0.1:0").unwrap();
+        worker.on_message(|ctx, conn, msg| {
+            let _ = ctx.io.send(conn, msg.as_bytes());
+        });
+        let addr = runtime.listen(worker).unwrap();
+        let tid = std::fs::read_link("/proc/thread-self")
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        tx.send((addr, tid, runtime.stop_handle())).unwrap();
+        runtime.run().unwrap();
+        ticks.get()
+    });
+    let (addr, tid, stop) = rx.recv_timeout(TIMEOUT).expect("runtime did not start");
+    Echo {
+        addr,
+        tid,
+        stop,
+        thread,
+    }
+}
+
+impl Echo {
+    /// The loop thread's (CPU time, voluntary context switches) so far.
+    fn usage(&self) -> (Duration, u64) {
+        let task = format!("/proc/self/task/{}", self.tid);
+        // schedstat: nanoseconds on a CPU, nanoseconds waiting for one, timeslices.
+        let schedstat = std::fs::read_to_string(format!("{task}/schedstat")).unwrap();
+        let on_cpu: u64 = schedstat
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let status = std::fs::read_to_string(format!("{task}/status")).unwrap();
+        let switches = status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        (Duration::from_nanos(on_cpu), switches)
+    }
+
+    /// Stops the loop; the timer's ticks.
+    fn stop(self) -> u32 {
+        self.stop.stop();
+        self.thread.join().unwrap()
+    }
+}
+
+/// Sends `n` lines one at a time, each after the answer to the last (and `pause` after
+/// it), checking every answer; returns how long it took.
+fn request_response(addr: SocketAddr, n: usize, pause: Duration) -> Duration {
+    let mut stream = tcp_connect(addr);
+    stream.set_nodelay(true).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let start = Instant::now();
+    for i in 0..n {
+        stream.write_all(format!("line {i}\n").as_bytes()).unwrap();
+        assert_eq!(read_line(&mut reader), format!("line {i}"));
+        if !pause.is_zero() {
+            std::thread::sleep(pause);
+        }
+    }
+    start.elapsed()
+}
+
+const LINES: usize = 2000;
+
+#[test]
+fn a_peer_waiting_for_each_answer_finds_the_loop_awake() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut sleeps = Vec::new();
+    for window in [Duration::ZERO, Duration::from_micros(1000)] {
+        let server = echo(window);
+        let (_, before) = server.usage();
+        request_response(server.addr, LINES, Duration::ZERO);
+        let (_, after) = server.usage();
+        server.stop();
+        sleeps.push(after - before);
+    }
+    let (off, on) = (sleeps[0], sleeps[1]);
+    // Off: the loop sleeps between a line's answer and the next line.
+    // Off: the loop sleeps between most answers and the next line (here ~60 %; the rest
+    // it finds already written, having been slower than the peer).
+    assert!(
+        off as usize >= LINES / 3,
+        "spin off: {off} sleeps for {LINES} lines"
+    );
+    // On: it catches the next line awake (here ~0-10 sleeps; a scheduler hiccup costs a few).
+    assert!(
+        on as usize <= LINES / 20,
+        "spin on: {on} sleeps for {LINES} lines"
+    );
+}
+
+#[test]
+fn a_loop_paced_slower_than_the_window_sleeps_and_an_idle_one_stays_asleep() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let server = echo(Duration::from_millis(1));
+    // Arm the spin, then pace lines 3 ms apart: spinning 1 ms per gap would cost a third of
+    // the wall time.
+    request_response(server.addr, 100, Duration::ZERO);
+    let (cpu0, _) = server.usage();
+    let paced = request_response(server.addr, 150, Duration::from_millis(3));
+    let (cpu1, _) = server.usage();
+    std::thread::sleep(Duration::from_millis(500));
+    let (cpu2, _) = server.usage();
+    server.stop();
+    let (paced_cpu, idle_cpu) = (cpu1 - cpu0, cpu2 - cpu1);
+    assert!(
+        paced_cpu < paced / 8,
+        "paced: {paced_cpu:?} of CPU in {paced:?}"
+    );
+    assert!(
+        idle_cpu < Duration::from_millis(60),
+        "idle: {idle_cpu:?} of CPU in 500 ms"
+    );
+}
+
+#[test]
+fn timers_keep_their_time_while_the_loop_spins() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let start = Instant::now();
+    let server = echo(Duration::from_millis(1));
+    let mut busy = Duration::ZERO;
+    while busy < Duration::from_millis(400) {
+        busy += request_response(server.addr, LINES, Duration::ZERO);
+    }
+    let ticks = server.stop();
+    let elapsed = start.elapsed();
+    let due = (elapsed.as_millis() / TICK.as_millis()) as u32;
+    assert!(
+        ticks <= due,
+        "{ticks} ticks in {elapsed:?}: a timer fired early"
+    );
+    assert!(
+        ticks >= due * 3 / 4,
+        "{ticks} ticks in {elapsed:?}: the spin delayed timers"
+    );
+}
