@@ -79,6 +79,7 @@ pub(crate) fn serve(
     browsers.on_worker_stop(|_| systemd::notify(systemd::STOPPING));
     browsers.tls = tls.as_ref().map(|t| t.config.clone());
     runtime.state().tls = tls;
+    runtime.spin(Duration::from_micros(config.spin_micros));
     let mut bound = vec![(clients::NAME.to_string(), runtime.listen(browsers)?)];
     if let Some(addr) = config.listen.text {
         bound.push((
@@ -176,7 +177,7 @@ fn reload_config(ctx: &mut pushman::Ctx<'_, Daemon>) {
     let changed = old.restart_only_changes(&new);
     if !changed.is_empty() {
         log::warn!(
-            "reload: {} changed; [listen], [files], inbox.enabled, TLS on/off and tls.ws_plain changes take effect at restart",
+            "reload: {} changed; [listen], [files], inbox.enabled, inbox.durable, TLS on/off, tls.ws_plain and spin_micros changes take effect at restart",
             changed.join(", ")
         );
     }
@@ -205,6 +206,7 @@ fn reload_config(ctx: &mut pushman::Ctx<'_, Daemon>) {
     let mut new = new;
     new.inbox.enabled = old.inbox.enabled;
     new.inbox.durable = old.inbox.durable;
+    new.spin_micros = old.spin_micros;
     // A listener: it changes at restart (the heartbeat reads it).
     new.tls.ws_plain = old.tls.ws_plain;
     ctx.state.config = Config {

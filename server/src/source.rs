@@ -83,7 +83,8 @@ impl Source {
 }
 
 impl Config {
-    /// The `[listen]` and `[files]` keys (and TLS on/off, `tls.ws_plain`) that differ in
+    /// The `[listen]` and `[files]` keys (and TLS on/off, `tls.ws_plain`, `inbox.enabled`,
+    /// `inbox.durable`, `spin_micros`) that differ in
     /// `new`, as `key (old → new)`: they take effect only at restart, so `reload` names
     /// them.
     pub(crate) fn restart_only_changes(&self, new: &Config) -> Vec<String> {
@@ -130,6 +131,10 @@ impl Config {
         if self.inbox.durable != new.inbox.durable {
             let (old, new) = (self.inbox.durable, new.inbox.durable);
             changed.push(format!("inbox.durable ({old} → {new})"));
+        }
+        if self.spin_micros != new.spin_micros {
+            let (old, new) = (self.spin_micros, new.spin_micros);
+            changed.push(format!("spin_micros ({old} → {new})"));
         }
         changed
     }

@@ -12,6 +12,10 @@ use serde::Deserialize;
 use std::{fmt, net::SocketAddr, path::Path, path::PathBuf, time::Duration};
 pub(crate) use tls::TlsSettings;
 
+/// The longest `spin_micros`: a backend's round trip on one host is tens of microseconds,
+/// and one across a network is better waited for asleep.
+const MAX_SPIN_MICROS: u64 = 1000;
+
 /// Everything `pushman.toml` can set. See [`DEFAULT_TOML`] for the commented defaults.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -35,6 +39,9 @@ pub(crate) struct Config {
     pub(crate) log_format: LogFormat,
     /// Serve the demo page and `pushman.js` on the WebSocket port for plain `GET`s.
     pub(crate) demo_page: bool,
+    /// Microseconds the event loop polls before it sleeps while peers answer quickly
+    /// (`pushman::Runtime::spin`); 0 turns it off.
+    pub(crate) spin_micros: u64,
     /// Several nodes as one push server, on Redis (off unless `redis` is set).
     pub(crate) cluster: Cluster,
     /// `wss://` on the WebSocket port (off unless `cert` is set).
@@ -232,6 +239,7 @@ impl Default for Config {
             log_level: log::LevelFilter::Info,
             log_format: LogFormat::Text,
             demo_page: true,
+            spin_micros: 50,
             cluster: Cluster::default(),
             tls: TlsSettings::default(),
         }
@@ -369,6 +377,9 @@ impl Config {
             if self.inbox.durable {
                 return invalid("inbox.durable is for a single node: with [cluster] redis the inbox lives in Redis, and Redis's persistence (appendonly) keeps it (docs/CLUSTER.md)");
             }
+        }
+        if self.spin_micros > MAX_SPIN_MICROS {
+            return invalid("spin_micros is at most 1000: a longer spin only burns CPU");
         }
         self.inbox.validate().map_err(ConfigError::Invalid)?;
         self.tls.validate().map_err(ConfigError::Invalid)?;

@@ -184,3 +184,14 @@ fn cluster_settings_are_checked() {
             .unwrap_err();
     assert!(durable.contains("inbox.durable"), "{durable}");
 }
+
+#[test]
+fn spin_micros_is_read_and_named_by_reload_as_restart_only() {
+    let config = load("spin", "spin_micros = 0\n").unwrap();
+    assert_eq!(config.spin_micros, 0, "0 turns spinning off");
+    let changed = Config::default().restart_only_changes(&config);
+    assert_eq!(changed, vec!["spin_micros (50 → 0)".to_string()]);
+    assert!(load("spin-negative", "spin_micros = -1\n").is_err());
+    assert!(load("spin-max", "spin_micros = 1000\n").is_ok());
+    assert!(load("spin-long", "spin_micros = 1001\n").is_err());
+}
