@@ -238,7 +238,8 @@ impl<S: 'static> Runtime<S> {
     /// that answers within that long (a backend waiting for each `ok`) finds it awake
     /// instead of paying a sleep and a wake-up per message; [`Duration::ZERO`] turns it
     /// off. Default 50 µs. Only after a streak of waits shorter than the window, and a spin
-    /// that finds nothing sleeps again: an idle loop, or one paced slower, sleeps as before.
+    /// that finds nothing sleeps again: an idle loop, or one paced slower, sleeps as before,
+    /// and misses in a row make spins rarer (one CPU, where the peer cannot run meanwhile).
     pub fn spin(&mut self, window: Duration) {
         self.spin = Spin::new(window);
     }
@@ -368,6 +369,7 @@ impl<S: 'static> Runtime<S> {
                 }
                 std::hint::spin_loop();
             }
+            self.spin.spun(found);
         }
         if !found {
             poll_once(poll, events, timeout)?;

@@ -5,20 +5,23 @@
 //! keeps the loop idle between its lines for only the round trip. Sleeping in `epoll_wait`
 //! for that gap costs a context switch and a wake-up each way, which on a virtual machine
 //! is most of the cost of a push (a one-line-at-a-time backend on loopback: about half the
-//! pushes per second). So, once [`ARM_AFTER`] waits in a row have each ended within
+//! pushes per second). So, once a few waits in a row have each ended within
 //! [`Spin::window`], the next wait is first tried as non-blocking polls for up to that
 //! long. A spin that finds nothing makes its wait a long one, which disarms until the
 //! streak builds again: an idle loop, or one paced slower than the window (10,000 evenly
-//! spaced pushes per second against a 50 µs window), sleeps as before, and a peer's
-//! occasional quick pair costs no spin.
+//! spaced pushes per second against a 50 µs window), sleeps as before. And each miss in a
+//! row doubles the streak the next spin needs: where spins keep missing (one CPU, so the
+//! peer cannot run while the loop spins), they become rare.
 
 use std::time::{Duration, Instant};
 
 /// The default window: a loopback round trip through a backend is ~10–40 µs.
 pub(super) const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 
-/// Quick waits in a row before the loop spins.
+/// Quick waits in a row before the loop spins, after a spin that found work.
 const ARM_AFTER: u8 = 3;
+/// The most quick waits in a row a spin may need, after many misses.
+const ARM_AFTER_MAX: u8 = 128;
 
 /// Whether to spin before the next blocking poll, and for how long.
 #[derive(Debug)]
@@ -26,19 +29,45 @@ pub(super) struct Spin {
     window: Duration,
     /// Waits in a row that ended, with events, within `window` (saturating).
     quick: u8,
+    /// How many of those the next spin needs: [`ARM_AFTER`], doubled by each miss.
+    arm_after: u8,
 }
 
 impl Spin {
+    /// Spinning up to `window`, unless the machine has one CPU: there the peer runs only
+    /// once the loop yields, so a spin adds polls to the context switch it meant to save
+    /// (one backend, one line at a time, both on one CPU: 0.86x the pushes per second).
     pub(super) fn new(window: Duration) -> Self {
-        Self { window, quick: 0 }
+        Self::with_window(if online_cpus() > 1 {
+            window
+        } else {
+            Duration::ZERO
+        })
+    }
+
+    fn with_window(window: Duration) -> Self {
+        Self {
+            window,
+            quick: 0,
+            arm_after: ARM_AFTER,
+        }
     }
 
     /// How long to spin before a poll that would block for `timeout` (`None`: forever),
     /// if at all.
     pub(super) fn before(&self, timeout: Option<Duration>) -> Option<Duration> {
         let blocking = timeout != Some(Duration::ZERO);
-        (self.quick >= ARM_AFTER && blocking && !self.window.is_zero())
+        (self.quick >= self.arm_after && blocking && !self.window.is_zero())
             .then(|| timeout.map_or(self.window, |t| t.min(self.window)))
+    }
+
+    /// Records whether a spin found work.
+    pub(super) fn spun(&mut self, hit: bool) {
+        self.arm_after = if hit {
+            ARM_AFTER
+        } else {
+            self.arm_after.saturating_mul(2).min(ARM_AFTER_MAX)
+        };
     }
 
     /// Records a wait (a spin, a sleep, or a spin that missed and then a sleep) that began
@@ -51,6 +80,25 @@ impl Spin {
             0
         };
     }
+}
+
+/// The machine's online CPUs (not this process's affinity: a server pinned to one CPU
+/// still has peers running on the others); as many as this process may use where the
+/// kernel does not say.
+fn online_cpus() -> usize {
+    std::fs::read_to_string("/sys/devices/system/cpu/online")
+        .ok()
+        .and_then(|list| count_cpus(&list))
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+}
+
+/// The number of CPUs in a kernel CPU list such as `0-3,6,8-9`.
+fn count_cpus(list: &str) -> Option<usize> {
+    list.trim().split(',').try_fold(0, |count, range| {
+        let (first, last) = range.split_once('-').unwrap_or((range, range));
+        let (first, last): (usize, usize) = (first.parse().ok()?, last.parse().ok()?);
+        Some(count + last.checked_sub(first)? + 1)
+    })
 }
 
 #[cfg(test)]
@@ -68,7 +116,7 @@ mod tests {
 
     #[test]
     fn a_streak_of_quick_waits_arms_and_a_slow_one_disarms() {
-        let mut spin = Spin::new(WINDOW);
+        let mut spin = Spin::with_window(WINDOW);
         quick_waits(&mut spin, ARM_AFTER - 1);
         assert_eq!(spin.before(None), None, "not before the streak");
         quick_waits(&mut spin, 1);
@@ -82,7 +130,7 @@ mod tests {
 
     #[test]
     fn an_empty_wait_breaks_the_streak() {
-        let mut spin = Spin::new(WINDOW);
+        let mut spin = Spin::with_window(WINDOW);
         quick_waits(&mut spin, ARM_AFTER - 1);
         let t0 = Instant::now();
         spin.waited(t0, t0 + Duration::from_micros(10), false);
@@ -92,7 +140,7 @@ mod tests {
 
     #[test]
     fn never_spins_past_a_timer_nor_before_a_non_blocking_poll() {
-        let mut spin = Spin::new(WINDOW);
+        let mut spin = Spin::with_window(WINDOW);
         quick_waits(&mut spin, ARM_AFTER);
         let soon = Duration::from_micros(7);
         assert_eq!(spin.before(Some(soon)), Some(soon));
@@ -100,8 +148,47 @@ mod tests {
     }
 
     #[test]
+    fn misses_in_a_row_make_spins_rarer_and_a_hit_makes_them_usual_again() {
+        let mut spin = Spin::with_window(WINDOW);
+        let t0 = Instant::now();
+        let mut needed = Vec::new();
+        for _ in 0..8 {
+            let mut streak = 0;
+            while spin.before(None).is_none() {
+                quick_waits(&mut spin, 1);
+                streak += 1;
+            }
+            needed.push(streak);
+            spin.spun(false);
+            spin.waited(t0, t0 + WINDOW * 2, true);
+        }
+        assert_eq!(needed, [3, 6, 12, 24, 48, 96, 128, 128]);
+        quick_waits(&mut spin, 128);
+        spin.spun(true);
+        spin.waited(t0, t0 + Duration::from_micros(20), true);
+        assert_eq!(spin.before(None), Some(WINDOW), "a hit keeps the streak");
+        spin.spun(false);
+        spin.waited(t0, t0 + WINDOW * 2, true);
+        quick_waits(&mut spin, ARM_AFTER * 2);
+        assert!(
+            spin.before(None).is_some(),
+            "back to {ARM_AFTER}, doubled once"
+        );
+    }
+
+    #[test]
+    fn cpu_lists_are_counted_as_the_kernel_writes_them() {
+        assert_eq!(count_cpus("0\n"), Some(1));
+        assert_eq!(count_cpus("0-1\n"), Some(2));
+        assert_eq!(count_cpus("0-3,6,8-9"), Some(7));
+        assert_eq!(count_cpus(""), None);
+        assert_eq!(count_cpus("3-1"), None);
+        assert!(online_cpus() >= 1);
+    }
+
+    #[test]
     fn a_zero_window_never_spins() {
-        let mut spin = Spin::new(Duration::ZERO);
+        let mut spin = Spin::with_window(Duration::ZERO);
         quick_waits(&mut spin, ARM_AFTER);
         assert_eq!(spin.before(None), None);
     }
