@@ -95,9 +95,9 @@ impl Echo {
     }
 }
 
-/// Sends `n` lines one at a time, each after the answer to the last (and `pause` after
+/// Sends `n` lines one at a time, each after the answer to the last (and `pause()` after
 /// it), checking every answer; returns how long it took.
-fn request_response(addr: SocketAddr, n: usize, pause: Duration) -> Duration {
+fn request_response(addr: SocketAddr, n: usize, pause: impl Fn()) -> Duration {
     let mut stream = tcp_connect(addr);
     stream.set_nodelay(true).unwrap();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
@@ -105,11 +105,23 @@ fn request_response(addr: SocketAddr, n: usize, pause: Duration) -> Duration {
     for i in 0..n {
         stream.write_all(format!("line {i}\n").as_bytes()).unwrap();
         assert_eq!(read_line(&mut reader), format!("line {i}"));
-        if !pause.is_zero() {
-            std::thread::sleep(pause);
-        }
+        pause();
     }
     start.elapsed()
+}
+
+/// No pause.
+fn at_once() {}
+
+/// A pause of `d` that keeps the thread on its CPU: exact, where a sleep may overshoot by
+/// a millisecond on a busy machine.
+fn busy_for(d: Duration) -> impl Fn() {
+    move || {
+        let end = Instant::now() + d;
+        while Instant::now() < end {
+            std::hint::spin_loop();
+        }
+    }
 }
 
 const LINES: usize = 2000;
@@ -126,23 +138,25 @@ fn a_peer_waiting_for_each_answer_finds_the_loop_awake() {
     for window in [Duration::ZERO, Duration::from_micros(1000)] {
         let server = echo(window);
         let (_, before) = server.usage();
-        request_response(server.addr, LINES, Duration::ZERO);
+        // A pause shorter than the window: the loop has time to fall asleep, a spin does
+        // not run out.
+        request_response(server.addr, LINES / 4, busy_for(Duration::from_micros(200)));
         let (_, after) = server.usage();
         server.stop();
         sleeps.push(after - before);
     }
     let (off, on) = (sleeps[0], sleeps[1]);
-    // Off: the loop sleeps between a line's answer and the next line.
-    // Off: the loop sleeps between most answers and the next line (here ~60 %; the rest
-    // it finds already written, having been slower than the peer).
+    let lines = LINES / 4;
+    // Off: the loop sleeps before every line, or nearly.
     assert!(
-        off as usize >= LINES / 3,
-        "spin off: {off} sleeps for {LINES} lines"
+        off as usize >= lines * 9 / 10,
+        "spin off: {off} sleeps for {lines} lines"
     );
-    // On: it catches the next line awake (here ~0-10 sleeps; a scheduler hiccup costs a few).
+    // On: it catches the next line awake: here 0-40 sleeps in 500, the rest timer ticks
+    // and scheduler hiccups.
     assert!(
-        on as usize <= LINES / 20,
-        "spin on: {on} sleeps for {LINES} lines"
+        on as usize <= lines / 5,
+        "spin on: {on} sleeps for {lines} lines"
     );
 }
 
@@ -152,9 +166,11 @@ fn a_loop_paced_slower_than_the_window_sleeps_and_an_idle_one_stays_asleep() {
     let server = echo(Duration::from_millis(1));
     // Arm the spin, then pace lines 3 ms apart: spinning 1 ms per gap would cost a third of
     // the wall time.
-    request_response(server.addr, 100, Duration::ZERO);
+    request_response(server.addr, 100, at_once);
     let (cpu0, _) = server.usage();
-    let paced = request_response(server.addr, 150, Duration::from_millis(3));
+    let paced = request_response(server.addr, 150, || {
+        std::thread::sleep(Duration::from_millis(3))
+    });
     let (cpu1, _) = server.usage();
     std::thread::sleep(Duration::from_millis(500));
     let (cpu2, _) = server.usage();
@@ -177,7 +193,7 @@ fn timers_keep_their_time_while_the_loop_spins() {
     let server = echo(Duration::from_millis(1));
     let mut busy = Duration::ZERO;
     while busy < Duration::from_millis(400) {
-        busy += request_response(server.addr, LINES, Duration::ZERO);
+        busy += request_response(server.addr, LINES, at_once);
     }
     let ticks = server.stop();
     let elapsed = start.elapsed();

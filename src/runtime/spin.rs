@@ -61,20 +61,26 @@ impl Spin {
             .then(|| timeout.map_or(self.window, |t| t.min(self.window)))
     }
 
-    /// Records whether a spin found work.
-    pub(super) fn spun(&mut self, hit: bool) {
-        self.arm_after = if hit {
-            ARM_AFTER
-        } else {
-            self.arm_after.saturating_mul(2).min(ARM_AFTER_MAX)
-        };
+    /// Records a spin of up to `window` (as [`Spin::before`] gave it) that found work or
+    /// not. Only a whole window's miss counts: a spin cut short by a timer due missed no
+    /// peer.
+    pub(super) fn spun(&mut self, window: Duration, hit: bool) {
+        if hit {
+            self.arm_after = ARM_AFTER;
+        } else if window >= self.window {
+            self.arm_after = self.arm_after.saturating_mul(2).min(ARM_AFTER_MAX);
+            self.quick = 0;
+        }
     }
 
     /// Records a wait (a spin, a sleep, or a spin that missed and then a sleep) that began
-    /// at `start` and ended at `now`, with or without events.
+    /// at `start` and ended at `now`, with events (`found`) or at its timeout. A timeout
+    /// (a timer's) says nothing about peers: it neither builds nor breaks the streak.
     pub(super) fn waited(&mut self, start: Instant, now: Instant, found: bool) {
-        let quick = found && now.saturating_duration_since(start) < self.window;
-        self.quick = if quick {
+        if !found {
+            return;
+        }
+        self.quick = if now.saturating_duration_since(start) < self.window {
             self.quick.saturating_add(1)
         } else {
             0
@@ -129,13 +135,27 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_wait_breaks_the_streak() {
+    fn a_timer_neither_builds_nor_breaks_the_streak() {
         let mut spin = Spin::with_window(WINDOW);
-        quick_waits(&mut spin, ARM_AFTER - 1);
         let t0 = Instant::now();
-        spin.waited(t0, t0 + Duration::from_micros(10), false);
         quick_waits(&mut spin, ARM_AFTER - 1);
+        spin.waited(t0, t0 + Duration::from_micros(10), false);
         assert_eq!(spin.before(None), None, "a timeout is not a peer");
+        quick_waits(&mut spin, 1);
+        assert_eq!(
+            spin.before(None),
+            Some(WINDOW),
+            "nor does it break the streak"
+        );
+        // A spin cut short by a timer due, then the timer: armed as before.
+        let soon = Duration::from_micros(7);
+        spin.spun(soon, false);
+        spin.waited(t0, t0 + soon, false);
+        assert_eq!(spin.before(None), Some(WINDOW));
+        // A whole window's miss disarms, whatever wakes the loop after it.
+        spin.spun(WINDOW, false);
+        spin.waited(t0, t0 + WINDOW * 3, false);
+        assert_eq!(spin.before(None), None);
     }
 
     #[test]
@@ -159,15 +179,15 @@ mod tests {
                 streak += 1;
             }
             needed.push(streak);
-            spin.spun(false);
+            spin.spun(WINDOW, false);
             spin.waited(t0, t0 + WINDOW * 2, true);
         }
         assert_eq!(needed, [3, 6, 12, 24, 48, 96, 128, 128]);
         quick_waits(&mut spin, 128);
-        spin.spun(true);
+        spin.spun(WINDOW, true);
         spin.waited(t0, t0 + Duration::from_micros(20), true);
         assert_eq!(spin.before(None), Some(WINDOW), "a hit keeps the streak");
-        spin.spun(false);
+        spin.spun(WINDOW, false);
         spin.waited(t0, t0 + WINDOW * 2, true);
         quick_waits(&mut spin, ARM_AFTER * 2);
         assert!(
