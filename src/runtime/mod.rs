@@ -418,14 +418,19 @@ impl<S: 'static> Runtime<S> {
     /// message (one event, a small batch) is flushed at once, and nothing waits for a sleep.
     fn defer_flush(&self) -> bool {
         let pending = self.io.reactor.batch.len();
-        let now = self.io.reactor.now;
         let young = self
-            .io
+            .defer_deadline()
+            .map_or(true, |deadline| deadline > self.io.reactor.now);
+        self.busy() && pending > 0 && pending < DEFER_LIMIT && young && self.stop_deadline.is_none()
+    }
+
+    /// When the batch's oldest message has waited as long as it may (`None`: empty).
+    fn defer_deadline(&self) -> Option<Instant> {
+        self.io
             .reactor
             .batch
             .since()
-            .map_or(true, |since| since + self.max_defer() > now);
-        self.busy() && pending > 0 && pending < DEFER_LIMIT && young && self.stop_deadline.is_none()
+            .map(|since| since + self.max_defer())
     }
 
     /// How long the batch may wait: [`DEFER_MAX_AGE`], or as long as the last large flush
@@ -456,15 +461,9 @@ impl<S: 'static> Runtime<S> {
         if !self.load.saturated() {
             return Duration::ZERO;
         }
-        let now = self.io.reactor.now;
-        let age_left = self
-            .io
-            .reactor
-            .batch
-            .since()
-            .map_or(Duration::ZERO, |since| {
-                (since + self.max_defer()).saturating_duration_since(now)
-            });
+        let age_left = self.defer_deadline().map_or(Duration::ZERO, |deadline| {
+            deadline.saturating_duration_since(self.io.reactor.now)
+        });
         let wait = DEFER_WAIT.min(age_left);
         self.poll_timeout().map_or(wait, |t| t.min(wait))
     }
