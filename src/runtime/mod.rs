@@ -247,7 +247,8 @@ impl<S: 'static> Runtime<S> {
     /// instead of paying a sleep and a wake-up per message; [`Duration::ZERO`] turns it
     /// off. Default 50 µs. Only after a streak of waits shorter than the window, and a spin
     /// that finds nothing sleeps again: an idle loop, or one paced slower, sleeps as before,
-    /// and misses in a row make spins rarer (one CPU, where the peer cannot run meanwhile).
+    /// and misses in a row make spins rarer. Off on a machine with one CPU, where the peer
+    /// could not run meanwhile.
     pub fn spin(&mut self, window: Duration) {
         self.spin = Spin::new(window);
     }
