@@ -318,7 +318,6 @@ impl<S: 'static> Runtime<S> {
             if events.is_empty() && holds_excess {
                 self.io.reactor.batch.release();
             }
-            self.io.reactor.now = Instant::now();
             for event in events.iter() {
                 match token::target(event.token()) {
                     Target::Waker => {}
@@ -367,7 +366,7 @@ impl<S: 'static> Runtime<S> {
     }
 
     /// Waits for readiness, spinning first while recent waits were short (see
-    /// [`Runtime::spin`]).
+    /// [`Runtime::spin`]); the loop's clock reads when the wait ended.
     fn poll(&mut self, events: &mut Events, timeout: Option<Duration>) -> Result<()> {
         let poll = &mut self.io.reactor.poll;
         let start = Instant::now();
@@ -390,6 +389,7 @@ impl<S: 'static> Runtime<S> {
             poll_once(poll, events, timeout)?;
         }
         let now = Instant::now();
+        self.io.reactor.now = now;
         self.spin.waited(start, now, !events.is_empty());
         self.load.waited(now.saturating_duration_since(start), now);
         Ok(())
