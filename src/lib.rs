@@ -58,7 +58,7 @@ pub use runtime::{
     ctx::Ctx,
     io::{Cursor, Io, Upstream},
     worker::{Reconnect, Refusal, Worker},
-    Runtime, StopHandle,
+    Runtime, StopHandle, DEFAULT_SPIN,
 };
 pub use tls::{TlsConfig, TlsError};
 

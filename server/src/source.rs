@@ -84,9 +84,8 @@ impl Source {
 
 impl Config {
     /// The `[listen]` and `[files]` keys (and TLS on/off, `tls.ws_plain`, `inbox.enabled`,
-    /// `inbox.durable`, `spin_micros`) that differ in
-    /// `new`, as `key (old → new)`: they take effect only at restart, so `reload` names
-    /// them.
+    /// `inbox.durable`, `spin_micros`) that differ in `new`, as `key (old → new)`: they take
+    /// effect only at restart, so `reload` names them.
     pub(crate) fn restart_only_changes(&self, new: &Config) -> Vec<String> {
         let (a, b) = (&self.listen, &new.listen);
         let (f, g) = (&self.files, &new.files);

@@ -26,6 +26,7 @@ use io::Io;
 use load::Load;
 use mio::{Events, Waker};
 use spin::Spin;
+pub use spin::DEFAULT_SPIN;
 use std::{
     net::SocketAddr,
     sync::{
@@ -245,7 +246,7 @@ impl<S: 'static> Runtime<S> {
     /// How long the loop keeps polling without sleeping after a quick wake-up, so a peer
     /// that answers within that long (a backend waiting for each `ok`) finds it awake
     /// instead of paying a sleep and a wake-up per message; [`Duration::ZERO`] turns it
-    /// off. Default 50 µs. Only after a streak of waits shorter than the window, and a spin
+    /// off. Default [`DEFAULT_SPIN`] (50 µs). Only after a streak of waits shorter than the window, and a spin
     /// that finds nothing sleeps again: an idle loop, or one paced slower, sleeps as before,
     /// and misses in a row make spins rarer. Off on a machine with one CPU, where the peer
     /// could not run meanwhile.

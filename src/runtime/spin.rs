@@ -7,8 +7,8 @@
 //! is most of the cost of a push (a one-line-at-a-time backend on loopback: about half the
 //! pushes per second). So, once a few waits in a row have each ended within
 //! [`Spin::window`], the next wait is first tried as non-blocking polls for up to that
-//! long. A spin that finds nothing makes its wait a long one, which disarms until the
-//! streak builds again: an idle loop, or one paced slower than the window (10,000 evenly
+//! long. A spin that finds nothing for the whole window resets the streak, which disarms
+//! it until the streak builds again: an idle loop, or one paced slower than the window (10,000 evenly
 //! spaced pushes per second against a 50 µs window), sleeps as before. And each miss in a
 //! row doubles the streak the next spin needs: where spins keep missing (one CPU, so the
 //! peer cannot run while the loop spins), they become rare.
@@ -16,7 +16,7 @@
 use std::time::{Duration, Instant};
 
 /// The default window: a loopback round trip through a backend is ~10–40 µs.
-pub(super) const DEFAULT_SPIN: Duration = Duration::from_micros(50);
+pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 
 /// Quick waits in a row before the loop spins, after a spin that found work.
 const ARM_AFTER: u8 = 3;

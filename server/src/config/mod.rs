@@ -239,7 +239,7 @@ impl Default for Config {
             log_level: log::LevelFilter::Info,
             log_format: LogFormat::Text,
             demo_page: true,
-            spin_micros: 50,
+            spin_micros: u64::try_from(pushman::DEFAULT_SPIN.as_micros()).unwrap_or(u64::MAX),
             cluster: Cluster::default(),
             tls: TlsSettings::default(),
         }
