@@ -25,6 +25,7 @@
 //! an `accept` in the same batch never reuses it. Users see [`ConnId`], never the slot.
 
 mod accept;
+mod alarm;
 mod batch;
 mod close;
 pub(crate) mod conn;
@@ -173,6 +174,8 @@ pub(crate) struct Reactor<T> {
     pub(crate) listeners: Vec<Listener>,
     pub(crate) workers: Vec<WorkerMeta>,
     pub(crate) timers: Timers<Task<T>>,
+    /// Wakes the poll when the earliest timer is due.
+    pub(crate) alarm: alarm::Alarm,
     /// Events owed to the driver's callbacks.
     pub(crate) deferred: VecDeque<Deferred>,
     /// Slots whose `close` awaits the runtime (which owns the WebSocket close frame).
@@ -212,12 +215,15 @@ impl<T> std::fmt::Debug for Reactor<T> {
 
 impl<T> Reactor<T> {
     pub(crate) fn new() -> Result<Self> {
+        let poll = Poll::new()?;
+        let alarm = alarm::Alarm::new(poll.registry());
         Ok(Self {
-            poll: Poll::new()?,
+            poll,
             conns: Slab::new(),
             listeners: Vec::new(),
             workers: Vec::new(),
             timers: Timers::new(),
+            alarm,
             deferred: VecDeque::new(),
             close_requests: Vec::new(),
             dead: Vec::new(),

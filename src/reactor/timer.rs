@@ -1,4 +1,4 @@
-//! Timers on a min-heap, driven by the reactor's poll timeout; no threads.
+//! Timers on a min-heap, woken by the reactor's alarm (`alarm.rs`); no threads.
 
 use std::{
     cmp::Reverse,
@@ -64,11 +64,9 @@ impl<T> Timers<T> {
         self.entries.remove(&id.0).is_some()
     }
 
-    /// How long the poll may sleep before the next timer is due.
-    pub(crate) fn next_timeout(&self, now: Instant) -> Option<Duration> {
-        self.heap
-            .peek()
-            .map(|Reverse((at, _))| at.saturating_duration_since(now))
+    /// When the next timer is due.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse((at, _))| *at)
     }
 
     /// Takes the payload of the next timer due at `now`, if any. A repeating timer is
@@ -121,7 +119,7 @@ mod tests {
         let t0 = Instant::now();
         let mut timers = Timers::new();
         let id = timers.add(t0, Duration::from_millis(10), false, "a");
-        assert_eq!(timers.next_timeout(t0), Some(Duration::from_millis(10)));
+        assert_eq!(timers.next_deadline(), Some(t0 + Duration::from_millis(10)));
         assert!(timers.pop_due(t0 + Duration::from_millis(9)).is_none());
         assert_eq!(
             timers.pop_due(t0 + Duration::from_millis(10)),

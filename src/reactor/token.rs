@@ -6,8 +6,10 @@ use mio::Token;
 pub(crate) const WAKER: Token = Token(0);
 /// The read end of the signal-hook self-pipe.
 pub(crate) const SIGNALS: Token = Token(1);
+/// The timers' timerfd (`alarm.rs`).
+pub(crate) const ALARM: Token = Token(2);
 /// Listener `i` has token `FIRST_LISTENER + i`.
-pub(crate) const FIRST_LISTENER: usize = 2;
+pub(crate) const FIRST_LISTENER: usize = 3;
 /// Connection slab key `k` has token `FIRST_CONN + k`.
 pub(crate) const FIRST_CONN: usize = 1 << 16;
 
@@ -28,6 +30,8 @@ pub(crate) enum Target {
     Waker,
     /// [`SIGNALS`].
     Signals,
+    /// [`ALARM`].
+    Alarm,
     /// A listener, by index.
     Listener(usize),
     /// A connection, by slab key.
@@ -39,6 +43,7 @@ pub(crate) fn target(token: Token) -> Target {
     match token.0 {
         0 => Target::Waker,
         1 => Target::Signals,
+        2 => Target::Alarm,
         t if t < FIRST_CONN => Target::Listener(t - FIRST_LISTENER),
         t => Target::Conn(t - FIRST_CONN),
     }

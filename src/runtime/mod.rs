@@ -71,6 +71,20 @@ fn waits_for_answers(answered: Option<Instant>, now: Instant) -> bool {
     answered.is_some_and(|at| now.saturating_duration_since(at) < REQUEST_RESPONSE)
 }
 
+/// The earlier of two optional limits (`None`: no limit).
+fn earliest<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Whether `events` hold more than the alarm: a peer's readiness (the spin's and the
+/// saturation's measure of input).
+fn has_input(events: &Events) -> bool {
+    events.iter().any(|e| e.token() != token::ALARM)
+}
+
 /// One `epoll_wait`; an interrupted one counts as finding nothing.
 fn poll_once(poll: &mut mio::Poll, events: &mut Events, timeout: Option<Duration>) -> Result<()> {
     match poll.poll(events, timeout) {
@@ -296,32 +310,33 @@ impl<S: 'static> Runtime<S> {
                     return Ok(());
                 }
             }
-            let timeout = if self.defer_flush() {
+            let wait = if self.defer_flush() {
                 Some(self.defer_wait())
             } else {
                 self.flush_batch();
-                self.poll_timeout()
+                self.ready_wait()
             };
             // Memory a burst's write batch needed is returned after a quiet moment (a poll
-            // that finds nothing), never while work keeps coming.
+            // that finds no input), never while work keeps coming.
             let holds_excess = self.io.reactor.batch.holds_excess();
-            let timeout = match timeout {
-                _ if !holds_excess => timeout,
+            let wait = match wait {
+                _ if !holds_excess => wait,
                 Some(t) => Some(t.min(BATCH_IDLE_RELEASE)),
                 None => Some(BATCH_IDLE_RELEASE),
             };
             self.io.reactor.sealed = self.hold_output;
-            self.poll(&mut events, timeout)?;
+            self.poll(&mut events, wait, self.next_deadline())?;
             self.found = events
                 .iter()
-                .filter(|e| e.is_readable() || e.is_read_closed())
+                .filter(|e| e.token() != token::ALARM && (e.is_readable() || e.is_read_closed()))
                 .count();
-            if events.is_empty() && holds_excess {
+            if self.found == 0 && holds_excess {
                 self.io.reactor.batch.release();
             }
             for event in events.iter() {
                 match token::target(event.token()) {
                     Target::Waker => {}
+                    Target::Alarm => self.io.reactor.alarm.rang(),
                     Target::Signals => match signals.as_mut().and_then(Signals::drain) {
                         Some(SignalRequest::Stop) => self.io.reactor.stop_requested = true,
                         Some(SignalRequest::Reload) => self.reload(),
@@ -366,32 +381,45 @@ impl<S: 'static> Runtime<S> {
         }
     }
 
-    /// Waits for readiness, spinning first while recent waits were short (see
-    /// [`Runtime::spin`]); the loop's clock reads when the wait ended.
-    fn poll(&mut self, events: &mut Events, timeout: Option<Duration>) -> Result<()> {
-        let poll = &mut self.io.reactor.poll;
+    /// Waits for readiness at most `wait` (`None`: no limit) and until `deadline` (a
+    /// timer's or a stop's), spinning first while recent waits were short (see
+    /// [`Runtime::spin`]); the loop's clock reads when the wait ended. The deadline is the
+    /// reactor's alarm's to keep (`reactor/alarm.rs`), so the sleep itself usually has no
+    /// timeout.
+    fn poll(
+        &mut self,
+        events: &mut Events,
+        wait: Option<Duration>,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
+        let reactor = &mut self.io.reactor;
         let start = Instant::now();
+        let left = deadline.map(|d| d.saturating_duration_since(start));
+        events.clear();
         let mut found = false;
-        if let Some(window) = self.spin.before(timeout) {
+        if let Some(window) = self.spin.before(earliest(wait, left)) {
             loop {
-                poll_once(poll, events, Some(Duration::ZERO))?;
-                found = !events.is_empty();
-                if found || start.elapsed() >= window {
+                poll_once(&mut reactor.poll, events, Some(Duration::ZERO))?;
+                let any = !events.is_empty();
+                found = any && has_input(events);
+                if any || start.elapsed() >= window {
                     break;
                 }
                 std::hint::spin_loop();
             }
             self.spin.spun(window, found);
         }
-        if !found {
-            // What the spin used of the timeout is not waited again: a timer due within
-            // the window fires on time, without a sleep.
-            let timeout = timeout.map(|t| t.saturating_sub(start.elapsed()));
-            poll_once(poll, events, timeout)?;
+        if events.is_empty() {
+            // What the spin used of the wait is not waited again; a deadline within the
+            // window is due now (the alarm says so: zero).
+            let wait = wait.map(|t| t.saturating_sub(start.elapsed()));
+            let alarm = reactor.alarm.set(deadline, Instant::now());
+            poll_once(&mut reactor.poll, events, earliest(wait, alarm))?;
+            found = has_input(events);
         }
         let now = Instant::now();
-        self.io.reactor.now = now;
-        self.spin.waited(start, now, !events.is_empty());
+        reactor.now = now;
+        self.spin.waited(start, now, found);
         self.load.waited(now.saturating_duration_since(start), now);
         Ok(())
     }
@@ -467,21 +495,20 @@ impl<S: 'static> Runtime<S> {
             deadline.saturating_duration_since(self.io.reactor.now)
         });
         let wait = DEFER_WAIT.min(age_left);
-        self.poll_timeout().map_or(wait, |t| t.min(wait))
+        self.ready_wait().map_or(wait, |t| t.min(wait))
     }
 
-    fn poll_timeout(&self) -> Option<Duration> {
-        if !self.io.reactor.ready.is_empty() {
-            return Some(Duration::ZERO);
-        }
-        let timers = self.io.reactor.timers.next_timeout(self.io.reactor.now);
-        let stop = self
-            .stop_deadline
-            .map(|d| d.saturating_duration_since(self.io.reactor.now));
-        match (timers, stop) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+    /// How long the poll may wait for input: not at all while slots wait to be read again.
+    /// Timers are not counted here (see `next_deadline`).
+    fn ready_wait(&self) -> Option<Duration> {
+        (!self.io.reactor.ready.is_empty()).then_some(Duration::ZERO)
+    }
+
+    /// When the loop must run even without input: the next timer, or a graceful stop's
+    /// deadline.
+    fn next_deadline(&self) -> Option<Instant> {
+        let timers = self.io.reactor.timers.next_deadline();
+        earliest(timers, self.stop_deadline)
     }
 
     /// Runs `f` with a context and the handlers of `worker`, then delivers what it caused.
