@@ -136,7 +136,8 @@ pub struct Runtime<S> {
     /// Whether each turn's output is held until `turn_end` has run (see `hold_output`).
     hold_output: bool,
     /// Input events the last poll returned, readable or closed (see `busy`): sockets
-    /// that only became writable again bring no work to gather.
+    /// that only became writable again bring no work to gather. A poll woken only by the
+    /// alarm leaves it as it was.
     found: usize,
     /// Whether to poll without sleeping for a while first (see [`Runtime::spin`]).
     spin: Spin,
@@ -326,11 +327,18 @@ impl<S: 'static> Runtime<S> {
             };
             self.io.reactor.sealed = self.hold_output;
             self.poll(&mut events, wait, self.next_deadline())?;
-            self.found = events
+            let input = events
                 .iter()
                 .filter(|e| e.token() != token::ALARM && (e.is_readable() || e.is_read_closed()))
                 .count();
-            if self.found == 0 && holds_excess {
+            // A timer's ring says nothing about the input: a burst's batch keeps gathering
+            // through it (the daemon's 10 ms heartbeat would otherwise end each gathering
+            // early, with fewer frames per `writev`).
+            let rang_only = input == 0 && !events.is_empty() && !has_input(&events);
+            if !rang_only {
+                self.found = input;
+            }
+            if input == 0 && holds_excess {
                 self.io.reactor.batch.release();
             }
             for event in events.iter() {
