@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Paired light-load CPU comparison: two servers on CPU 0 at the same time, each fed by its
+# own pushman-bench (latency phase, fixed rate) on CPU 1; prints each server's CPU share and
+# the ratio B/A per pair.
+#
+# Why: on a VM the CPU a server needs at 10,000 pushes/s moves ±15 % from one run to the
+# next for the same binary (host noise), so alternating runs need dozens of repetitions to
+# show a 5 % difference. Run side by side, both servers see the same moment of the host:
+# two copies of one binary read B/A 1.010-1.017. The two generators share CPU 1, so the
+# latency figures here are not comparable with bench/run.sh's (p50 ~300 µs); only the CPU
+# is. Build first (bench/run.sh does).
+#
+#   bench/pair.sh 3 pushman daemon                  # examples/push (A) vs the daemon (B)
+#   bench/pair.sh 3 daemon@/tmp/old-tree daemon     # an older build (A) vs this one (B)
+#
+# Env: CONNS (5000 per server), RATE (10000), DURATION (5), OUT (/tmp/pushman-pair).
+# KIND is pushman (examples/push), daemon (compatibility mode) or ceiling.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if (($# != 3)); then
+    echo "usage: bench/pair.sh N KIND[@DIR] KIND[@DIR]" >&2
+    exit 2
+fi
+N=$1
+A=$2
+B=$3
+CONNS=${CONNS:-5000}
+RATE=${RATE:-10000}
+DURATION=${DURATION:-5}
+OUT=${OUT:-/tmp/pushman-pair}
+BENCH=target/release/pushman-bench
+mkdir -p "$OUT"
+ulimit -n "$(ulimit -Hn)"
+
+# start KIND[@DIR] PORT: starts the server on 127.0.0.1:PORT (ws) and PORT+1 (text) on
+# CPU 0; prints its pid.
+start() {
+    local kind=${1%@*} dir=. port=$2
+    [[ $1 == *@* ]] && dir=${1#*@}
+    local ws=127.0.0.1:$port text=127.0.0.1:$((port + 1))
+    case $kind in
+    pushman) taskset -c 0 "$dir/target/release/examples/push" "$ws" "$text" >"$OUT/s$port.log" 2>&1 & ;;
+    daemon)
+        cat >"$OUT/d$port.toml" <<EOF
+log_level = "warn"
+[listen]
+ws = "$ws"
+text = "$text"
+http = ""
+[files]
+pid = "$OUT/d$port.pid"
+log = "$OUT/d$port.log"
+store = "$OUT/d$port-data/schedule.redb"
+EOF
+        rm -rf "$OUT/d$port-data" "$OUT/d$port.pid"
+        taskset -c 0 "$dir/target/release/pushman" start --config "$OUT/d$port.toml" >"$OUT/s$port.log" 2>&1 &
+        ;;
+    ceiling) taskset -c 0 target/release/ceiling "$ws" "$text" >"$OUT/s$port.log" 2>&1 & ;;
+    *) echo "unknown server $1 (pushman[@DIR], daemon[@DIR], ceiling)" >&2; exit 2 ;;
+    esac
+    echo $!
+}
+
+# feed PORT PID LABEL: one latency phase against the server on PORT, bounded in time.
+feed() {
+    timeout $((60 + 2 * DURATION)) taskset -c 1 "$BENCH" --ws "127.0.0.1:$1" --text "127.0.0.1:$(($1 + 1))" \
+        --pid "$2" --conns "$CONNS" --phase latency --rates "$RATE" --duration "$DURATION" \
+        --label "$3" >"$OUT/$3.txt" 2>"$OUT/$3.err"
+}
+
+for _ in $(seq "$N"); do
+    pa=$(start "$A" 26001)
+    pb=$(start "$B" 26011)
+    sleep 1
+    feed 26001 "$pa" a &
+    fa=$!
+    feed 26011 "$pb" b || true
+    wait "$fa" || true
+    kill "$pa" "$pb" 2>/dev/null || true
+    wait "$pa" "$pb" 2>/dev/null || true
+    python3 - "$OUT/a.txt" "$OUT/b.txt" "$A" "$B" <<'EOF'
+import json, sys
+a, b = (json.loads(open(f).read().strip().splitlines()[-1])["latency"][0] for f in sys.argv[1:3])
+print("A %s %.3f  B %s %.3f  B/A %.3f  (lost %d %d)" % (
+    sys.argv[3], a["server_cpu"], sys.argv[4], b["server_cpu"],
+    b["server_cpu"] / a["server_cpu"], a["lost"], b["lost"]))
+EOF
+    sleep 1
+done
