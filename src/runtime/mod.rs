@@ -79,8 +79,8 @@ fn earliest<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
     }
 }
 
-/// Whether `events` hold more than the alarm: a peer's readiness (the spin's and the
-/// saturation's measure of input).
+/// Whether `events` hold more than the alarm's ring: readiness a peer caused, which the
+/// spin and the write batch's deferral count as input.
 fn has_input(events: &Events) -> bool {
     events.iter().any(|e| e.token() != token::ALARM)
 }
