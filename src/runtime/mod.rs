@@ -326,7 +326,7 @@ impl<S: 'static> Runtime<S> {
                 None => Some(BATCH_IDLE_RELEASE),
             };
             self.io.reactor.sealed = self.hold_output;
-            self.poll(&mut events, wait, self.next_deadline())?;
+            let found_input = self.poll(&mut events, wait, self.next_deadline())?;
             let input = events
                 .iter()
                 .filter(|e| e.token() != token::ALARM && (e.is_readable() || e.is_read_closed()))
@@ -334,8 +334,7 @@ impl<S: 'static> Runtime<S> {
             // A timer's ring says nothing about the input: a burst's batch keeps gathering
             // through it (the daemon's 10 ms heartbeat would otherwise end each gathering
             // early, with fewer frames per `writev`).
-            let rang_only = input == 0 && !events.is_empty() && !has_input(&events);
-            if !rang_only {
+            if found_input || events.is_empty() {
                 self.found = input;
             }
             if input == 0 && holds_excess {
@@ -393,13 +392,13 @@ impl<S: 'static> Runtime<S> {
     /// timer's or a stop's), spinning first while recent waits were short (see
     /// [`Runtime::spin`]); the loop's clock reads when the wait ended. The deadline is the
     /// reactor's alarm's to keep (`reactor/alarm.rs`), so the sleep itself usually has no
-    /// timeout.
+    /// timeout. Returns whether a peer's readiness came (not only the alarm's ring).
     fn poll(
         &mut self,
         events: &mut Events,
         wait: Option<Duration>,
         deadline: Option<Instant>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let reactor = &mut self.io.reactor;
         let start = Instant::now();
         let left = deadline.map(|d| d.saturating_duration_since(start));
@@ -429,7 +428,7 @@ impl<S: 'static> Runtime<S> {
         reactor.now = now;
         self.spin.waited(start, now, found);
         self.load.waited(now.saturating_duration_since(start), now);
-        Ok(())
+        Ok(found)
     }
 
     /// Runs the turn-end hook, then lets held output go (see [`Runtime::hold_output`]):
