@@ -40,11 +40,7 @@ impl TextCodec {
         // Only the bytes that arrived since the last call can hold the `\n`: a slow sender
         // costs O(n) in total, not O(n²).
         let from = self.scanned.min(src.len());
-        match src[from..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map(|i| from + i)
-        {
+        match memchr::memchr(b'\n', &src[from..]).map(|i| from + i) {
             Some(end) => {
                 let line = strip_cr(&src[..end]);
                 if line.len() > self.max_len {
