@@ -5,7 +5,7 @@
 //! type ([`Loose`]), so `command` can say precisely which field is wrong, and a repeated key
 //! keeps its last value, as PHP's `json_decode` does.
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::{borrow::Cow, fmt, marker::PhantomData};
@@ -234,15 +234,41 @@ impl<'de, K: Keys<'de>> Visitor<'de> for KeysSeed<K> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut keys = K::default();
-        while let Some(key) = map.next_key::<Loose<'de>>()? {
-            let Loose::Str(key) = key else {
-                return Err(de::Error::custom("non-string key"));
-            };
+        while let Some(Key(key)) = map.next_key()? {
             if !keys.read(&key, &mut map)? {
                 map.next_value::<IgnoredAny>()?;
             }
         }
         Ok(keys)
+    }
+}
+
+/// An object's key, borrowed unless it has escapes: read as a string directly, not as a
+/// [`Loose`] value (every line has several keys; this is a tenth of a push line's scan).
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Key<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Key(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Key(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Key(Cow::Owned(v)))
     }
 }
 

@@ -45,6 +45,11 @@ fn compat_push() {
         ok(r#"{"uid":"a","uid":"b"}"#),
         Command::CompatPush { uid: c("b") }
     );
+    // A key is compared decoded, as PHP's json_decode reads it.
+    assert_eq!(
+        ok(r#"{"u\u0069d":"k","cmd\u0000":"x"}"#),
+        Command::CompatPush { uid: c("k") }
+    );
     assert_eq!(
         ok(" {\"uid\":\"x\"} \r\n"),
         Command::CompatPush { uid: c("x") }
