@@ -247,10 +247,10 @@ impl<'a> Live<'a> {
 
     /// After the uid's connections were tried: keeps the push (if not yet), and it leaves
     /// the offline queue if a connection took it. Returns whether it stays queued for the
-    /// uid's next connection.
-    pub(crate) fn settle(mut self, taken: bool) -> bool {
+    /// uid's next connection. Borrows the `Live` (moving it costs a copy per push).
+    pub(crate) fn settle(&mut self, taken: bool) -> bool {
         self.kept();
-        match (self.keep, self.appended) {
+        match (self.keep.as_mut(), self.appended) {
             (Some(keep), Some(appended)) => keep.inbox.settle(keep.uid, appended, taken),
             _ => false,
         }
