@@ -20,7 +20,7 @@ use field::{
 };
 pub use field::{DEFAULT_LIMIT, MAX_LIMIT};
 
-use super::json::{self, Data, Fields, Head, Loose, ScanError};
+use super::json::{self, CompatLine, Data, Fields, Head, Loose, ScanError};
 use std::{borrow::Cow, fmt};
 
 /// Compatibility-mode reply when the message reached at least one connection.
@@ -243,6 +243,21 @@ impl Command<'_> {
 /// # Errors
 /// [`Refused`].
 pub fn parse_request(line: &[u8]) -> Result<Command<'_>, Refused> {
+    // The common push.php line in one derive-read pass; anything else, and every refusal,
+    // comes from the loose scan below.
+    if let Some(compat) = CompatLine::read(line) {
+        if compat.broadcast == Some(true) {
+            return Ok(Command::CompatBroadcast);
+        }
+        if let Some(uid) = compat.uid().filter(|uid| !uid.is_empty()) {
+            return Ok(Command::CompatPush { uid });
+        }
+    }
+    scanned_request(line)
+}
+
+/// [`parse_request`] by the loose scan alone.
+fn scanned_request(line: &[u8]) -> Result<Command<'_>, Refused> {
     let refused = |mode, error| Refused { mode, error };
     let head = match json::scan::<Head<'_>>(line) {
         Ok(head) => head,

@@ -417,3 +417,68 @@ fn a_body_or_query_named_by_the_path_parses_as_the_line_with_that_cmd() {
         })
     );
 }
+
+#[test]
+fn the_one_pass_read_of_push_php_lines_agrees_with_the_loose_scan() {
+    let deep = format!(
+        r#"{{"uid":"u","x":{}{}}}"#,
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    let mut lines: Vec<&[u8]> = vec![
+        br#"{"uid":"u1","percent":"88%"}"#,
+        br#"{"uid":"u1"}"#,
+        b" {\"uid\":\"x\"} \r\n",
+        br#"{"uid":""}"#,
+        br#"{"uid":null}"#,
+        br#"{"uid":1}"#,
+        br#"{"uid":true}"#,
+        br#"{"uid":["a"]}"#,
+        br#"{"uid":{"a":1}}"#,
+        br#"{}"#,
+        br#"{"broadcast":true}"#,
+        br#"{"broadcast":false}"#,
+        br#"{"broadcast":false,"uid":"x"}"#,
+        br#"{"broadcast":true,"uid":5}"#,
+        br#"{"broadcast":"true","uid":"x"}"#,
+        br#"{"broadcast":1,"uid":"x"}"#,
+        br#"{"broadcast":null,"uid":"x"}"#,
+        br#"{"uid":"a","uid":"b"}"#,
+        br#"{"uid":"a","uid":1}"#,
+        br#"{"uid":1,"uid":"a"}"#,
+        br#"{"broadcast":true,"broadcast":false,"uid":"x"}"#,
+        br#"{"u\u0069d":"k"}"#,
+        br#"{"uid":"a\u0062"}"#,
+        br#"{"uid":"\ud800"}"#,
+        b"{\"uid\":\"\xff\"}",
+        br#"{"cmd":"push","uid":"u","data":"x"}"#,
+        br#"{"cmd":null,"uid":"u"}"#,
+        br#"{"cmd":1}"#,
+        br#"{"uid":"u","cmd":"online"}"#,
+        br#"{"c\u006dd":"totals"}"#,
+        br#"["uid"]"#,
+        br#""uid""#,
+        b"1",
+        b"null",
+        b"",
+        b"   ",
+        b"{",
+        br#"{"uid":"u""#,
+        br#"{"uid":"u"}}"#,
+        br#"{"uid":"u"} x"#,
+        br#"{"uid":"u",}"#,
+        b"{'uid':'u'}",
+        br#"{"uid":"u","content":{"a":[1,2,{"b":null}]},"data":"x"}"#,
+        br#"{"uid":"u","n":1e400}"#,
+        "\u{feff}{\"uid\":\"u\"}".as_bytes(),
+    ];
+    lines.push(deep.as_bytes());
+    for line in lines {
+        assert_eq!(
+            parse_request(line),
+            scanned_request(line),
+            "{}",
+            String::from_utf8_lossy(line)
+        );
+    }
+}
