@@ -51,8 +51,8 @@ const DEFER_MAX_AGE: Duration = Duration::from_millis(50);
 const DEFER_MAX_AGE_CAP: Duration = Duration::from_millis(200);
 /// How long a saturated loop's deferred batch may wait for more input (see `defer_wait`).
 const DEFER_WAIT: Duration = Duration::from_millis(1);
-/// How long the loop may stay quiet before the write batch gives back the memory a burst
-/// made it grow to.
+/// How long after its last large flush the write batch gives back the memory a burst made
+/// it grow to (see `batch_release_at`).
 const BATCH_IDLE_RELEASE: Duration = Duration::from_millis(250);
 
 /// At light load, a peer whose input comes within this long of the answer to its previous
@@ -145,6 +145,8 @@ pub struct Runtime<S> {
     load: Load,
     /// How long the last flush of at least [`DEFER_MIN`] bytes took (see `defer_flush`).
     last_flush: Duration,
+    /// When that flush was (see `batch_release_at`).
+    batch_large_at: Option<Instant>,
 }
 
 impl<S> std::fmt::Debug for Runtime<S> {
@@ -181,6 +183,7 @@ impl<S: 'static> Runtime<S> {
             spin: Spin::new(spin::DEFAULT_SPIN),
             load: Load::new(Instant::now()),
             last_flush: Duration::ZERO,
+            batch_large_at: None,
         })
     }
 
@@ -317,14 +320,6 @@ impl<S: 'static> Runtime<S> {
                 self.flush_batch();
                 self.ready_wait()
             };
-            // Memory a burst's write batch needed is returned after a quiet moment (a poll
-            // that finds no input), never while work keeps coming.
-            let holds_excess = self.io.reactor.batch.holds_excess();
-            let wait = match wait {
-                _ if !holds_excess => wait,
-                Some(t) => Some(t.min(BATCH_IDLE_RELEASE)),
-                None => Some(BATCH_IDLE_RELEASE),
-            };
             self.io.reactor.sealed = self.hold_output;
             let found_input = self.poll(&mut events, wait, self.next_deadline())?;
             let input = events
@@ -337,7 +332,10 @@ impl<S: 'static> Runtime<S> {
             if found_input || events.is_empty() {
                 self.found = input;
             }
-            if input == 0 && holds_excess {
+            if self
+                .batch_release_at()
+                .is_some_and(|at| at <= self.io.reactor.now)
+            {
                 self.io.reactor.batch.release();
             }
             for event in events.iter() {
@@ -511,11 +509,30 @@ impl<S: 'static> Runtime<S> {
         (!self.io.reactor.ready.is_empty()).then_some(Duration::ZERO)
     }
 
-    /// When the loop must run even without input: the next timer, or a graceful stop's
-    /// deadline.
+    /// When the loop must run even without input: the next timer, a graceful stop's
+    /// deadline, or the write batch's memory release.
     fn next_deadline(&self) -> Option<Instant> {
         let timers = self.io.reactor.timers.next_deadline();
-        earliest(timers, self.stop_deadline)
+        earliest(
+            earliest(timers, self.stop_deadline),
+            self.batch_release_at(),
+        )
+    }
+
+    /// When the write batch gives back the memory a burst made it grow to (once empty):
+    /// [`BATCH_IDLE_RELEASE`] after its last large flush, whether the loop is idle or busy
+    /// with light load since (`None`: it keeps no excess). A point in time that moves only
+    /// with large flushes, so the alarm is not re-armed per turn: a poll timeout per sleep
+    /// instead cost a kernel timer per wake-up for as long as the memory was held (at 10k
+    /// pushes/s after a burst, for ever).
+    fn batch_release_at(&self) -> Option<Instant> {
+        if !self.io.reactor.batch.holds_excess() {
+            return None;
+        }
+        Some(
+            self.batch_large_at
+                .map_or(self.io.reactor.now, |at| at + BATCH_IDLE_RELEASE),
+        )
     }
 
     /// Runs `f` with a context and the handlers of `worker`, then delivers what it caused.
@@ -604,6 +621,15 @@ impl<S: 'static> Runtime<S> {
         }
         if let Some(start) = timed {
             self.last_flush = start.elapsed();
+            // Moved by at least a quarter of the delay, so that the release deadline (the
+            // alarm's, when no timer comes sooner) changes a few times a second at most.
+            let now = self.io.reactor.now;
+            if self
+                .batch_large_at
+                .map_or(true, |at| now >= at + BATCH_IDLE_RELEASE / 4)
+            {
+                self.batch_large_at = Some(now);
+            }
         }
     }
 
