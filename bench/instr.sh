@@ -32,22 +32,14 @@ OUT=${OUT:-/tmp/pushman-instr}
 kind=${1%@*} dir=.
 [[ $1 == *@* ]] && dir=${1#*@}
 mkdir -p "$OUT"
+# shellcheck source=bench/daemon_config.sh
+source bench/daemon_config.sh
 cargo build --release --example push -p pushman -p pushman-server -p pushman-bench -q
 ws=127.0.0.1:25301 text=127.0.0.1:25302
 case $kind in
 pushman) cmd=("$dir/target/release/examples/push" "$ws" "$text") ;;
 daemon)
-    cat >"$OUT/daemon.toml" <<EOF
-log_level = "warn"
-[listen]
-ws = "$ws"
-text = "$text"
-http = ""
-[files]
-pid = "$OUT/daemon.pid"
-log = "$OUT/daemon.log"
-store = "$OUT/daemon-data/schedule.redb"
-EOF
+    daemon_config "$ws" "$text" >"$OUT/daemon.toml"
     rm -rf "$OUT/daemon-data" "$OUT/daemon.pid"
     cmd=("$dir/target/release/pushman" start --config "$OUT/daemon.toml")
     ;;

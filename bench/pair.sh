@@ -31,6 +31,8 @@ OUT=${OUT:-/tmp/pushman-pair}
 BENCH=target/release/pushman-bench
 mkdir -p "$OUT"
 ulimit -n "$(ulimit -Hn)"
+# shellcheck source=bench/daemon_config.sh
+source bench/daemon_config.sh
 
 # start KIND[@DIR] PORT: starts the server on 127.0.0.1:PORT (ws) and PORT+1 (text) on
 # CPU 0; prints its pid.
@@ -41,17 +43,7 @@ start() {
     case $kind in
     pushman) taskset -c 0 "$dir/target/release/examples/push" "$ws" "$text" >"$OUT/s$port.log" 2>&1 & ;;
     daemon)
-        cat >"$OUT/d$port.toml" <<EOF
-log_level = "warn"
-[listen]
-ws = "$ws"
-text = "$text"
-http = ""
-[files]
-pid = "$OUT/d$port.pid"
-log = "$OUT/d$port.log"
-store = "$OUT/d$port-data/schedule.redb"
-EOF
+        daemon_config "$ws" "$text" "" "" "" "$OUT/d$port" >"$OUT/d$port.toml"
         rm -rf "$OUT/d$port-data" "$OUT/d$port.pid"
         taskset -c 0 "$dir/target/release/pushman" start --config "$OUT/d$port.toml" >"$OUT/s$port.log" 2>&1 &
         ;;

@@ -126,23 +126,8 @@ run_one() {
 # The daemon in push.php compatibility mode: auth none, state in $OUT; an HTTP API only
 # if $3 names one; $4 is extra TOML (the [inbox] section); with a fifth argument, wss://
 # with that directory's cert.pem and key.pem.
-daemon_config() {
-    cat <<EOF
-log_level = "warn"
-${4:-}
-[listen]
-ws = "$1"
-text = "$2"
-http = "${3:-}"
-[files]
-pid = "$OUT/daemon.pid"
-log = "$OUT/daemon.log"
-store = "$OUT/daemon-data/schedule.redb"
-EOF
-    if [[ -n ${5:-} ]]; then
-        printf '[tls]\ncert = "%s/cert.pem"\nkey = "%s/key.pem"\n' "$5" "$5"
-    fi
-}
+# shellcheck source=bench/daemon_config.sh
+source bench/daemon_config.sh
 
 for rep in $(seq "$REPS"); do
     port=$PORT_BASE
