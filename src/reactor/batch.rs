@@ -91,13 +91,12 @@ impl Batch {
         self.dirty.is_empty()
     }
 
-    /// Whether the batch keeps more memory than light load needs, messages waiting or not
-    /// (see `release`).
+    /// Whether the batch, empty, keeps more memory than light load needs (see `release`).
     pub(crate) fn holds_excess(&self) -> bool {
         let held = self.bytes.capacity()
             + self.msgs.capacity() * std::mem::size_of::<Msg>()
             + self.dirty.capacity() * std::mem::size_of::<usize>();
-        held > IDLE_KEEP
+        self.is_empty() && held > IDLE_KEEP
     }
 
     /// Gives back the memory of an empty batch (nothing while messages wait): called by the
@@ -346,8 +345,8 @@ mod tests {
         for (key, chain) in chains.iter_mut().enumerate() {
             batch.push(key, chain, &[&[7u8; 100]], Instant::now());
         }
-        // Messages waiting: the memory is held, but not given back while they wait.
-        assert!(batch.holds_excess());
+        // Messages waiting: nothing to give back.
+        assert!(!batch.holds_excess());
         batch.release();
         assert_eq!(batch.len(), 100_000);
         // Flushed (cleared): the memory is kept for the next burst...
