@@ -51,8 +51,8 @@ const DEFER_MAX_AGE: Duration = Duration::from_millis(50);
 const DEFER_MAX_AGE_CAP: Duration = Duration::from_millis(200);
 /// How long a saturated loop's deferred batch may wait for more input (see `defer_wait`).
 const DEFER_WAIT: Duration = Duration::from_millis(1);
-/// How long after its last large flush the write batch gives back the memory a burst made
-/// it grow to (see `batch_release_at`).
+/// How long after a large flush the write batch gives back the memory a burst made it grow
+/// to (see `batch_release_at`).
 const BATCH_IDLE_RELEASE: Duration = Duration::from_millis(250);
 
 /// At light load, a peer whose input comes within this long of the answer to its previous
@@ -145,7 +145,7 @@ pub struct Runtime<S> {
     load: Load,
     /// How long the last flush of at least [`DEFER_MIN`] bytes took (see `defer_flush`).
     last_flush: Duration,
-    /// When that flush was (see `batch_release_at`).
+    /// When a large flush last moved the batch's release deadline (see `batch_release_at`).
     batch_large_at: Option<Instant>,
 }
 
@@ -520,9 +520,10 @@ impl<S: 'static> Runtime<S> {
     }
 
     /// When the empty write batch gives back the memory a burst made it grow to:
-    /// [`BATCH_IDLE_RELEASE`] after its last large flush, whether the loop is idle or busy
-    /// with light load since (`None`: it keeps no excess, or messages wait, so a burst's
-    /// wait for input is never cut short by it). A point in time that moves only with large
+    /// [`BATCH_IDLE_RELEASE`] after `batch_large_at` (so 3/4 to all of it after the last
+    /// large flush), whether the loop is idle or busy with light load since (`None`: it
+    /// keeps no excess, or messages wait, so a burst's wait for input is never cut short
+    /// by it). A point in time that moves only with large
     /// flushes, so the alarm is not re-armed per turn (nor disarmed while messages wait:
     /// see `Alarm::set`): a poll timeout per sleep instead cost a kernel timer per wake-up
     /// for as long as the memory was held (at 10k pushes/s after a burst, for ever).
