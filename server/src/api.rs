@@ -160,6 +160,9 @@ pub(crate) fn refuse(
 /// Runs a parsed command; `line` is what push.php commands send on as is.
 pub(crate) fn run_parsed(ctx: &mut Ctx<'_, Daemon>, command: Command<'_>, line: &[u8]) -> Reply {
     match command {
+        Command::CompatPush { uid } if ctx.state.inbox.is_none() => {
+            Reply::Compat(push_unkept(ctx, &uid, line))
+        }
         Command::CompatPush { uid } => {
             let receipt = push_to_uids(ctx, [uid.as_ref()], line);
             count(ctx, &receipt);
@@ -325,6 +328,22 @@ pub(crate) fn push_to_uids<'u>(
         }
     }
     receipt
+}
+
+/// A push.php push to `uid` while the inbox is off: [`push_to_uids`] for one uid without
+/// what only the inbox needs (the receipt's uid lists, the `Live` frame per connection).
+/// A backend's burst runs through here line after line; it is counted as any push.
+fn push_unkept(ctx: &mut Ctx<'_, Daemon>, uid: &str, line: &[u8]) -> Compat {
+    let mut receipt = Receipt::default();
+    for conn in ctx.state.registry.conns(uid) {
+        tally(&mut receipt, ctx.io.send(conn, line));
+    }
+    count(ctx, &receipt);
+    if receipt.sent > 0 {
+        Compat::Delivered
+    } else {
+        Compat::Offline
+    }
 }
 
 pub(crate) fn push_to_all(ctx: &mut Ctx<'_, Daemon>, data: &[u8]) -> Receipt {

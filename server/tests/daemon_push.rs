@@ -56,6 +56,34 @@ fn push_php_flow_is_byte_exact() {
 }
 
 #[test]
+fn pipelined_push_php_lines_reach_every_tab_in_order_and_are_counted() {
+    let dir = TempDir::new("compatcount");
+    let p = start(&dir, "");
+    let mut tabs = [browser(&p, "two"), browser(&p, "two")];
+    let mut backend = tcp_connect(p.text);
+    let (first, second) = (r#"{"uid":"two","n":1}"#, r#"{"uid":"two","n":2}"#);
+    // One write, read after: the burst path answers each line in order.
+    let burst = format!("{first}\n{{\"uid\":\"gone\",\"n\":0}}\n{second}\n");
+    backend.write_all(burst.as_bytes()).unwrap();
+    let mut reader = std::io::BufReader::new(backend.try_clone().unwrap());
+    let replies: Vec<String> = (0..3).map(|_| read_line(&mut reader)).collect();
+    assert_eq!(replies, ["ok", "fail", "ok"]);
+    for tab in &mut tabs {
+        assert_eq!(ws_read_text(tab), first);
+        assert_eq!(ws_read_text(tab), second);
+    }
+    let mut resp = ureq::get(&format!("http://{}/status", p.http))
+        .call()
+        .unwrap();
+    let status: Value = serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(
+        status["pushes"],
+        json!({"ok": 2, "fail": 1, "frames_sent": 4, "dropped": 0}),
+        "{status}"
+    );
+}
+
+#[test]
 fn bad_lines_fail_and_everyone_else_keeps_being_served() {
     let dir = TempDir::new("badlines");
     let p = start(&dir, "");
