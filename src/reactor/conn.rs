@@ -288,7 +288,7 @@ impl Conn {
 
     /// Output not yet written: its own buffer and its messages in the write batch.
     pub(crate) fn queued(&self) -> usize {
-        self.output.len() + self.batched.map_or(0, |c| c.bytes)
+        self.output.len() + self.batched.map_or(0, |c| c.bytes as usize)
     }
 
     /// The socket as reads and writes see it: through the TLS session, if any.
