@@ -13,7 +13,7 @@
 //! row doubles the streak the next spin needs: where spins keep missing (one CPU, so the
 //! peer cannot run while the loop spins), they become rare.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The default window: a loopback round trip through a backend is ~10–40 µs.
 pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
@@ -73,14 +73,14 @@ impl Spin {
         }
     }
 
-    /// Records a wait (a spin, a sleep, or a spin that missed and then a sleep) that began
-    /// at `start` and ended at `now`, with events (`found`) or at its timeout. A timeout
-    /// (a timer's) says nothing about peers: it neither builds nor breaks the streak.
-    pub(super) fn waited(&mut self, start: Instant, now: Instant, found: bool) {
+    /// Records a wait (a spin, a sleep, or a spin that missed and then a sleep) that took
+    /// `took` and ended with events (`found`) or at its timeout. A timeout (a timer's) says
+    /// nothing about peers: it neither builds nor breaks the streak.
+    pub(super) fn waited(&mut self, took: Duration, found: bool) {
         if !found {
             return;
         }
-        self.quick = if now.saturating_duration_since(start) < self.window {
+        self.quick = if took < self.window {
             self.quick.saturating_add(1)
         } else {
             0
@@ -114,9 +114,8 @@ mod tests {
     const WINDOW: Duration = Duration::from_micros(50);
 
     fn quick_waits(spin: &mut Spin, n: u8) {
-        let t0 = Instant::now();
         for _ in 0..n {
-            spin.waited(t0, t0 + Duration::from_micros(20), true);
+            spin.waited(Duration::from_micros(20), true);
         }
     }
 
@@ -129,17 +128,15 @@ mod tests {
         assert_eq!(spin.before(None), Some(WINDOW));
         quick_waits(&mut spin, 200);
         assert_eq!(spin.before(None), Some(WINDOW), "hits keep it spinning");
-        let t0 = Instant::now();
-        spin.waited(t0, t0 + WINDOW + Duration::from_micros(20), true);
+        spin.waited(WINDOW + Duration::from_micros(20), true);
         assert_eq!(spin.before(None), None, "a miss goes back to sleeping");
     }
 
     #[test]
     fn a_timer_neither_builds_nor_breaks_the_streak() {
         let mut spin = Spin::with_window(WINDOW);
-        let t0 = Instant::now();
         quick_waits(&mut spin, ARM_AFTER - 1);
-        spin.waited(t0, t0 + Duration::from_micros(10), false);
+        spin.waited(Duration::from_micros(10), false);
         assert_eq!(spin.before(None), None, "a timeout is not a peer");
         quick_waits(&mut spin, 1);
         assert_eq!(
@@ -150,11 +147,11 @@ mod tests {
         // A spin cut short by a timer due, then the timer: armed as before.
         let soon = Duration::from_micros(7);
         spin.spun(soon, false);
-        spin.waited(t0, t0 + soon, false);
+        spin.waited(soon, false);
         assert_eq!(spin.before(None), Some(WINDOW));
         // A whole window's miss disarms, whatever wakes the loop after it.
         spin.spun(WINDOW, false);
-        spin.waited(t0, t0 + WINDOW * 3, false);
+        spin.waited(WINDOW * 3, false);
         assert_eq!(spin.before(None), None);
     }
 
@@ -170,7 +167,6 @@ mod tests {
     #[test]
     fn misses_in_a_row_make_spins_rarer_and_a_hit_makes_them_usual_again() {
         let mut spin = Spin::with_window(WINDOW);
-        let t0 = Instant::now();
         let mut needed = Vec::new();
         for _ in 0..8 {
             let mut streak = 0;
@@ -180,15 +176,15 @@ mod tests {
             }
             needed.push(streak);
             spin.spun(WINDOW, false);
-            spin.waited(t0, t0 + WINDOW * 2, true);
+            spin.waited(WINDOW * 2, true);
         }
         assert_eq!(needed, [3, 6, 12, 24, 48, 96, 128, 128]);
         quick_waits(&mut spin, 128);
         spin.spun(WINDOW, true);
-        spin.waited(t0, t0 + Duration::from_micros(20), true);
+        spin.waited(Duration::from_micros(20), true);
         assert_eq!(spin.before(None), Some(WINDOW), "a hit keeps the streak");
         spin.spun(WINDOW, false);
-        spin.waited(t0, t0 + WINDOW * 2, true);
+        spin.waited(WINDOW * 2, true);
         quick_waits(&mut spin, ARM_AFTER * 2);
         assert!(
             spin.before(None).is_some(),
