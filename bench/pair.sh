@@ -12,8 +12,16 @@
 #
 #   bench/pair.sh 3 pushman daemon                  # examples/push (A) vs the daemon (B)
 #   bench/pair.sh 3 daemon@/tmp/old-tree daemon     # an older build (A) vs this one (B)
+#   ROW=4x256 bench/pair.sh 3 pushman daemon        # throughput in a burst, side by side
 #
-# Env: CONNS (5000 per server), RATE (10000), DURATION (5), OUT (/tmp/pushman-pair).
+# With ROW (a sweep row, BACKENDSxWINDOW), each generator runs that row ROW_REPEAT times
+# instead: both servers saturated, sharing CPU 0 (about half of it each), so the ratio of
+# their delivered/s is the ratio of their cost per push at that moment of the host; per
+# pair it prints each row's rates and B/A, then the median B/A of the rows after the
+# first (the first may overlap the other's connect phase).
+#
+# Env: CONNS (5000 per server), RATE (10000), DURATION (5), OUT (/tmp/pushman-pair),
+#      ROW (unset), ROW_REPEAT (4).
 # KIND is pushman (examples/push), daemon (compatibility mode) or ceiling.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,10 +61,21 @@ start() {
     echo $!
 }
 
-# feed PORT PID LABEL: one latency phase against the server on PORT, bounded in time.
+ROW_REPEAT=${ROW_REPEAT:-4}
+if [[ -n ${ROW:-} ]]; then
+    load=(--sweep "$(printf "$ROW,%.0s" $(seq "$ROW_REPEAT"))")
+    load[1]=${load[1]%,}
+    budget=$((60 + 3 * ROW_REPEAT * DURATION))
+else
+    load=(--phase latency --rates "$RATE")
+    budget=$((60 + 2 * DURATION))
+fi
+
+# feed PORT PID LABEL: the load (a latency phase, or ROW's repeats) against the server on
+# PORT, bounded in time.
 feed() {
-    timeout $((60 + 2 * DURATION)) taskset -c 1 "$BENCH" --ws "127.0.0.1:$1" --text "127.0.0.1:$(($1 + 1))" \
-        --pid "$2" --conns "$CONNS" --phase latency --rates "$RATE" --duration "$DURATION" \
+    timeout "$budget" taskset -c 1 "$BENCH" --ws "127.0.0.1:$1" --text "127.0.0.1:$(($1 + 1))" \
+        --pid "$2" --conns "$CONNS" "${load[@]}" --duration "$DURATION" \
         --label "$3" >"$OUT/$3.txt" 2>"$OUT/$3.err"
 }
 
@@ -70,12 +89,25 @@ for _ in $(seq "$N"); do
     wait "$fa" || true
     kill "$pa" "$pb" 2>/dev/null || true
     wait "$pa" "$pb" 2>/dev/null || true
-    python3 - "$OUT/a.txt" "$OUT/b.txt" "$A" "$B" <<'EOF'
-import json, sys
-a, b = (json.loads(open(f).read().strip().splitlines()[-1])["latency"][0] for f in sys.argv[1:3])
-print("A %s %.3f  B %s %.3f  B/A %.3f  (lost %d %d)" % (
-    sys.argv[3], a["server_cpu"], sys.argv[4], b["server_cpu"],
-    b["server_cpu"] / a["server_cpu"], a["lost"], b["lost"]))
+    python3 - "$OUT/a.txt" "$OUT/b.txt" "$A" "$B" "${ROW:-}" <<'EOF'
+import json, statistics, sys
+a, b = (json.loads(open(f).read().strip().splitlines()[-1]) for f in sys.argv[1:3])
+name_a, name_b, row = sys.argv[3:6]
+if not row:
+    a, b = a["latency"][0], b["latency"][0]
+    print("A %s %.3f  B %s %.3f  B/A %.3f  (lost %d %d)" % (
+        name_a, a["server_cpu"], name_b, b["server_cpu"],
+        b["server_cpu"] / a["server_cpu"], a["lost"], b["lost"]))
+    sys.exit()
+rows = list(zip(a["sweep"], b["sweep"]))
+rates = [(x["delivered_per_sec"], y["delivered_per_sec"]) for x, y in rows]
+lost = sum(r["lost"] + r["duplicated"] + r["corrupted"] for r in a["sweep"] + b["sweep"])
+cells = "  ".join("%.0fk/%.0fk %.3f (cpu %.0f/%.0f%%, gen %.0f/%.0f%%)" % (
+    x["delivered_per_sec"] / 1e3, y["delivered_per_sec"] / 1e3,
+    y["delivered_per_sec"] / x["delivered_per_sec"], 100 * x["server_cpu"],
+    100 * y["server_cpu"], 100 * x["gen_cpu"], 100 * y["gen_cpu"]) for x, y in rows)
+print("%s A %s B %s: %s  median B/A %.3f  (lost %d)" % (
+    row, name_a, name_b, cells, statistics.median(y / x for x, y in rates[1:]), lost))
 EOF
     sleep 1
 done
