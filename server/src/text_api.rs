@@ -58,13 +58,13 @@ fn on_line(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, msg: Message<'_>) {
         authenticate(ctx, conn, line);
         return;
     }
-    if ctx.state.cluster.is_none() && ctx.state.journal.is_none() {
-        // Nothing waits for Redis or for a commit: each reply leaves at once, in order.
-        let reply = api::execute(ctx, line);
-        let _ = ctx.io.send(conn, reply.to_line().as_bytes());
-        return;
-    }
     if ctx.state.cluster.is_none() {
+        if ctx.state.journal.is_none() {
+            // Nothing waits for Redis or for a commit: each reply leaves at once, in order.
+            let reply = api::execute(ctx, line);
+            let _ = ctx.io.send(conn, reply.to_line().as_bytes());
+            return;
+        }
         let ticket = Ticket::next_text(ctx, conn);
         if let Some(reply) = journal::after_commit(ctx, ticket, |ctx| api::execute(ctx, line)) {
             ticket.answer(ctx, reply);

@@ -531,10 +531,10 @@ impl<S: 'static> Runtime<S> {
     /// [`BATCH_IDLE_RELEASE`] after `batch_large_at` (so 3/4 to all of it after the last
     /// large flush), whether the loop is idle or busy with light load since (`None`: it
     /// keeps no excess, or messages wait, so a burst's wait for input is never cut short
-    /// by it). A point in time that moves only with large
-    /// flushes, so the alarm is not re-armed per turn (nor disarmed while messages wait:
-    /// see `Alarm::set`): a poll timeout per sleep instead cost a kernel timer per wake-up
-    /// for as long as the memory was held (at 10k pushes/s after a burst, for ever).
+    /// by it). A point in time that moves only with large flushes, so the alarm is not
+    /// re-armed per turn (nor disarmed while messages wait: see `Alarm::set`): a poll
+    /// timeout per sleep instead cost a kernel timer per wake-up for as long as the memory
+    /// was held (at 10k pushes/s after a burst, for ever).
     fn batch_release_at(&self) -> Option<Instant> {
         if !self.io.reactor.batch.holds_excess() {
             return None;
