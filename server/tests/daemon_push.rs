@@ -115,6 +115,36 @@ fn bad_lines_fail_and_everyone_else_keeps_being_served() {
     );
 }
 
+/// A text frame must be UTF-8 (RFC 6455 §5.6): a browser closes with 1007 on one that is
+/// not. So a line with invalid UTF-8 anywhere, even in a value nobody reads, is not JSON
+/// (RFC 8259 §8.1) and is refused, not forwarded to the uid's (or everyone's) tabs.
+#[test]
+fn a_line_that_is_not_utf8_fails_and_reaches_no_tab() {
+    let dir = TempDir::new("notutf8");
+    let p = start(&dir, "");
+    let mut tab = browser(&p, "alice");
+    let mut backend = tcp_connect(p.text);
+    let mut reader = std::io::BufReader::new(backend.try_clone().unwrap());
+    for bad in [
+        &b"{\"uid\":\"alice\",\"pad\":\"\xff\"}\n"[..],
+        b"{\"uid\":\"alice\",\"pad\":\"\xc3\"}\n",
+        b"{\"broadcast\":true,\"note\":\"\xed\xa0\x80\"}\n",
+        b"{\"uid\":\"al\xffice\"}\n",
+    ] {
+        backend.write_all(bad).unwrap();
+        assert_eq!(
+            read_line(&mut reader),
+            "fail",
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+    // The tab saw none of them: the next frame it reads is the next good line, intact.
+    let good = r#"{"uid":"alice","pad":"\u00ff é"}"#;
+    assert_eq!(request_line(&mut backend, good), "ok");
+    assert_eq!(ws_read_text(&mut tab), good);
+}
+
 #[test]
 fn an_oversized_backend_line_answers_fail_and_closes_only_that_backend() {
     let dir = TempDir::new("bigline");

@@ -183,7 +183,7 @@ impl<'a> CompatLine<'a> {
         if first != Some(&b'{') {
             return None;
         }
-        serde_json::from_slice(line).ok()
+        serde_json::from_str(utf8(line)?).ok()
     }
 
     /// The `uid` string, if one was given.
@@ -202,6 +202,14 @@ impl<'de> Deserialize<'de> for NotCompat {
     }
 }
 
+/// `line` as text, if it is UTF-8 throughout, as JSON must be (RFC 8259 §8.1). serde's
+/// byte reader checks only the strings it keeps, but a push.php line goes on whole as a
+/// WebSocket text frame, which a browser refuses (1007) unless all of it is UTF-8. One pass
+/// over the line is also cheaper than one per key and value.
+fn utf8(line: &[u8]) -> Option<&str> {
+    std::str::from_utf8(line).ok()
+}
+
 /// Why the input could not be scanned at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum ScanError {
@@ -214,7 +222,7 @@ pub(super) enum ScanError {
 /// Scans `line` as one JSON object, keeping the keys of `K`: [`Head`] allocates nothing
 /// for a push.php line whose strings have no escapes.
 pub(super) fn scan<'a, K: Keys<'a>>(line: &'a [u8]) -> Result<K, ScanError> {
-    let mut de = serde_json::Deserializer::from_slice(line);
+    let mut de = serde_json::Deserializer::from_str(utf8(line).ok_or(ScanError::NotJson)?);
     let keys = KeysSeed(PhantomData)
         .deserialize(&mut de)
         .and_then(|keys| de.end().map(|()| keys));

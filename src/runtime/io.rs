@@ -153,7 +153,9 @@ impl<S: 'static> Io<S> {
 
     /// Sends `data` as one message in the connection's protocol: a WebSocket text frame, a
     /// `text` line (a `\n` is appended), a `frame` frame, raw `tcp` bytes, or an `http`
-    /// `200 OK` with `data` as a plain-text body.
+    /// `200 OK` with `data` as a plain-text body. A text frame must be UTF-8 (RFC 6455
+    /// §5.6; a browser closes with 1007 otherwise): bytes from a peer are checked once by
+    /// the caller (as `push::command` does), or sent with [`Io::send_binary`].
     ///
     /// # Errors
     /// [`SendError`]; nothing was queued then.

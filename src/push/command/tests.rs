@@ -100,6 +100,29 @@ fn not_json_or_not_object() {
         assert_eq!(err(line), CommandError::NotJson, "{line:?}");
     }
     assert_eq!(parse(b"{\"uid\":\"\xff\"}"), Err(CommandError::NotJson));
+    // Bytes that are not UTF-8 make the line not JSON wherever they are, in values nobody
+    // reads as well: push.php's line goes on whole as a WebSocket text frame.
+    for line in [
+        &b"{\"uid\":\"u\",\"pad\":\"\xff\"}"[..],
+        b"{\"broadcast\":true,\"x\":[\"\xc3\"]}",
+        b"{\"uid\":\"u\",\"s\":\"\xed\xa0\x80\"}",
+    ] {
+        let refused = parse_request(line).unwrap_err();
+        assert_eq!(refused.error, CommandError::NotJson, "{line:?}");
+        assert_eq!(refused.mode, Mode::Compat, "{line:?}");
+    }
+    let extended = parse_request(b"{\"cmd\":\"push\",\"uid\":\"u\",\"data\":\"\xff\"}");
+    assert_eq!(
+        extended.unwrap_err(),
+        Refused {
+            mode: Mode::Extended,
+            error: CommandError::NotJson
+        }
+    );
+    assert_eq!(
+        parse_body("push", b"{\"uid\":\"u\",\"data\":\"ok\",\"x\":\"\xff\"}"),
+        Err(CommandError::NotJson)
+    );
     for line in ["[]", r#"["uid"]"#, r#""uid""#, "42", "null", "true"] {
         assert_eq!(err(line), CommandError::NotObject, "{line:?}");
     }
