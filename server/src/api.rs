@@ -46,6 +46,16 @@ pub(crate) enum Compat {
     Refused,
 }
 
+impl Compat {
+    /// push.php's reply: `ok` or `fail`.
+    pub(crate) fn as_line(self) -> &'static str {
+        match self {
+            Self::Delivered => command::COMPAT_OK,
+            Self::Offline | Self::Refused => command::COMPAT_FAIL,
+        }
+    }
+}
+
 impl Reply {
     /// A JSON object built elsewhere (cluster answers): `Done` when its `ok` is `true`,
     /// else `Failed`.
@@ -83,8 +93,7 @@ impl Reply {
     /// `fail` without an allocation (one per line of a burst).
     pub(crate) fn to_line(&self) -> Cow<'static, str> {
         match self {
-            Self::Compat(Compat::Delivered) => Cow::Borrowed(command::COMPAT_OK),
-            Self::Compat(_) => Cow::Borrowed(command::COMPAT_FAIL),
+            Self::Compat(compat) => Cow::Borrowed(compat.as_line()),
             Self::Done(value) | Self::Failed(value) => value.to_string().into(),
             Self::Error { message, .. } => command::error_reply(message).into(),
         }
@@ -143,6 +152,23 @@ pub(crate) fn execute(ctx: &mut Ctx<'_, Daemon>, line: &[u8]) -> Reply {
     match command::parse_request(line) {
         Ok(command) => run_parsed(ctx, command, line),
         Err(refused) => refuse(ctx, refused.mode, &refused.error),
+    }
+}
+
+/// [`execute`] to the text port's reply line. A push.php push while the inbox is off
+/// goes from [`command::parse_compat`] to [`push_unkept`] and its `ok`/`fail` without the
+/// [`Reply`] the other commands need: a backend's burst is line after line of these.
+pub(crate) fn execute_to_line(ctx: &mut Ctx<'_, Daemon>, line: &[u8]) -> Cow<'static, str> {
+    match command::parse_compat(line) {
+        Some(Command::CompatPush { uid }) if ctx.state.inbox.is_none() => {
+            Cow::Borrowed(push_unkept(ctx, &uid, line).as_line())
+        }
+        Some(command) => run_parsed(ctx, command, line).to_line(),
+        None => match command::parse_uncommon(line) {
+            Ok(command) => run_parsed(ctx, command, line),
+            Err(refused) => refuse(ctx, refused.mode, &refused.error),
+        }
+        .to_line(),
     }
 }
 

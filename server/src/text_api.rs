@@ -61,8 +61,8 @@ fn on_line(ctx: &mut Ctx<'_, Daemon>, conn: ConnId, msg: Message<'_>) {
     if ctx.state.cluster.is_none() {
         if ctx.state.journal.is_none() {
             // Nothing waits for Redis or for a commit: each reply leaves at once, in order.
-            let reply = api::execute(ctx, line);
-            let _ = ctx.io.send(conn, reply.to_line().as_bytes());
+            let reply = api::execute_to_line(ctx, line);
+            let _ = ctx.io.send(conn, reply.as_bytes());
             return;
         }
         let ticket = Ticket::next_text(ctx, conn);

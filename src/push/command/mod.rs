@@ -243,21 +243,31 @@ impl Command<'_> {
 /// # Errors
 /// [`Refused`].
 pub fn parse_request(line: &[u8]) -> Result<Command<'_>, Refused> {
-    // The common push.php line in one derive-read pass; anything else, and every refusal,
-    // comes from the loose scan below.
-    if let Some(compat) = CompatLine::read(line) {
-        if compat.broadcast == Some(true) {
-            return Ok(Command::CompatBroadcast);
-        }
-        if let Some(uid) = compat.uid().filter(|uid| !uid.is_empty()) {
-            return Ok(Command::CompatPush { uid });
-        }
+    match parse_compat(line) {
+        Some(command) => Ok(command),
+        None => parse_uncommon(line),
     }
-    scanned_request(line)
 }
 
-/// [`parse_request`] by the loose scan alone.
-fn scanned_request(line: &[u8]) -> Result<Command<'_>, Refused> {
+/// The common push.php line ([`Command::CompatPush`] or [`Command::CompatBroadcast`]) in
+/// one derive-read pass, or `None`: then [`parse_uncommon`] has the answer, every refusal
+/// included. A backend's burst is nearly all such lines, and a caller that reads them here
+/// first can skip what only the other commands need.
+#[inline]
+pub fn parse_compat(line: &[u8]) -> Option<Command<'_>> {
+    let compat = CompatLine::read(line)?;
+    if compat.broadcast == Some(true) {
+        return Some(Command::CompatBroadcast);
+    }
+    let uid = compat.uid().filter(|uid| !uid.is_empty())?;
+    Some(Command::CompatPush { uid })
+}
+
+/// [`parse_request`] for a line [`parse_compat`] did not take, by the loose scan alone.
+///
+/// # Errors
+/// [`Refused`].
+pub fn parse_uncommon(line: &[u8]) -> Result<Command<'_>, Refused> {
     let refused = |mode, error| Refused { mode, error };
     let head = match json::scan::<Head<'_>>(line) {
         Ok(head) => head,
