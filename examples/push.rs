@@ -38,10 +38,13 @@ fn main() -> pushman::Result<()> {
         let mut inner_text_worker = Worker::new(&format!("text://{text_addr}"))?;
         inner_text_worker.on_message(|ctx, connection, buffer| {
             let line = buffer.as_bytes();
-            let ok = match serde_json::from_slice::<Line<'_>>(line) {
-                Ok(data) if data.broadcast => broadcast(ctx, line),
-                Ok(Line { uid: Some(uid), .. }) => send_message_by_uid(ctx, &uid.0, line),
-                _ => false, // not JSON, no uid, or a field of the wrong type
+            // The line goes on as a WebSocket text frame, so all of it must be UTF-8, not
+            // only the strings serde keeps: `from_str` after one check of the whole line.
+            let parsed = std::str::from_utf8(line).map(serde_json::from_str::<Line<'_>>);
+            let ok = match parsed {
+                Ok(Ok(data)) if data.broadcast => broadcast(ctx, line),
+                Ok(Ok(Line { uid: Some(uid), .. })) => send_message_by_uid(ctx, &uid.0, line),
+                _ => false, // not UTF-8, not JSON, no uid, or a field of the wrong type
             };
             let _ = ctx.io.send(connection, if ok { "ok" } else { "fail" });
         });

@@ -67,6 +67,15 @@ fn push_to_unknown_uid_and_malformed_lines_answer_fail_and_harm_nobody() {
     ] {
         assert_eq!(request_line(&mut backend, bad), "fail", "line {bad:?}");
     }
+    // Not UTF-8 throughout, so not JSON: it would be a text frame a browser refuses (1007).
+    let mut reader = std::io::BufReader::new(backend.try_clone().unwrap());
+    for bad in [
+        &b"{\"uid\":\"alice\",\"pad\":\"\xff\"}\n"[..],
+        b"{\"broadcast\":true,\"pad\":\"\xc3\"}\n",
+    ] {
+        backend.write_all(bad).unwrap();
+        assert_eq!(read_line(&mut reader), "fail", "line {bad:?}");
+    }
     let line = r#"{"uid":"alice","after":"bad lines"}"#;
     assert_eq!(request_line(&mut backend, line), "ok");
     assert_eq!(ws_read_text(&mut ws), line);
